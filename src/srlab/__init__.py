@@ -1,0 +1,24 @@
+"""srlab — a super-resolution lab that works on a CPU.
+
+``import srlab`` is cheap: torch and the models load on first use of the API below.
+
+    >>> import srlab
+    >>> up = srlab.load_model("span", scale=4)     # flagship with its shipped weights
+    >>> sr = up(lr_image)                          # numpy array or PIL image
+    >>> sr = srlab.upscale(lr_image, scale=2)      # default model in one call
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["load_model", "upscale", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("load_model", "upscale"):
+        from . import upscaler
+
+        return getattr(upscaler, name)
+    raise AttributeError(f"module 'srlab' has no attribute {name!r}")

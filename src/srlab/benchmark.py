@@ -1,0 +1,207 @@
+"""``srlab benchmark``: quality by the standard protocol and CPU speed, in one run.
+
+For every HR image: modcrop to the scale, LR by MATLAB bicubic, upscale, Y-channel (BT.601)
+PSNR/SSIM with ``scale`` border pixels cropped. Grayscale images stay single-channel and are
+scored on their gray values, as the published MATLAB evaluation does (this is what makes
+our Set14 bicubic figure match). Speed is output megapixels per second over the same
+images, timed in the same process for every model, so ratios between models are fair even
+on a noisy machine. OpenCV's ``dnn_superres`` networks are available as peers.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .metrics import Scores, evaluate
+from .resize import imresize, modcrop
+
+__all__ = ["BenchRow", "run_benchmark", "PEERS", "make_upscaler", "load_hr", "write_tables",
+           "shared_dir", "load_pairs", "score_pairs"]
+
+# OpenCV dnn_superres peers: registry-style name -> (algorithm, file prefix)
+PEERS = {
+    "opencv-espcn": ("espcn", "ESPCN"),
+    "opencv-fsrcnn": ("fsrcnn", "FSRCNN"),
+    "opencv-fsrcnn-small": ("fsrcnn", "FSRCNN-small"),
+}
+
+ArrayFn = Callable[[np.ndarray], np.ndarray]
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("SRLAB_SHARED", "../shared"))
+
+
+@dataclass
+class BenchRow:
+    model: str
+    scale: int
+    dataset: str
+    psnr: float
+    ssim: float
+    images: int
+    params: int
+    mpx_per_s: float
+    trained: bool
+
+
+def load_hr(path: Path) -> np.ndarray:
+    """HR image as uint8: HxW for grayscale files, HxWx3 otherwise."""
+    with Image.open(path) as im:
+        if im.mode in ("L", "I;16", "1"):
+            return np.asarray(im.convert("L"))
+        return np.asarray(im.convert("RGB"))
+
+
+def _opencv_peer(name: str, scale: int) -> ArrayFn:
+    try:
+        import cv2
+    except ImportError:
+        raise RuntimeError(f"{name} needs OpenCV: pip install opencv-contrib-python-headless") \
+            from None
+    if not hasattr(cv2, "dnn_superres"):
+        raise RuntimeError(f"{name} needs opencv-contrib (cv2.dnn_superres is missing)")
+    algo, prefix = PEERS[name]
+    path = shared_dir() / "peers" / "opencv-dnn-superres" / f"{prefix}_x{scale}.pb"
+    if not path.is_file():
+        raise RuntimeError(f"{name}: weights not found at {path} (set SRLAB_SHARED)")
+    sr = cv2.dnn_superres.DnnSuperResImpl_create()
+    sr.readModel(str(path))
+    sr.setModel(algo, scale)
+
+    def run(img: np.ndarray) -> np.ndarray:
+        if img.ndim == 2:
+            out = sr.upsample(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR))
+            return cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)
+        out = sr.upsample(np.ascontiguousarray(img[..., ::-1]))
+        return np.ascontiguousarray(out[..., ::-1])
+
+    return run
+
+
+def make_upscaler(name: str, scale: int, weights: str | None = None) -> tuple[ArrayFn, int, bool]:
+    """(uint8 array -> uint8 array, parameter count, trained?) for a model or a peer."""
+    if name in PEERS:
+        return _opencv_peer(name, scale), 0, True
+    from .upscaler import load_model
+
+    up = load_model(name, scale, weights=weights)
+    return up.upscale_array, up.params, up.trained
+
+
+def load_pairs(ds: Path, scale: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(file name, LR, HR) for each image of a folder, by the protocol: modcrop + MATLAB bicubic."""
+    files = sorted(p for p in Path(ds).iterdir()
+                   if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".tif"))
+    if not files:
+        raise FileNotFoundError(f"no images in {ds}")
+    out = []
+    for f in files:
+        hr = modcrop(load_hr(f), scale)
+        out.append((f.name, imresize(hr, 1 / scale), hr))
+    return out
+
+
+def score_pairs(fn: ArrayFn, pairs: list[tuple[np.ndarray, np.ndarray]],
+                scale: int) -> tuple[list[Scores], float, int]:
+    """Per-image scores of ``fn`` on (LR, HR) pairs, seconds spent in ``fn``, output pixels."""
+    fn(pairs[0][0][:32, :32])  # warm-up: first-call allocations are not speed
+    scores, seconds, pixels = [], 0.0, 0
+    for lr, hr in pairs:
+        t = time.perf_counter()
+        sr = fn(lr)
+        seconds += time.perf_counter() - t
+        pixels += sr.shape[0] * sr.shape[1]
+        scores.append(evaluate(sr, hr, scale=scale))
+    return scores, seconds, pixels
+
+
+def run_benchmark(
+    models: list[str],
+    scales: list[int],
+    datasets: list[Path],
+    *,
+    weights: dict[str, str] | None = None,
+    log: Callable[[str], None] = print,
+) -> list[BenchRow]:
+    """Score every (model, scale, dataset) combination; images are loaded once per scale."""
+    rows: list[BenchRow] = []
+    for scale in scales:
+        for ds in datasets:
+            pairs = [(lr, hr) for _, lr, hr in load_pairs(Path(ds), scale)]
+            for name in models:
+                fn, params, trained = make_upscaler(name, scale, (weights or {}).get(name))
+                scores, seconds, pixels = score_pairs(fn, pairs, scale)
+                row = BenchRow(model=name, scale=scale, dataset=Path(ds).name,
+                               psnr=float(np.mean([sc.psnr for sc in scores])),
+                               ssim=float(np.mean([sc.ssim for sc in scores])),
+                               images=len(pairs), params=params,
+                               mpx_per_s=pixels / 1e6 / max(seconds, 1e-9), trained=trained)
+                rows.append(row)
+                log(f"x{scale} {row.dataset:<10} {name:<22} {row.psnr:7.3f} dB  "
+                    f"{row.ssim:.4f}  {row.mpx_per_s:8.2f} Mpx/s")
+    return rows
+
+
+def markdown_table(rows: list[BenchRow], command: str | None = None) -> str:
+    """PSNR/SSIM per dataset in columns; one line per (model, scale)."""
+    datasets = list(dict.fromkeys(r.dataset for r in rows))
+    keys = list(dict.fromkeys((r.model, r.scale) for r in rows))
+    by = {(r.model, r.scale, r.dataset): r for r in rows}
+    head = "| model | scale | params | " + " | ".join(datasets) + " | Mpx/s |"
+    lines = [head, "|" + "---|" * (4 + len(datasets))]
+    for model, scale in keys:
+        cells = []
+        speeds = []
+        for d in datasets:
+            r = by.get((model, scale, d))
+            cells.append(f"{r.psnr:.2f} / {r.ssim:.4f}" if r else "-")
+            if r:
+                speeds.append(r.mpx_per_s)
+                trained = r.trained
+        label = model if trained else f"{model} (untrained)"
+        params = by[(model, scale, datasets[0])].params if (model, scale, datasets[0]) in by else 0
+        lines.append(f"| {label} | x{scale} | {params:,} | " + " | ".join(cells)
+                     + f" | {np.mean(speeds):.1f} |")
+    note = f"\n\nPSNR (dB) / SSIM on Y, border = scale, MATLAB-bicubic LR. Made by `{command}`." \
+        if command else ""
+    return "\n".join(lines) + note
+
+
+def write_tables(rows: list[BenchRow], out_dir: Path, command: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "benchmark.json").write_text(
+        json.dumps({"command": command, "rows": [asdict(r) for r in rows]}, indent=2))
+    with open(out_dir / "benchmark.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(asdict(rows[0])))
+        w.writeheader()
+        w.writerows(asdict(r) for r in rows)
+    md = out_dir / "benchmark.md"
+    md.write_text(markdown_table(rows, command) + "\n")
+    return md
+
+
+def command_line() -> str:
+    return "srlab " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def update_readme(readme: Path, section: str, text: str) -> None:
+    """Replace the block between ``<!-- srlab:NAME -->`` and ``<!-- /srlab:NAME -->``."""
+    begin, end = f"<!-- srlab:{section} -->", f"<!-- /srlab:{section} -->"
+    content = readme.read_text()
+    if begin not in content or end not in content:
+        raise ValueError(f"{readme} has no '{begin}' ... '{end}' markers")
+    head, rest = content.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{begin}\n{text.strip()}\n{end}{tail}")

@@ -1,0 +1,200 @@
+"""Training data: HR folders (LR made on the fly) or paired ``high_res/`` + ``low_res/`` folders.
+
+Images are loaded lazily (paths only until first use) with an optional cache of decoded
+arrays. Batches are a pure function of (seed, iteration): each iteration draws its images,
+crops and augmentations from ``np.random.default_rng([seed, iteration])``. That makes a
+resumed run see exactly the batches an uninterrupted run would, with no sampler state to
+save, and lets a background thread prepare batch i+1 while the model trains on batch i.
+"""
+
+from __future__ import annotations
+
+import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .degrade import LEVELS, Degradation, degrade
+from .resize import imresize, modcrop
+
+__all__ = ["ImageSet", "find_images", "split_paths", "BatchSampler", "Pair", "load_rgb"]
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def find_images(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"dataset folder not found: {folder}")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+@dataclass
+class Pair:
+    hr: Path
+    lr: Path | None  # None: LR is made from HR
+
+
+def _pairs_in(folder: Path) -> list[Pair]:
+    """A folder of HR images, or the Kaggle ISR layout high_res/ (+ optional low_res/)."""
+    hr_dir = folder / "high_res"
+    if not hr_dir.is_dir():
+        return [Pair(p, None) for p in find_images(folder)]
+    lr_dir = folder / "low_res"
+    lr_by_stem = {p.stem: p for p in find_images(lr_dir)} if lr_dir.is_dir() else {}
+    return [Pair(p, lr_by_stem.get(p.stem)) for p in find_images(hr_dir)]
+
+
+def split_paths(pairs: list[Pair], val_fraction: float, seed: int) -> tuple[list, list]:
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    n_val = int(round(len(pairs) * val_fraction))
+    val = [pairs[i] for i in sorted(order[:n_val])]
+    train = [pairs[i] for i in sorted(order[n_val:])]
+    return train, val
+
+
+class ImageSet:
+    """HR/LR image pairs at one scale, decoded on first use (and cached if asked)."""
+
+    def __init__(self, pairs: list[Pair], *, scale: int, degradation: str | Degradation = "clean",
+                 cache: bool = True, min_lr_size: int = 1) -> None:
+        self.scale = scale
+        self.level = LEVELS[degradation] if isinstance(degradation, str) else degradation
+        self.cache = cache
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+        kept = []
+        for pair in pairs:
+            with Image.open(pair.hr) as im:
+                w, h = im.size
+            if min(h, w) // scale < min_lr_size:
+                warnings.warn(f"skipping {pair.hr.name}: {w}x{h} is smaller than a training "
+                              f"patch at x{scale}", stacklevel=2)
+                continue
+            kept.append(pair)
+        self.pairs = kept
+
+    @classmethod
+    def from_folders(cls, folders: list[str | Path], **kwargs) -> ImageSet:
+        return cls([p for f in folders for p in _pairs_in(Path(f))], **kwargs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def images(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """(HR modcropped, fixed LR or None when LR must be made on the fly)."""
+        if i in self._cache:
+            return self._cache[i]
+        pair = self.pairs[i]
+        hr = modcrop(load_rgb(pair.hr), self.scale)
+        if pair.lr is not None:
+            lr = load_rgb(pair.lr)
+            if lr.shape[0] * self.scale != hr.shape[0] or lr.shape[1] * self.scale != hr.shape[1]:
+                lr = lr[: hr.shape[0] // self.scale, : hr.shape[1] // self.scale]
+        elif self.level == LEVELS["clean"]:
+            lr = imresize(hr, 1 / self.scale)  # deterministic: make once, crop aligned patches
+        else:
+            lr = None
+        if self.cache:
+            self._cache[i] = (hr, lr)
+        return hr, lr
+
+    def full_pair(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Whole (LR, HR) pair by the benchmark protocol, for validation."""
+        hr, lr = self.images(i)
+        if lr is None:
+            lr = imresize(hr, 1 / self.scale)
+        return lr, hr
+
+
+def _augment(lr: np.ndarray, hr: np.ndarray, rng: np.random.Generator):
+    if rng.random() < 0.5:
+        lr, hr = lr[:, ::-1], hr[:, ::-1]
+    if rng.random() < 0.5:
+        lr, hr = lr[::-1], hr[::-1]
+    k = int(rng.integers(4))
+    lr, hr = np.rot90(lr, k), np.rot90(hr, k)
+    return lr, hr
+
+
+class BatchSampler:
+    """Random LR/HR patch batches as a pure function of the iteration number."""
+
+    def __init__(self, data: ImageSet, *, patch: int, batch: int, seed: int, augment: bool = True,
+                 rotate_deg: float = 0.0, prefetch: bool = True) -> None:
+        self.data, self.patch, self.batch, self.seed = data, patch, batch, seed
+        self.augment, self.rotate_deg = augment, rotate_deg
+        self._pool = ThreadPoolExecutor(max_workers=1) if prefetch else None
+        self._pending: dict[int, Future] = {}
+        if len(data) == 0:
+            raise ValueError("no training images left (all missing or smaller than a patch)")
+
+    def _patch(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        s, p = self.data.scale, self.patch
+        hr, lr = self.data.images(i)
+        if lr is not None and self.rotate_deg == 0:
+            y = int(rng.integers(lr.shape[0] - p + 1))
+            x = int(rng.integers(lr.shape[1] - p + 1))
+            return lr[y : y + p, x : x + p], hr[y * s : (y + p) * s, x * s : (x + p) * s]
+        hp = p * s
+        if self.rotate_deg > 0:  # rotate a larger crop with reflect padding, then cut the centre
+            big = int(np.ceil(hp * 1.5))
+            big = min(big, hr.shape[0], hr.shape[1])
+            y = int(rng.integers(hr.shape[0] - big + 1))
+            x = int(rng.integers(hr.shape[1] - big + 1))
+            crop = hr[y : y + big, x : x + big]
+            angle = float(rng.uniform(-self.rotate_deg, self.rotate_deg))
+            crop = _rotate_reflect(crop, angle)
+            o = (big - hp) // 2
+            hr_p = crop[o : o + hp, o : o + hp]
+        else:
+            y = int(rng.integers(hr.shape[0] - hp + 1))
+            x = int(rng.integers(hr.shape[1] - hp + 1))
+            hr_p = hr[y : y + hp, x : x + hp]
+        hr_p = np.ascontiguousarray(hr_p)
+        return degrade(hr_p, s, self.data.level, rng), hr_p
+
+    def make(self, iteration: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, iteration])
+        idx = rng.integers(len(self.data), size=self.batch)
+        lrs, hrs = [], []
+        for i in idx:
+            lr, hr = self._patch(int(i), rng)
+            if self.augment:
+                lr, hr = _augment(lr, hr, rng)
+            lrs.append(np.ascontiguousarray(lr))
+            hrs.append(np.ascontiguousarray(hr))
+
+        def to_t(a: list[np.ndarray]) -> torch.Tensor:
+            return torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float().div_(255)
+
+        return to_t(lrs), to_t(hrs)
+
+    def get(self, iteration: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch ``iteration``, and start preparing the next one in the background."""
+        fut = self._pending.pop(iteration, None)
+        out = fut.result() if fut is not None else self.make(iteration)
+        if self._pool is not None:
+            self._pending = {iteration + 1: self._pool.submit(self.make, iteration + 1)}
+        return out
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _rotate_reflect(img: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate about the centre, filling corners by reflection instead of black."""
+    h, w = img.shape[:2]
+    pad = max(h, w) // 2
+    padded = np.pad(img, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
+    rot = np.asarray(Image.fromarray(padded).rotate(angle, resample=Image.BILINEAR))
+    return rot[pad : pad + h, pad : pad + w]

@@ -1,0 +1,1 @@
+"""Every architecture srlab ships, one file each; ``registry`` lists them by name."""

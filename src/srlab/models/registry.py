@@ -1,0 +1,129 @@
+"""The model registry: an explicit list of every upscaler srlab knows, by name.
+
+A plain dict built from a literal list (no decorators, no folder scanning), so that reading
+this file tells you every model there is. Each entry names a builder with a keyword-only
+constructor ``builder(scale=s, **arch_kwargs)`` and the scales it supports.
+
+Every built model follows one contract (see ``SRModel`` below): it maps an LR batch
+N x C x h x w in [0, 1] to N x C x (s*h) x (s*w), and declares ``scale``, ``in_channels``
+(3 for RGB, 1 for models that work on luma only) and ``receptive_field`` (how many LR pixels
+of context each side an output pixel depends on; tiled inference uses it for the overlap).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from torch import nn
+
+from . import autoencoder, classical, espcn, fcn, span, srcnn, srgan, upsampling, vdsr
+
+__all__ = ["ModelSpec", "MODELS", "DEFAULT_MODEL", "build_model", "get_spec", "SRModel"]
+
+
+class SRModel(Protocol):
+    scale: int
+    in_channels: int
+    receptive_field: int
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    builder: Callable[..., nn.Module]
+    scales: tuple[int, ...]
+    summary: str
+    family: str
+    kwargs: dict[str, Any] = field(default_factory=dict)  # fixed arch args of this variant
+    trainable: bool = True
+
+
+_ALL = (2, 3, 4)
+
+_SPECS: list[ModelSpec] = [
+    # classical baselines (no parameters)
+    ModelSpec("nearest", classical.Nearest, _ALL, "nearest-neighbour", "classical",
+              trainable=False),
+    ModelSpec("bilinear", classical.Bilinear, _ALL, "bilinear (PyTorch)", "classical",
+              trainable=False),
+    ModelSpec("bicubic", classical.Bicubic, _ALL, "bicubic a=-0.75 (PyTorch/OpenCV style)",
+              "classical", trainable=False),
+    ModelSpec("bicubic-matlab", classical.MatlabBicubic, _ALL,
+              "MATLAB imresize bicubic a=-0.5 (the protocol's baseline)", "classical",
+              trainable=False),
+    ModelSpec("lanczos", classical.Lanczos, _ALL, "Lanczos-3", "classical", trainable=False),
+    # flagship family (srlab's default)
+    ModelSpec("span-fast", span.SPAN, _ALL, "flagship, fast: luma-only reparameterised net",
+              "flagship", kwargs=span.FAST),
+    ModelSpec("span", span.SPAN, _ALL, "flagship, quality: SPAN-style attention net (RGB)",
+              "flagship", kwargs=span.QUALITY),
+    # --- report networks (zoo) --- entries below are added per architecture file
+    ModelSpec("srcnn", srcnn.SRCNN, _ALL, "SRCNN 9-1-5 on bicubic input (Dong 2014)", "report"),
+    ModelSpec("vdsr-5", vdsr.VDSR, _ALL, "VDSR depth 5 (depth study)", "report",
+              kwargs={"depth": 5}),
+    ModelSpec("vdsr-10", vdsr.VDSR, _ALL, "VDSR depth 10 (depth study)", "report",
+              kwargs={"depth": 10}),
+    ModelSpec("vdsr-15", vdsr.VDSR, _ALL, "VDSR depth 15 (depth study)", "report",
+              kwargs={"depth": 15}),
+    ModelSpec("vdsr", vdsr.VDSR, _ALL, "VDSR depth 20, residual over bicubic (Kim 2016)",
+              "report", kwargs={"depth": 20}),
+    ModelSpec("espcn", espcn.ESPCN, _ALL, "ESPCN: LR convs + pixel shuffle (Shi 2016)", "report"),
+    ModelSpec("up-transposed", upsampling.UpsamplingNet, _ALL,
+              "upsampling study: transposed convolution", "report",
+              kwargs={"upsampler": "transposed"}),
+    ModelSpec("up-resize-nearest", upsampling.UpsamplingNet, _ALL,
+              "upsampling study: nearest resize + conv", "report",
+              kwargs={"upsampler": "resize-nearest"}),
+    ModelSpec("up-resize-bilinear", upsampling.UpsamplingNet, _ALL,
+              "upsampling study: bilinear resize + conv", "report",
+              kwargs={"upsampler": "resize-bilinear"}),
+    ModelSpec("up-subpixel", upsampling.UpsamplingNet, _ALL,
+              "upsampling study: sub-pixel conv (pixel shuffle)", "report",
+              kwargs={"upsampler": "subpixel"}),
+    ModelSpec("autoencoder", autoencoder.AutoEncoder, _ALL,
+              "2-level encoder-decoder with skips on bicubic input", "report"),
+    ModelSpec("fcn-upsample", fcn.FCN, _ALL, "FCN, nearest upsampling inside", "report",
+              kwargs={"block": "plain", "upsample": "nearest"}),
+    ModelSpec("fcn-residual", fcn.FCN, _ALL, "FCN with residual blocks", "report",
+              kwargs={"block": "residual", "blocks": 3}),
+    ModelSpec("fcn-dilated", fcn.FCN, _ALL, "FCN with dilated blocks (1, 2, 4)", "report",
+              kwargs={"block": "dilated", "blocks": 2}),
+    ModelSpec("fcn-vgg", fcn.FCN, _ALL, "FCN + frozen VGG16 relu1_2 branch", "report",
+              kwargs={"vgg": True}),
+    ModelSpec("fcn-d2s", fcn.FCN, _ALL, "FCN with a depth-to-space head", "report",
+              kwargs={"upsample": "d2s"}),
+    ModelSpec("fcn-multi", fcn.FCNMulti, (2, 4), "FCN, one trunk with x2 and x4 heads",
+              "report"),
+    ModelSpec("srgan", srgan.SRResNet, _ALL, "SRGAN generator (SRResNet, 8 blocks)", "report",
+              kwargs={"blocks": 8}),
+]
+
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
+DEFAULT_MODEL = "span"
+
+
+class UnknownModelError(ValueError):
+    pass
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        known = ", ".join(sorted(MODELS))
+        raise UnknownModelError(f"unknown model '{name}' (known: {known})") from None
+
+
+def build_model(name: str, scale: int, **overrides: Any) -> nn.Module:
+    """Build a registered model with random (or no) weights at ``scale``.
+
+    ``overrides`` replace the variant's architecture arguments (e.g. from a weights file or a
+    training config); they are passed through to the typed constructor, which rejects unknown
+    names.
+    """
+    spec = get_spec(name)
+    if scale not in spec.scales:
+        raise ValueError(f"model '{name}' supports scales {spec.scales}, not {scale}")
+    return spec.builder(scale=scale, **{**spec.kwargs, **overrides})

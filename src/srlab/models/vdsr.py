@@ -1,0 +1,55 @@
+"""VDSR: a very deep plain 3x3 network that learns the residual over bicubic.
+
+Paper: Kim, Lee, Lee, "Accurate Image Super-Resolution Using Very Deep Convolutional
+Networks", CVPR 2016.
+
+``depth`` 3x3 convolutions (64 channels, ReLU, zero padding) on the bicubic-upscaled image;
+the last one predicts a residual that is added to the bicubic input (the global skip is what
+lets a 20-layer plain net train at all). The depth is a constructor argument so the report's
+depth study (5/10/15/20) uses one class. RGB, with biases (the paper's 665K is luma, no biases).
+
+Variants (registry names; parameters do not depend on the scale):
+=======  =====  =======
+name     depth  params
+=======  =====  =======
+vdsr-5   5      114,307
+vdsr-10  10     298,947
+vdsr-15  15     483,587
+vdsr     20     668,227
+=======  =====  =======
+(params = 1,792 + (depth - 2) x 36,928 + 1,731 at RGB)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .srcnn import pre_upsampling_rf
+
+__all__ = ["VDSR"]
+
+
+class VDSR(nn.Module):
+    """``depth`` conv3x3+ReLU layers on the bicubic input, plus a global residual."""
+
+    def __init__(
+        self, *, scale: int, in_channels: int = 3, depth: int = 20, feat: int = 64
+    ) -> None:
+        super().__init__()
+        if depth < 2:
+            raise ValueError(f"depth must be at least 2, not {depth}")
+        self.scale = scale
+        self.in_channels = in_channels
+        self.depth = depth
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, feat, 3, padding=1), nn.ReLU(True)]
+        for _ in range(depth - 2):
+            layers += [nn.Conv2d(feat, feat, 3, padding=1), nn.ReLU(True)]
+        layers.append(nn.Conv2d(feat, in_channels, 3, padding=1))
+        self.body = nn.Sequential(*layers)
+        self.receptive_field = pre_upsampling_rf(depth, scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        up = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        return up + self.body(up)

@@ -1,0 +1,461 @@
+"""``srlab train``: the training loop, as one readable function of plain steps.
+
+Design choices, each for a reason:
+- the learning rate is a pure function of the iteration (``lr_at``), and batches are a pure
+  function of (seed, iteration) (``data.BatchSampler``), so resuming needs only the model,
+  optimiser, EMA and RNG state — and an interrupted run ends with the weights of an
+  uninterrupted one;
+- checkpoints are written atomically after every epoch, so a kill at any moment leaves the
+  previous one intact;
+- a divergence guard keeps an in-memory copy of the last good state; on a NaN/Inf loss or a
+  spike far above the running mean it rolls back, halves the learning rate and carries on
+  (the reports saw 0.02 -> 0.84 -> 1.74 jumps and cut the rate by hand).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from torch import nn
+
+from .config import Config, expand_path
+from .data import BatchSampler, ImageSet, _pairs_in, split_paths
+from .losses import build_loss
+from .metrics import evaluate
+from .models.registry import build_model, get_spec
+from .weights import WeightsMeta, _atomic_replace, apply_state_dict, read_weights, save_weights
+
+__all__ = ["train", "lr_at", "RunSummary", "validate"]
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    best_psnr: float
+    best_ssim: float
+    best_epoch: int
+    bicubic_psnr: float
+    iterations: int
+    seconds: float
+    patches_per_second: float
+    rollbacks: int
+
+
+def lr_at(it: int, cfg: Config, total: int) -> float:
+    """Learning rate at iteration ``it``: linear warmup, then cosine / step / constant."""
+    o = cfg.optim
+    if o.warmup_iters and it < o.warmup_iters:
+        return o.lr * (it + 1) / o.warmup_iters
+    if o.schedule == "cosine":
+        t = (it - o.warmup_iters) / max(1, total - o.warmup_iters)
+        return o.min_lr + 0.5 * (o.lr - o.min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
+    if o.schedule == "step":
+        return o.lr * o.gamma ** ((it - o.warmup_iters) // o.step_every)
+    if o.schedule == "constant":
+        return o.lr
+    raise ValueError(f"unknown schedule {o.schedule!r} (cosine, step, constant)")
+
+
+def _optimizer(params, cfg: Config) -> torch.optim.Optimizer:
+    o = cfg.optim
+    if o.name == "adam":
+        return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+    if o.name == "adamw":
+        return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+    if o.name == "sgd":
+        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+    raise ValueError(f"unknown optimizer {o.name!r} (adam, adamw, sgd)")
+
+
+def _to_input(x: torch.Tensor, in_channels: int) -> torch.Tensor:
+    """RGB batch -> what the model eats (Y for luma-only models)."""
+    if in_channels == 3:
+        return x
+    from .color import rgb_to_ycbcr
+
+    return rgb_to_ycbcr(x)[:, :1]
+
+
+@torch.no_grad()
+def validate(model: nn.Module, val: ImageSet, scale: int, n: int) -> tuple[float, float, list]:
+    """Mean Y-PSNR/SSIM by the standard protocol on up to ``n`` validation images."""
+    from .upscaler import Upscaler
+
+    up = Upscaler(model, name="val", scale=scale, meta=None)
+    model.eval()
+    psnrs, ssims, outputs = [], [], []
+    for i in range(min(n, len(val))):
+        lr, hr = val.full_pair(i)
+        sr = up.upscale_array(lr)
+        s = evaluate(sr, hr, scale=scale)
+        psnrs.append(s.psnr)
+        ssims.append(s.ssim)
+        outputs.append((lr, sr, hr))
+    model.train()
+    return float(np.mean(psnrs)), float(np.mean(ssims)), outputs
+
+
+def _bicubic_psnr(val: ImageSet, scale: int, n: int) -> float:
+    from .resize import imresize
+
+    vals = []
+    for i in range(min(n, len(val))):
+        lr, hr = val.full_pair(i)
+        vals.append(evaluate(imresize(lr, scale), hr, scale=scale).psnr)
+    return float(np.mean(vals))
+
+
+def _datasets(cfg: Config) -> tuple[ImageSet, ImageSet]:
+    d, s = cfg.data, cfg.model.scale
+    pairs = [p for f in d.train for p in _pairs_in(Path(expand_path(f)))]
+    if d.val:
+        train_pairs = pairs
+        val_pairs = [p for f in d.val for p in _pairs_in(Path(expand_path(f)))]
+    else:
+        train_pairs, val_pairs = split_paths(pairs, d.val_fraction, cfg.run.seed)
+    margin = 2 if d.rotate_deg > 0 else 1
+    train_set = ImageSet(train_pairs, scale=s, degradation=d.degradation, cache=d.cache,
+                         min_lr_size=int(d.patch * 1.5) if margin == 2 else d.patch)
+    val_set = ImageSet(val_pairs[: d.val_max], scale=s, degradation="clean", cache=True,
+                       min_lr_size=12)
+    if len(val_set) == 0:
+        raise ValueError("no validation images (set data.val or a val_fraction > 0)")
+    return train_set, val_set
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    _atomic_replace(path, lambda tmp: torch.save(state, tmp))
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _snapshot(outputs: list, epoch: int, out: Path, size: int = 96) -> Path:
+    """One strip per epoch: (bicubic | model | HR) centre crops of the fixed val images."""
+    from PIL import Image
+
+    from .resize import imresize
+
+    rows = []
+    for lr, sr, hr in outputs:
+        h, w = hr.shape[:2]
+        c = min(size, h, w)
+        y, x = (h - c) // 2, (w - c) // 2
+        bic = imresize(lr, sr.shape[0] // lr.shape[0])
+        rows.append(np.concatenate([a[y : y + c, x : x + c] for a in (bic, sr, hr)], axis=1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
+    path = out / f"epoch_{epoch:04d}.png"
+    Image.fromarray(np.concatenate(rows, axis=0)).save(path)
+    return path
+
+
+def _plots(rows: list[dict[str, Any]], run_dir: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [r["epoch"] for r in rows]
+    for key, fname, label in (("loss", "loss.png", "training loss"),
+                              ("val_psnr", "psnr.png", "validation PSNR (dB, Y)"),
+                              ("val_ssim", "ssim.png", "validation SSIM (Y)")):
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        ax.plot(ep, [r[key] for r in rows], marker="o")
+        if key == "val_psnr":
+            ax.axhline(rows[0]["bicubic_psnr"], color="gray", ls="--", label="bicubic")
+            ax.legend()
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(run_dir / fname, dpi=90)
+        plt.close(fig)
+
+
+def _gif(pred_dir: Path, run_dir: Path) -> None:
+    from PIL import Image
+
+    frames = [Image.open(p).convert("P", palette=Image.ADAPTIVE)
+              for p in sorted(pred_dir.glob("epoch_*.png"))]
+    if frames:
+        frames[0].save(run_dir / "progress.gif", save_all=True, append_images=frames[1:],
+                       duration=500, loop=0)
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); joins the process group when started by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), world
+
+
+def _mean_across(value: float, world: int) -> float:
+    """Average a scalar over DDP ranks, so every rank takes the same guard decision."""
+    if world == 1:
+        return value
+    import torch.distributed as dist
+
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(t)
+    return float(t.item()) / world
+
+
+def train(
+    cfg: Config,
+    *,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+    on_epoch: Callable[[int, float], bool] | None = None,
+) -> RunSummary:
+    """Train ``cfg.model`` on ``cfg.data``; artifacts go to ``runs/<name>/``.
+
+    ``on_epoch(epoch, val_psnr)`` is called after each validation; returning True stops the
+    run early (hyperparameter search prunes trials with it). Under ``torchrun`` the model is
+    wrapped in DistributedDataParallel; rank 0 validates and writes every artifact.
+    """
+    r, s = cfg.run, cfg.model.scale
+    if r.threads > 0:
+        torch.set_num_threads(r.threads)
+    rank, world = _distributed()
+    main = rank == 0
+    if not main:
+        log = _quiet
+    run_dir = Path(r.out_dir) / r.name
+    pred_dir = run_dir / "predictions"
+    ckpt_path = run_dir / "checkpoint.pt"
+    if not resume and ckpt_path.exists():
+        raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it "
+                              "or choose another run.name")
+    if main:
+        pred_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+    # 1. data
+    train_set, val_set = _datasets(cfg)
+    seed = r.seed if world == 1 else r.seed * 1000 + rank  # each replica its own batches
+    sampler = BatchSampler(train_set, patch=cfg.data.patch, batch=cfg.data.batch, seed=seed,
+                           augment=cfg.data.augment, rotate_deg=cfg.data.rotate_deg,
+                           prefetch=cfg.data.prefetch)
+    # 2. model, optimiser, loss (seeded: same init for the same seed)
+    torch.manual_seed(r.seed)
+    spec = get_spec(cfg.model.name)
+    if not spec.trainable:
+        raise ValueError(f"model '{spec.name}' has no parameters to train")
+    model = build_model(cfg.model.name, s, **cfg.model.kwargs)
+    if cfg.model.init:
+        tensors, _ = read_weights(expand_path(cfg.model.init))
+        own = model.state_dict()  # start from another scale's weights: take what fits
+        fit = {k: v for k, v in tensors.items() if k in own and own[k].shape == v.shape}
+        apply_state_dict(model, {**own, **fit}, cfg.model.init)
+        log(f"initialised {len(fit)}/{len(own)} tensors from {cfg.model.init}")
+    in_ch = getattr(model, "in_channels", 3)
+    if r.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    ema = copy.deepcopy(model).eval() if cfg.optim.ema > 0 else None
+    net: nn.Module = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model)
+    opt = _optimizer(model.parameters(), cfg)
+    loss_fn = build_loss(cfg.loss.terms, vgg_weights=cfg.loss.vgg_weights)
+    disc = d_opt = None
+    if cfg.gan.enabled:
+        from .models.srgan import Discriminator
+
+        disc = Discriminator(in_channels=in_ch)
+        d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.gan.d_lr, betas=(0.9, 0.999))
+    total = r.epochs * r.iters_per_epoch
+    start_it, rows, best, lr_scale, rollbacks, spent = 0, [], (-1.0, 0.0, 0), 1.0, 0, 0.0
+    loss_avg: float | None = None
+    # 3. resume
+    if resume and ckpt_path.exists():
+        ck = _load_checkpoint(ckpt_path)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        if ema is not None:
+            ema.load_state_dict(ck["ema"])
+        if disc is not None:
+            disc.load_state_dict(ck["disc"])
+            d_opt.load_state_dict(ck["d_opt"])
+        torch.set_rng_state(ck["torch_rng"])
+        start_it, lr_scale, rollbacks = ck["iteration"], ck["lr_scale"], ck["rollbacks"]
+        rows, spent = json.loads(ck["rows"]), ck["seconds"]
+        best, loss_avg = tuple(ck["best"]), ck["loss_avg"]
+        log(f"resumed {run_dir} at iteration {start_it}/{total}")
+    bicubic = rows[0]["bicubic_psnr"] if rows else (
+        _bicubic_psnr(val_set, s, cfg.data.val_max) if main else float("nan"))
+
+    good = {"model": copy.deepcopy(model.state_dict()), "opt": copy.deepcopy(opt.state_dict())}
+    epoch_loss, epoch_n, t0, it = 0.0, 0, time.perf_counter(), start_it
+    bar = None
+    if r.progress and main:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=start_it, unit="it", dynamic_ncols=True, mininterval=2)
+    model.train()
+    while it < total:
+        # one step
+        lr_now = lr_at(it, cfg, total) * lr_scale
+        for g in opt.param_groups:
+            g["lr"] = lr_now
+        lr_b, hr_b = sampler.get(it)
+        lr_b, hr_b = _to_input(lr_b, in_ch), _to_input(hr_b, in_ch)
+        if r.channels_last:
+            lr_b = lr_b.contiguous(memory_format=torch.channels_last)
+        sr = net(lr_b)
+        loss = loss_fn(sr, hr_b)
+        if disc is not None and it >= cfg.gan.pretrain_iters:
+            logits = disc(sr)
+            loss = loss + cfg.gan.adv_weight * F.binary_cross_entropy_with_logits(
+                logits, torch.ones_like(logits))
+        value = _mean_across(float(loss.detach()), world)
+        # divergence guard: roll back to the last good state, halve the rate, continue
+        spike = loss_avg is not None and value > r.guard_factor * loss_avg and it > 20
+        diverged = not math.isfinite(value) or spike
+        if diverged:
+            model.load_state_dict(good["model"])
+            opt.load_state_dict(good["opt"])
+            lr_scale *= 0.5
+            rollbacks += 1
+            log(f"divergence guard: loss {value:.4g} at iteration {it} (running mean "
+                f"{loss_avg if loss_avg is not None else float('nan'):.4g}); rolled back, "
+                f"learning rate x{lr_scale:g}")
+        else:
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.optim.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+            opt.step()
+            if disc is not None and it >= cfg.gan.pretrain_iters:
+                real, fake = disc(hr_b), disc(sr.detach())
+                d_loss = F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + \
+                    F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+                d_opt.zero_grad(set_to_none=True)
+                d_loss.backward()
+                d_opt.step()
+            if ema is not None:  # decay warms up so early validation is not the random init
+                decay = min(cfg.optim.ema, (1 + it) / (10 + it))
+                with torch.no_grad():
+                    for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+                        pe.lerp_(pm, 1 - decay)
+                    for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
+                        be.copy_(bm)
+            loss_avg = value if loss_avg is None else 0.98 * loss_avg + 0.02 * value
+            epoch_loss, epoch_n = epoch_loss + value, epoch_n + 1
+        it += 1
+        if not diverged and it % r.guard_every == 0:
+            good = {"model": copy.deepcopy(model.state_dict()),
+                    "opt": copy.deepcopy(opt.state_dict())}
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_avg or 0:.4f}", lr=f"{lr_now:.2e}", refresh=False)
+        if it % r.iters_per_epoch and it < total:
+            continue
+        if not main:
+            continue
+        # end of epoch: validate, log, snapshot, checkpoint
+        epoch = math.ceil(it / r.iters_per_epoch)
+        elapsed = time.perf_counter() - t0
+        spent, t0 = spent + elapsed, time.perf_counter()
+        eval_model = ema if ema is not None else model
+        v_psnr, v_ssim, outputs = validate(eval_model, val_set, s, cfg.data.val_max)
+        pps = epoch_n * cfg.data.batch / max(elapsed, 1e-9)
+        rows.append({"epoch": epoch, "iteration": it, "loss": epoch_loss / max(epoch_n, 1),
+                     "lr": lr_now, "val_psnr": v_psnr, "val_ssim": v_ssim,
+                     "bicubic_psnr": bicubic, "patches_per_s": pps, "seconds": spent})
+        log(f"epoch {epoch}: loss {rows[-1]['loss']:.4f}  val PSNR {v_psnr:.3f} dB "
+            f"(bicubic {bicubic:.3f})  SSIM {v_ssim:.4f}  {pps:.1f} patches/s")
+        epoch_loss, epoch_n = 0.0, 0
+        meta = WeightsMeta(arch=cfg.model.name, scale=s, kwargs=cfg.model.kwargs,
+                           recipe=_recipe(cfg, it),
+                           train_seconds=round(spent, 1),
+                           metrics={"val": {"psnr": round(v_psnr, 4), "ssim": round(v_ssim, 5)}})
+        if v_psnr > best[0]:
+            best = (v_psnr, v_ssim, epoch)
+            save_weights(eval_model, meta, run_dir / "best.safetensors")
+        save_weights(eval_model, meta, run_dir / "last.safetensors")
+        with open(run_dir / "metrics.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        _snapshot(outputs[: r.snapshots], epoch, pred_dir)
+        _plots(rows, run_dir)
+        ck = {"model": model.state_dict(), "opt": opt.state_dict(),
+              "torch_rng": torch.get_rng_state(), "iteration": it, "lr_scale": lr_scale,
+              "rollbacks": rollbacks, "rows": json.dumps(rows), "seconds": spent,
+              "best": list(best), "loss_avg": loss_avg}
+        if ema is not None:
+            ck["ema"] = ema.state_dict()
+        if disc is not None:
+            ck["disc"], ck["d_opt"] = disc.state_dict(), d_opt.state_dict()
+        _save_checkpoint(ckpt_path, ck)
+        if on_epoch is not None and on_epoch(epoch, v_psnr):
+            log(f"stopped after epoch {epoch} by the on_epoch hook")
+            break
+    if bar is not None:
+        bar.close()
+    sampler.close()
+    if world > 1:
+        checksum = sum(float(p.double().sum()) for p in model.parameters())
+        print(f"rank {rank} parameter checksum {checksum:.12e}", flush=True)
+        import torch.distributed as dist
+
+        dist.barrier()
+        if not main:
+            return RunSummary(run_dir, float("nan"), float("nan"), 0, bicubic, it, 0.0, 0.0,
+                              rollbacks)
+    _gif(pred_dir, run_dir)
+    summary = RunSummary(run_dir=run_dir, best_psnr=best[0], best_ssim=best[1],
+                         best_epoch=best[2], bicubic_psnr=bicubic, iterations=it, seconds=spent,
+                         patches_per_second=float(np.mean([x["patches_per_s"] for x in rows])),
+                         rollbacks=rollbacks)
+    _write_summary(summary, cfg)
+    return summary
+
+
+def _recipe(cfg: Config, it: int) -> str:
+    d, o = cfg.data, cfg.optim
+    data = ", ".join(Path(f).name for f in d.train)
+    loss = " + ".join(f"{w:g}*{n}" for n, w in cfg.loss.terms.items())
+    return (f"srlab train (run {cfg.run.name}): {it} iterations of batch {d.batch} x "
+            f"{d.patch}px LR patches from {data}, {d.degradation} degradation; loss {loss}; "
+            f"{o.name} lr {o.lr:g} {o.schedule}, EMA {o.ema:g}")
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _write_summary(sm: RunSummary, cfg: Config) -> None:
+    d = {k: (str(v) if isinstance(v, Path) else v) for k, v in sm.__dict__.items()}
+    (sm.run_dir / "summary.json").write_text(json.dumps(d, indent=2))
+    (sm.run_dir / "summary.md").write_text(
+        f"# Run {cfg.run.name}\n\n"
+        f"model `{cfg.model.name}` x{cfg.model.scale}, {sm.iterations} iterations, "
+        f"{sm.seconds / 60:.1f} CPU-minutes, {sm.patches_per_second:.1f} patches/s\n\n"
+        f"| | PSNR (Y) | SSIM |\n|---|---|---|\n"
+        f"| best (epoch {sm.best_epoch}) | {sm.best_psnr:.3f} | {sm.best_ssim:.4f} |\n"
+        f"| bicubic | {sm.bicubic_psnr:.3f} | |\n\n"
+        f"divergence-guard rollbacks: {sm.rollbacks}\n"
+    )

@@ -1,0 +1,43 @@
+"""Run ``srlab.web.create_app`` (the app ``srlab serve`` runs) under uvicorn in a thread.
+
+In-process rather than a subprocess: Gradio takes seconds to import, and the web tests pay
+that once per session instead of once per server. The listening socket is bound before the
+server starts (port 0), so there is no free-port race with other test runs on the machine.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def running_server(limits=None) -> Iterator[str]:
+    """Yield the base URL of a live server with ``limits``; shut it down afterwards."""
+    import uvicorn
+
+    from srlab import web
+
+    app = web.create_app(limits)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the srlab web server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()

@@ -1,0 +1,59 @@
+"""Shared test fixtures. Tests use tiny images and tiny models; ../shared is optional."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+SHARED = Path(os.environ.get("SRLAB_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
+BENCH = SHARED / "datasets" / "benchmark"
+
+torch.set_num_threads(1)  # tests run beside training jobs; many tiny ops gain nothing from 2
+
+
+def needs_shared(sub: str = "datasets/benchmark/Set5"):
+    return pytest.mark.skipif(not (SHARED / sub).is_dir(),
+                              reason=f"{SHARED / sub} not found (set SRLAB_SHARED)")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def smooth_rgb(rng) -> np.ndarray:
+    """A 40x36 uint8 RGB image with structure (gradients + noise), not pure noise."""
+    y, x = np.mgrid[0:40, 0:36]
+    base = np.stack([x * 6, y * 5, (x + y) * 3], axis=-1).astype(np.float64)
+    return np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
+
+
+def synthetic_image(seed: int, h: int = 64, w: int = 64) -> np.ndarray:
+    """A textured, structured uint8 RGB image (stripes, blobs, an edge) — learnable, not noise."""
+    r = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    f1, f2 = r.uniform(0.1, 0.6, 2)
+    img = np.stack([
+        128 + 90 * np.sin(f1 * x + r.uniform(0, 6)),
+        128 + 90 * np.cos(f2 * y + r.uniform(0, 6)),
+        255 * ((x + r.uniform(-20, 20)) > y),
+    ], axis=-1)
+    img += r.normal(0, 4, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    """Six synthetic 64x64 PNG training images."""
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(6):
+        Image.fromarray(synthetic_image(i)).save(folder / f"img{i}.png")
+    return folder

@@ -1,0 +1,136 @@
+"""The trainer end to end on tiny data: artifacts, exact resume, divergence guard, config, DDP."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from srlab.config import ConfigError, load_config
+from srlab.train import lr_at, train
+from srlab.weights import read_weights
+
+TINY = ["model.name=span", "model.scale=2", "model.kwargs={feat: 8, blocks: 1}",
+        "data.patch=8", "data.batch=2", "data.val_max=2", "data.val_fraction=0.34",
+        "run.epochs=2", "run.iters_per_epoch=3", "run.progress=false", "run.threads=1"]
+
+
+def _cfg(folder: Path, out: Path, *extra: str):
+    return load_config(None, [*TINY, f"data.train=[{folder}]", f"run.out_dir={out}", *extra])
+
+
+def test_train_writes_every_artifact(image_folder, tmp_path):
+    sm = train(_cfg(image_folder, tmp_path, "optim.ema=0.9"), log=lambda _: None)
+    run = tmp_path / "run"
+    for name in ("config.yaml", "metrics.csv", "loss.png", "psnr.png", "ssim.png",
+                 "progress.gif", "best.safetensors", "last.safetensors", "summary.md",
+                 "summary.json", "checkpoint.pt", "predictions/epoch_0001.png",
+                 "predictions/epoch_0002.png"):
+        assert (run / name).is_file(), name
+    assert sm.iterations == 6 and np.isfinite(sm.best_psnr)
+    _, meta = read_weights(run / "best.safetensors")
+    assert meta.arch == "span" and meta.scale == 2 and "val" in meta.metrics
+    assert len((run / "metrics.csv").read_text().strip().splitlines()) == 3
+
+
+def test_resume_ends_with_the_same_weights(image_folder, tmp_path):
+    extra = ("optim.ema=0.9", "run.epochs=3")
+    train(_cfg(image_folder, tmp_path / "a", *extra), log=lambda _: None)
+    # interrupted after epoch 1 (checkpoint written), then resumed
+    train(_cfg(image_folder, tmp_path / "b", *extra), log=lambda _: None,
+          on_epoch=lambda epoch, _: epoch == 1)
+    with pytest.raises(FileExistsError):
+        train(_cfg(image_folder, tmp_path / "b", *extra), log=lambda _: None)
+    train(_cfg(image_folder, tmp_path / "b", *extra), resume=True, log=lambda _: None)
+    a, _ = read_weights(tmp_path / "a" / "run" / "last.safetensors")
+    b, _ = read_weights(tmp_path / "b" / "run" / "last.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_divergence_guard_rolls_back_and_lowers_the_rate(image_folder, tmp_path):
+    logs: list[str] = []
+    sm = train(_cfg(image_folder, tmp_path, "optim.name=sgd", "optim.lr=1e4",
+                    "optim.schedule=constant", "run.iters_per_epoch=30", "run.guard_every=5"),
+               log=logs.append)
+    assert sm.rollbacks >= 1
+    assert any("divergence guard" in line for line in logs)
+    assert np.isfinite(sm.best_psnr)
+    tensors, _ = read_weights(tmp_path / "run" / "last.safetensors")
+    assert all(torch.isfinite(t).all() for t in tensors.values())
+
+
+def test_paired_layout_and_small_images_skipped(tmp_path):
+    root = tmp_path / "isr"
+    (root / "high_res").mkdir(parents=True)
+    (root / "low_res").mkdir()
+    from conftest import synthetic_image
+
+    for i in range(4):
+        hr = synthetic_image(i)
+        Image.fromarray(hr).save(root / "high_res" / f"{i}.png")
+        Image.fromarray(hr[::2, ::2]).save(root / "low_res" / f"{i}.png")
+    Image.fromarray(synthetic_image(9, 10, 10)).save(root / "high_res" / "tiny.png")
+    with pytest.warns(UserWarning, match="tiny.png"):
+        sm = train(_cfg(root, tmp_path, "data.val_fraction=0.25"), log=lambda _: None)
+    assert sm.iterations == 6
+
+
+def test_config_rejects_unknown_keys_and_bad_types(tmp_path):
+    with pytest.raises(ConfigError, match="optim.lrr"):
+        load_config(None, ["optim.lrr=1"])
+    with pytest.raises(ConfigError, match="expected int"):
+        load_config(None, ["run.epochs=many"])
+    bad = tmp_path / "c.yaml"
+    bad.write_text("model: {name: span, colour: red}\n")
+    with pytest.raises(ConfigError, match="model.colour"):
+        load_config(bad)
+
+
+def test_every_example_config_loads():
+    configs = sorted(Path(__file__).resolve().parents[1].glob("configs/*.yaml"))
+    assert configs
+    from srlab.models.registry import MODELS
+
+    for path in configs:
+        cfg = load_config(path)
+        assert cfg.model.name in MODELS, path
+        assert cfg.model.scale in MODELS[cfg.model.name].scales, path
+
+
+def test_schedule_warmup_cosine_step():
+    cfg = load_config(None, ["optim.lr=1.0", "optim.warmup_iters=10", "optim.min_lr=0.0"])
+    assert lr_at(0, cfg, 110) == pytest.approx(0.1)
+    assert lr_at(10, cfg, 110) == pytest.approx(1.0)
+    assert lr_at(60, cfg, 110) == pytest.approx(0.5)
+    assert lr_at(110, cfg, 110) == pytest.approx(0.0)
+    step = load_config(None, ["optim.lr=1.0", "optim.schedule=step", "optim.step_every=5",
+                              "optim.gamma=0.5"])
+    assert lr_at(12, step, 100) == pytest.approx(0.25)
+
+
+@pytest.mark.skipif(shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None,
+                    reason="torchrun not installed beside this Python")
+def test_ddp_two_cpu_processes_keep_identical_replicas(image_folder, tmp_path):
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    cfg = tmp_path / "ddp.yaml"
+    cfg.write_text("run: {iters_per_epoch: 3, epochs: 1}\n")
+    args = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "srlab", "train", str(cfg)]
+    args += [f"--set={s}" for s in (*TINY[:-3], "run.progress=false", "run.threads=1",
+                                    f"data.train=[{image_folder}]", f"run.out_dir={tmp_path}")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(args, capture_output=True, text=True, timeout=180, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    sums = re.findall(r"rank (\d) parameter checksum (\S+)", out.stdout + out.stderr)
+    assert sorted(r for r, _ in sums) == ["0", "1"]
+    assert sums[0][1] == sums[1][1]
+    assert (tmp_path / "run" / "last.safetensors").is_file()

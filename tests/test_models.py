@@ -135,6 +135,26 @@ def test_tiled_equals_untiled(name: str, scale: int) -> None:
     np.testing.assert_allclose(tiled, whole, atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize(("name", "scale"), CASES)
+def test_receptive_field_bounds_the_dependencies(name: str, scale: int) -> None:
+    """No output pixel depends on an LR pixel farther than ``receptive_field`` (gradients).
+
+    Sharper than the tiling test for deep nets, whose far taps are too weak at random init
+    to show above its tolerance. Measured along each axis on a thin strip, to stay cheap.
+    """
+    net = _net(name, scale).eval()
+    rf = net.receptive_field
+    n, c = 2 * rf + 5, rf + 2  # room to see dependencies up to rf + 2 away from centre c
+    for shape in ((n, 3), (3, n)):
+        x = torch.rand(1, net.in_channels, *shape, requires_grad=True)
+        out = net(x)
+        cy, cx = (c, 1) if shape[0] == n else (1, c)
+        out[..., cy * scale : (cy + 1) * scale, cx * scale : (cx + 1) * scale].sum().backward()
+        g = x.grad.abs().sum(dim=(0, 1)).sum(dim=1 if shape[0] == n else 0)
+        reach = (torch.nonzero(g).flatten() - c).abs().max()
+        assert reach <= rf, f"depends on LR pixels {int(reach)} away, declares {rf}"
+
+
 REPARAM = [p for p in CASES if hasattr(MODELS[p.values[0]].builder, "reparameterize")]
 
 

@@ -30,14 +30,18 @@ __all__ = ["VGGFeatures", "LAYERS"]
 _CFG: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
                          512, 512, 512, "M", 512, 512, 512, "M"]
 LAYERS = {"relu1_2": 4, "relu2_2": 9, "relu3_3": 16, "relu4_3": 23, "relu5_3": 30}
+_N_MODULES = sum(1 if v == "M" else 2 for v in _CFG)  # 31
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _vgg16_features() -> list[nn.Module]:
+def _vgg16_features(layers: int) -> list[nn.Module]:
+    """The first ``layers`` modules of torchvision's ``vgg16().features`` (31 in all)."""
     mods: list[nn.Module] = []
     cin = 3
     for v in _CFG:
+        if len(mods) >= layers:
+            break
         if v == "M":
             mods.append(nn.MaxPool2d(2, 2))
         else:
@@ -52,10 +56,9 @@ class VGGFeatures(nn.Module):
 
     def __init__(self, *, layers: int = 4, weights: str | Path | None = None) -> None:
         super().__init__()
-        mods = _vgg16_features()
-        if not 1 <= layers <= len(mods):
-            raise ValueError(f"layers must be in 1..{len(mods)}, not {layers}")
-        self.features = nn.Sequential(*mods[:layers])
+        if not 1 <= layers <= _N_MODULES:
+            raise ValueError(f"layers must be in 1..{_N_MODULES}, not {layers}")
+        self.features = nn.Sequential(*_vgg16_features(layers)[:layers])
         self.out_channels = next(m.out_channels for m in reversed(self.features)
                                  if isinstance(m, nn.Conv2d))
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1),

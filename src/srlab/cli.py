@@ -229,6 +229,10 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
                     "recorded in the shipped weights' metadata, and whether it is trained. "
                     "* marks the default model.",
     )
+    p.add_argument("--markdown", action="store_true", help="print a markdown table")
+    p.add_argument("--readme", type=Path, default=None, metavar="FILE",
+                   help="write the markdown table into FILE between '<!-- srlab:models -->' "
+                        "and '<!-- /srlab:models -->'")
     p.set_defaults(handler=_cmd_models)
 
 
@@ -309,6 +313,18 @@ def model_rows() -> list[dict[str, str]]:
 def _cmd_models(args: argparse.Namespace) -> int:
     rows = model_rows()
     cols = ["model", "family", "scales", "params", "weights", "Set5 PSNR", "status"]
+    if args.markdown or args.readme:
+        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(row[c] for c in cols) + " |" for row in rows]
+        text = "\n".join(lines) + ("\n\n\\* default model. Made by `srlab models --markdown`; "
+                                   "Set5 PSNR (Y, border = scale) from each shipped weights "
+                                   "file's metadata, measured by `srlab ship`.")
+        if args.readme:
+            from .benchmark import update_readme
+
+            update_readme(args.readme, "models", text)
+        print(text)
+        return 0
     cells = [[row[c] for c in cols] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip())

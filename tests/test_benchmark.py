@@ -1,0 +1,83 @@
+"""srlab benchmark and srlab ship on tiny folders (the real sets are commands, not tests)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from conftest import synthetic_image
+from PIL import Image
+
+from srlab.cli import main
+
+
+@pytest.fixture
+def hr_folder(tmp_path):
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(synthetic_image(i, 50, 46)).save(folder / f"{i}.png")
+    Image.fromarray(synthetic_image(7, 40, 40)[..., 0]).save(folder / "gray.png")  # mode L
+    return folder
+
+
+def test_benchmark_writes_tables_and_ranks_bicubic_above_nearest(hr_folder, tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("a\n<!-- srlab:t -->\nold\n<!-- /srlab:t -->\nb\n")
+    code = main(["benchmark", "-m", "bicubic-matlab", "-m", "nearest", "-s", "2", "-s", "3",
+                 "-d", str(hr_folder), "-o", str(tmp_path / "out"), "--readme", str(readme),
+                 "--section", "t"])
+    assert code == 0
+    rows = list(csv.DictReader(open(tmp_path / "out" / "benchmark.csv")))
+    assert len(rows) == 4
+    by = {(r["model"], r["scale"]): float(r["psnr"]) for r in rows}
+    assert by[("bicubic-matlab", "2")] > by[("nearest", "2")]
+    assert all(float(r["mpx_per_s"]) > 0 and r["images"] == "4" for r in rows)
+    data = json.loads((tmp_path / "out" / "benchmark.json").read_text())
+    assert data["command"].startswith("srlab ")
+    text = readme.read_text()
+    assert "old" not in text and "| bicubic-matlab | x2 |" in text and text.endswith("b\n")
+    assert "Made by `srlab" in capsys.readouterr().out
+
+
+def test_benchmark_opencv_peer(hr_folder, tmp_path):
+    pytest.importorskip("cv2")
+    from srlab.benchmark import shared_dir
+
+    if not (shared_dir() / "peers" / "opencv-dnn-superres" / "ESPCN_x2.pb").is_file():
+        pytest.skip("OpenCV peer weights not found under $SRLAB_SHARED")
+    assert main(["benchmark", "-m", "opencv-espcn", "-s", "2", "-d", str(hr_folder),
+                 "-o", str(tmp_path / "o")]) == 0
+
+
+def test_benchmark_usage_errors(hr_folder, tmp_path, capsys):
+    assert main(["benchmark", "-m", "no-such-model", "-d", str(hr_folder)]) == 2
+    assert main(["benchmark", "-m", "bicubic", "-d", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("srlab: error:") for line in err)
+
+
+def test_ship_measures_and_installs_a_run(image_folder, hr_folder, tmp_path, monkeypatch):
+    from srlab.config import load_config
+    from srlab.ship import ship_run
+    from srlab.train import train
+    from srlab.weights import read_weights
+
+    cfg = load_config(None, ["model.name=span-fast", "model.scale=2", "data.patch=8",
+                             "data.batch=2", "data.val_max=2", "run.epochs=1",
+                             "run.iters_per_epoch=2", "run.progress=false",
+                             f"data.train=[{image_folder}]", f"run.out_dir={tmp_path}"])
+    train(cfg, log=lambda _: None)
+    shared = tmp_path / "shared"
+    (shared / "datasets" / "benchmark").mkdir(parents=True)
+    (shared / "datasets" / "benchmark" / "Tiny").symlink_to(hr_folder)
+    monkeypatch.setenv("SRLAB_SHARED", str(shared))
+    dest = tmp_path / "weights"
+    out = ship_run(tmp_path / "run", datasets=("Tiny",), dest=dest, log=lambda _: None)
+    _, meta = read_weights(out)
+    assert out.name == "span-fast_x2.safetensors"
+    assert set(meta.metrics) == {"Tiny"} and meta.metrics["Tiny"]["psnr"] > 10
+    card = (dest / "span-fast_x2.md").read_text()
+    assert "Made by `srlab ship" in card and "| span-fast | x2 |" in card
+    assert (dest / "span-fast_x2" / "psnr.png").is_file()

@@ -1,0 +1,67 @@
+"""Losses, degradations and patch sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from srlab.data import BatchSampler, ImageSet
+from srlab.degrade import LEVELS, degrade
+from srlab.losses import LOSSES, build_loss, ssim_torch
+from srlab.metrics import ssim
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_is_finite_differentiable_and_zero_error_is_its_minimum(name):
+    torch.manual_seed(0)
+    hr = torch.rand(2, 3, 24, 24)
+    sr = (hr + 0.1 * torch.randn_like(hr)).clamp(0, 1).requires_grad_(True)
+    loss = build_loss({name: 1.0})
+    value = loss(sr, hr)
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(sr.grad).all()
+    better = loss((hr + 0.01 * torch.randn_like(hr)).clamp(0, 1), hr)
+    assert better < value
+
+
+def test_ssim_torch_matches_the_metric():
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (32, 30)).astype(np.float64)
+    b = np.clip(a + rng.normal(0, 20, a.shape), 0, 255)
+    t = lambda x: torch.from_numpy(x / 255)[None, None]  # noqa: E731
+    assert float(ssim_torch(t(a), t(b))) == pytest.approx(ssim(a, b), abs=1e-6)
+
+
+def test_vgg_loss_needs_a_local_file_unless_random_is_allowed():
+    with pytest.raises(ValueError, match="vgg_weights"):
+        build_loss({"vgg": 1.0})
+    loss = build_loss({"l1": 1.0, "vgg": 0.1}, allow_random_vgg=True)
+    x = torch.rand(1, 3, 16, 16)
+    assert float(loss(x, x)) == 0.0
+    with pytest.raises(ValueError, match="unknown loss"):
+        build_loss({"l3": 1.0})
+
+
+def test_degradation_levels_are_graded(smooth_rgb):
+    hr = np.tile(smooth_rgb, (2, 2, 1))  # 80 x 72
+    rng = np.random.default_rng(0)
+    clean = degrade(hr, 4, LEVELS["clean"], rng)
+    moderate = degrade(hr, 4, LEVELS["moderate"], rng)
+    severe = degrade(hr, 4, LEVELS["severe"], rng)
+    assert clean.shape == moderate.shape == severe.shape == (20, 18, 3)
+    assert clean.dtype == severe.dtype == np.uint8
+    err = [np.abs(x.astype(float) - clean).mean() for x in (moderate, severe)]
+    assert 0 < err[0] and 0 < err[1]
+
+
+def test_batches_are_a_pure_function_of_the_iteration(image_folder):
+    data = ImageSet.from_folders([image_folder], scale=2, degradation="severe")
+    a = BatchSampler(data, patch=8, batch=3, seed=5, rotate_deg=30, prefetch=True)
+    b = BatchSampler(data, patch=8, batch=3, seed=5, rotate_deg=30, prefetch=False)
+    for it in (0, 1, 7):
+        (la, ha), (lb, hb) = a.get(it), b.get(it)
+        assert torch.equal(la, lb) and torch.equal(ha, hb)
+        assert la.shape == (3, 3, 8, 8) and ha.shape == (3, 3, 16, 16)
+    assert not torch.equal(a.get(2)[0], a.get(3)[0])
+    a.close()

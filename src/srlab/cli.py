@@ -162,6 +162,7 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", default=None, metavar="OUT",  # str: keeps a trailing /
                    help="output file (one input) or folder")
     _add_common_model_args(p)
+    _add_backend_arg(p)
     p.add_argument("--tile", type=_int_at_least(0, "--tile"), default=0, metavar="N",
                    help="upscale in N x N input tiles to bound memory; 0 = automatic: "
                         "images above 2 Mpx use 512 (default: 0)")
@@ -204,6 +205,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         result = upscale_files(
             args.inputs, output=args.output, scale=args.scale, model=args.model,
             weights=args.weights, tile=args.tile, overlap=args.overlap, force=args.force,
+            upscaler=_backend_upscaler(args),
             max_pixels=args.max_pixels or None, ext=args.ext, quality=args.quality,
             progress=True, on_written=written, on_error=error, on_model=_warn_if_untrained,
         )
@@ -565,6 +567,155 @@ def _cmd_ship(args: argparse.Namespace) -> int:
 # --- tune: srlab tune -----------------------------------------------------------------------
 # --- serve: srlab serve (web demo) ----------------------------------------------------------
 # --- export: srlab export (ONNX) ------------------------------------------------------------
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a model to ONNX (checked against PyTorch)",
+                       description="Export a registered model's network (re-parameterised, "
+                                   "dynamic height/width) to ONNX, then check ONNX Runtime "
+                                   "against PyTorch on a random image of another size; a max "
+                                   "abs difference above 1e-3 is an error. Luma models export "
+                                   "Y -> Y: colour handling stays in srlab. Needs "
+                                   "pip install 'srlab[onnx]'.")
+    p.add_argument("model", metavar="MODEL", help="registered model (see 'srlab models')")
+    p.add_argument("-s", "--scale", type=int, choices=(2, 3, 4), default=4,
+                   help="upscaling factor (default: 4)")
+    p.add_argument("--onnx", type=Path, required=True, metavar="FILE", help="output .onnx file")
+    p.add_argument("--weights", type=Path, default=None, metavar="FILE",
+                   help="weights file instead of the shipped weights")
+    p.add_argument("--opset", type=_int_at_least(13, "--opset"), default=17, metavar="N",
+                   help="ONNX opset (default: 17)")
+    p.set_defaults(handler=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    model = _check_model(args.model, args.scale)
+    from .export import OnnxError, export_onnx
+
+    try:
+        export_onnx(model, args.scale, args.onnx, weights=args.weights, opset=args.opset)
+    except OnnxError as exc:  # missing packages or a failed parity check: exit 1, one line
+        _print_error(str(exc))
+        return 1
+    return 0
+
+
+def _add_backend_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=("torch", "onnx", "torch-bf16", "auto"),
+                   default="torch",
+                   help="who runs the network: torch (default), onnx (ONNX Runtime; exported "
+                        "and cached on first use, needs srlab[onnx]), torch-bf16 (bfloat16 "
+                        "autocast: faster on CPUs with AMX/AVX512-BF16, outputs differ by up "
+                        "to ~1e-3) or auto (torch or onnx, the faster for this model as "
+                        "measured by 'srlab bench')")
+
+
+def _backend_upscaler(args: argparse.Namespace) -> Any:
+    """None for the torch backend (upscale_files loads the model itself), else the model on
+    the chosen backend, loaded once for the batch."""
+    if getattr(args, "backend", "torch") == "torch":
+        return None
+    model = _check_model(args.model, args.scale)
+    from .export import OnnxError, load_backend
+
+    try:
+        return load_backend(model, args.scale, backend=args.backend, weights=args.weights,
+                            threads=args.threads)
+    except OnnxError as exc:  # e.g. --backend onnx without onnxruntime installed
+        raise UsageError(str(exc)) from None
+
+
+# --- bench: srlab bench (srlab.speed) -------------------------------------------------------
+
+
+def _size(text: str) -> tuple[int, int]:
+    """'480x320' -> (480, 320)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 480x320, not '{text}'") from None
+    if w < 8 or h < 8:
+        raise argparse.ArgumentTypeError(f"size must be at least 8x8, not '{text}'")
+    return w, h
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="CPU speed vs bicubic and OpenCV ESPCN/FSRCNN, one run",
+                       description="Output megapixels per second of srlab models on each "
+                                   "backend (torch, onnx) beside bicubic (PIL, OpenCV) and "
+                                   "OpenCV dnn_superres ESPCN/FSRCNN, timed interleaved in "
+                                   "one run (median of N) and reported as ratios to OpenCV "
+                                   "ESPCN; then time vs image size and 1 vs 2 threads. "
+                                   "Writes speed.md and speed.json.")
+    p.add_argument("-m", "--model", action="append", default=None, metavar="NAME",
+                   help="model (repeatable; default: span-fast, span and every model with "
+                        "shipped weights)")
+    p.add_argument("-s", "--scale", action="append", type=int, choices=(2, 3, 4),
+                   metavar="S", help="scale (repeatable; default: 2 and 4)")
+    p.add_argument("--backend", action="append", choices=("torch", "onnx", "torch-bf16"),
+                   default=None,
+                   help="backend (repeatable; default: torch, onnx if installed, torch-bf16 if "
+                        "the CPU has native bfloat16)")
+    p.add_argument("--size", type=_size, default=(480, 320), metavar="WxH",
+                   help="LR input size (default: 480x320)")
+    p.add_argument("--repeats", type=_int_at_least(1, "--repeats"), default=7, metavar="N",
+                   help="timed runs per model, median reported (default: 7)")
+    p.add_argument("--threads", type=_int_at_least(1, "--threads"), default=1, metavar="N",
+                   help="threads for the main table, every runner alike (default: 1)")
+    p.add_argument("--no-sizes", action="store_true", help="skip the time-vs-size table")
+    p.add_argument("--no-threads", action="store_true", help="skip the 1-vs-2-threads table")
+    p.add_argument("--huge", action="store_true",
+                   help="also upscale a procedural 8000x6000 image x2 in tiles in a "
+                        "subprocess and report its peak RSS (minutes)")
+    p.add_argument("--huge-model", action="append", default=None, metavar="NAME",
+                   help="model(s) for --huge (default: span-fast and bicubic)")
+    p.add_argument("--huge-size", type=_size, default=(8000, 6000), metavar="WxH")
+    p.add_argument("-o", "--out", type=Path, default=Path("out/bench"), metavar="DIR",
+                   help="where speed.md/speed.json go (default: out/bench)")
+    p.add_argument("--readme", type=Path, default=None, metavar="FILE",
+                   help="also write the tables into FILE between '<!-- srlab:NAME -->' and "
+                        "'<!-- /srlab:NAME -->' markers")
+    p.add_argument("--section", default="performance", metavar="NAME",
+                   help="marker name for --readme (default: performance)")
+    p.set_defaults(handler=_cmd_bench)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from . import speed
+    from .benchmark import command_line, update_readme
+
+    scales = args.scale or [2, 4]
+    models = args.model or speed.default_models()
+    for name in models:
+        for s in scales:
+            _check_model(name, s)
+    if args.readme is not None and not args.readme.is_file():
+        raise UsageError(f"--readme {args.readme}: no such file")
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    rows = speed.run_speed(models, scales, backends=args.backend, lr_size=args.size,
+                           repeats=args.repeats, threads=args.threads,
+                           sizes=not args.no_sizes,
+                           thread_counts=() if args.no_threads else (1, 2), log=log)
+    huge = []
+    if args.huge:
+        for name in args.huge_model or ["span-fast", "bicubic"]:
+            log(f"huge: {name} x2 on {args.huge_size[0]}x{args.huge_size[1]} ...")
+            huge.append(speed.huge_run(name, scale=2, size=args.huge_size,
+                                       threads=args.threads))
+            log(f"huge: {huge[-1]['seconds']:.1f} s, peak RSS {huge[-1]['peak_rss_gib']:.2f} GiB")
+    command = command_line()
+    md = speed.write_speed(rows, args.out, command=command, huge=huge)
+    print(md.read_text())
+    log(f"suggested BACKEND_DEFAULTS: {speed.suggested_backends(rows)}")
+    if args.readme is not None:
+        update_readme(args.readme, args.section, md.read_text())
+        log(f"updated section '{args.section}' of {args.readme}")
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -577,7 +728,8 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     # _add_compare,
     # _add_tune,
     # _add_serve,
-    # _add_export,
+    _add_export,
+    _add_bench,
 ]
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -165,9 +166,19 @@ def load_image(path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS)
     except OSError as exc:
         raise ImageError(f"{path}: cannot read ({_first_line(exc)})") from None
     limit = max_pixels if max_pixels else None
-    with _pil_pixel_limit(None):  # our own check below gives a better message
+    # Our own check below gives a better message, so Pillow's is off while opening — except
+    # for GIF: its plugin allocates *and fills* a frame-sized buffer while opening, guarded
+    # only by Pillow's check, so a 200-byte GIF claiming a 65535 x 65535 frame would cost
+    # 4 GB (found by tools/fuzz_imageio.py). Pillow refuses above twice its setting.
+    open_limit = (limit + 1) // 2 if limit is not None and _is_gif(path) else None
+    with _pil_pixel_limit(open_limit):
         try:
             im = Image.open(path, formats=_READ_FORMATS)
+        except Image.DecompressionBombError as exc:
+            claimed = re.search(r"\((\d+) pixels\)", str(exc))
+            what = f"claims {int(claimed.group(1)):,} pixels" if claimed else "claims more pixels"
+            raise ImageError(f"{path} {what}, above the limit of {limit:,}; "
+                             "pass --max-pixels to raise it") from None
         except UnidentifiedImageError:
             raise ImageError(
                 f"{path}: not an image srlab can read, or damaged (srlab reads {_SUPPORTED})"
@@ -205,6 +216,14 @@ def load_image(path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS)
             orientation = 1
     arr = _apply_orientation(arr, orientation)
     return LoadedImage(array=arr, mode=mode, icc_profile=icc, source_format=source_format)
+
+
+def _is_gif(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(6) in (b"GIF87a", b"GIF89a")
+    except OSError:
+        return False  # Image.open will fail on it too, with the real reason
 
 
 def _rawmode(im: Image.Image) -> str:
@@ -516,8 +535,9 @@ def save_image(
     """Write an srlab array to ``path`` in the format its extension names, atomically.
 
     16-bit arrays stay 16-bit in PNG and TIFF and are rounded to 8 bit for JPEG, WebP and
-    BMP. JPEG has no alpha: transparent pixels are composited over white. ``icc_profile`` is
-    embedded wherever the format allows (all but BMP). ``quality`` applies to JPEG and WebP.
+    BMP. JPEG and BMP keep no alpha: transparent pixels are composited over white.
+    ``icc_profile`` is embedded wherever the format allows (all but BMP). ``quality`` applies
+    to JPEG and WebP.
     """
     path = Path(path)
     fmt = WRITE_EXTENSIONS.get(path.suffix.lower())
@@ -544,8 +564,9 @@ def save_image(
             icc_profile = None  # a gray profile would not describe RGB pixels
         kwargs = {"quality": quality, "method": 4}
     elif fmt == "BMP":
-        if arr.ndim == 3 and arr.shape[2] == 2:  # BMP has no gray+alpha
-            arr = _gray_to_rgb(arr)
+        # Pillow writes RGBA as 32-bit BI_RGB, whose 4th byte every reader (Pillow too)
+        # ignores: the alpha would silently vanish, so composite over white as for JPEG
+        arr = _flatten_alpha(arr)
         icc_profile = None  # Pillow's BMP writer cannot embed a profile
     elif fmt == "TIFF":
         kwargs = {"compression": "tiff_deflate"}

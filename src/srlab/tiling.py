@@ -32,11 +32,18 @@ def to_float(arr: np.ndarray) -> torch.Tensor:
 
 
 def from_float(t: torch.Tensor, dtype: np.dtype) -> np.ndarray:
-    """1xCxHxW float tensor -> HxWxC array of ``dtype``, rounded and clipped for integers."""
+    """1xCxHxW float tensor -> HxWxC array of ``dtype``, rounded and clipped for integers.
+
+    The result may be a strided view (HWC over CHW memory): callers that store it copy it
+    anyway, and making it contiguous here would be one more pass over the output.
+    """
     arr = t.squeeze(0).permute(1, 2, 0).float().numpy()
     if np.issubdtype(dtype, np.integer):
         peak = _peak(dtype)
-        return np.clip(np.rint(arr * peak), 0, peak).astype(dtype)
+        scaled = np.multiply(arr, peak)  # the one float temporary; the rest is in place
+        np.rint(scaled, out=scaled)
+        np.clip(scaled, 0, peak, out=scaled)
+        return scaled.astype(dtype)
     return arr.astype(dtype, copy=False)
 
 
@@ -64,19 +71,19 @@ def tiled_apply(
         with torch.inference_mode():
             return from_float(fn(to_float(img)), img.dtype)
     out: np.ndarray | None = None
-    for y0, y1 in tile_grid(h, tile):
-        for x0, x1 in tile_grid(w, tile):
+    with torch.inference_mode():  # once, not per tile: the loop stays cheap for small tiles
+        for y0, y1 in tile_grid(h, tile):
             py0, py1 = max(0, y0 - overlap), min(h, y1 + overlap)
-            px0, px1 = max(0, x0 - overlap), min(w, x1 + overlap)
-            with torch.inference_mode():
+            for x0, x1 in tile_grid(w, tile):
+                px0, px1 = max(0, x0 - overlap), min(w, x1 + overlap)
                 sr = fn(to_float(img[py0:py1, px0:px1]))
-            oy, ox = (y0 - py0) * scale, (x0 - px0) * scale
-            core = sr[..., oy : oy + (y1 - y0) * scale, ox : ox + (x1 - x0) * scale]
-            part = from_float(core, img.dtype)
-            if out is None:
-                out = np.empty((h * scale, w * scale, part.shape[2]), dtype=img.dtype)
-            out[y0 * scale : y1 * scale, x0 * scale : x1 * scale] = part
-            if on_tile is not None:
-                on_tile()
+                oy, ox = (y0 - py0) * scale, (x0 - px0) * scale
+                core = sr[..., oy : oy + (y1 - y0) * scale, ox : ox + (x1 - x0) * scale]
+                part = from_float(core, img.dtype)
+                if out is None:
+                    out = np.empty((h * scale, w * scale, part.shape[2]), dtype=img.dtype)
+                out[y0 * scale : y1 * scale, x0 * scale : x1 * scale] = part
+                if on_tile is not None:
+                    on_tile()
     assert out is not None
     return out

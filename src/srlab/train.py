@@ -36,6 +36,7 @@ from .data import BatchSampler, ImageSet, _pairs_in, split_paths
 from .losses import build_loss
 from .metrics import evaluate
 from .models.registry import build_model, get_spec
+from .upscaler import Upscaler
 from .weights import WeightsMeta, _atomic_replace, apply_state_dict, read_weights, save_weights
 
 __all__ = ["train", "lr_at", "RunSummary", "validate"]
@@ -92,8 +93,6 @@ def _to_input(x: torch.Tensor, in_channels: int) -> torch.Tensor:
 @torch.no_grad()
 def validate(model: nn.Module, val: ImageSet, scale: int, n: int) -> tuple[float, float, list]:
     """Mean Y-PSNR/SSIM by the standard protocol on up to ``n`` validation images."""
-    from .upscaler import Upscaler
-
     up = Upscaler(model, name="val", scale=scale, meta=None)
     model.eval()
     psnrs, ssims, outputs = [], [], []
@@ -141,7 +140,13 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 def _load_checkpoint(path: Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Our own checkpoint, still read with weights_only=True: a planted file cannot run code."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not a checkpoint we wrote"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"cannot resume: {path} is not a readable srlab checkpoint ({first})") \
+            from None
 
 
 def _snapshot(outputs: list, epoch: int, out: Path, size: int = 96) -> Path:
@@ -248,7 +253,10 @@ def train(
                               "or choose another run.name")
     if main:
         pred_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        for stale in run_dir.glob(".*.tmp"):  # left by a kill during an atomic write
+            stale.unlink(missing_ok=True)
+        text = yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+        _atomic_replace(run_dir / "config.yaml", lambda tmp: Path(tmp).write_text(text))
 
     # 1. data
     train_set, val_set = _datasets(cfg)
@@ -375,6 +383,12 @@ def train(
         if not main:
             continue
         # end of epoch: validate, log, snapshot, checkpoint
+        if not all(torch.isfinite(p).all() for p in model.parameters()):
+            model.load_state_dict(good["model"])  # the last step blew up: never save that
+            opt.load_state_dict(good["opt"])
+            lr_scale, rollbacks = lr_scale * 0.5, rollbacks + 1
+            log(f"divergence guard: non-finite weights at iteration {it}; rolled back, "
+                f"learning rate x{lr_scale:g}")
         epoch = math.ceil(it / r.iters_per_epoch)
         elapsed = time.perf_counter() - t0
         spent, t0 = spent + elapsed, time.perf_counter()

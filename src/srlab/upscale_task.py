@@ -117,14 +117,19 @@ def _expand(inputs: Sequence[Path]) -> tuple[list[Path], list[tuple[Path, str]]]
     failed: list[tuple[Path, str]] = []
     seen: set[Path] = set()
     for p in inputs:
-        if p.is_dir():
-            found = sorted((f for f in p.iterdir() if is_image_file(f)), key=lambda f: f.name)
-            if not found:
-                failed.append((p, f"{p}: no image files in this folder"))
-        elif p.exists():
-            found = [p]
-        else:
-            failed.append((p, f"{p}: no such file or folder"))
+        try:  # an unlistable folder (or a path under one) fails alone, not the whole batch
+            if p.is_dir():
+                found = sorted((f for f in p.iterdir() if is_image_file(f)),
+                               key=lambda f: f.name)
+                if not found:
+                    failed.append((p, f"{p}: no image files in this folder"))
+            elif p.exists():
+                found = [p]
+            else:
+                failed.append((p, f"{p}: no such file or folder"))
+                continue
+        except OSError as exc:
+            failed.append((p, f"{p}: cannot read ({exc.strerror or type(exc).__name__})"))
             continue
         for f in found:  # the same file given twice (a.png dir/) is done once
             if f.resolve() not in seen:

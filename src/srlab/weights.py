@@ -102,7 +102,10 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], WeightsMeta
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise WeightsError(f"{path.name} is not a readable safetensors file ({exc})") from None
-    meta = WeightsMeta.from_json(header[_META_KEY]) if _META_KEY in header else None
+    try:
+        meta = WeightsMeta.from_json(header[_META_KEY]) if _META_KEY in header else None
+    except WeightsError as exc:  # name the file: it may be one of several in a command
+        raise WeightsError(f"{path.name}: {exc}") from None
     return tensors, meta
 
 
@@ -123,6 +126,13 @@ def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
 
 def apply_state_dict(model: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
     """Load tensors into ``model`` strictly, with one clear error on any mismatch."""
+    check_state_dict(model, tensors, source)
+    model.load_state_dict(tensors)
+
+
+def check_state_dict(model: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """``WeightsError`` unless ``tensors`` has exactly ``model``'s names and shapes. Works on a
+    model built on the meta device, so a file can be refused before any memory is spent."""
     own = model.state_dict()
     missing = sorted(set(own) - set(tensors))
     extra = sorted(set(tensors) - set(own))
@@ -131,7 +141,6 @@ def apply_state_dict(model: nn.Module, tensors: dict[str, torch.Tensor], source:
         detail = (missing and f"missing {missing[:3]}") or (extra and f"unexpected {extra[:3]}") \
             or f"shape mismatch at {bad[:3]}"
         raise WeightsError(f"{source} does not fit the model: {detail}")
-    model.load_state_dict(tensors)
 
 
 def shipped_weights_path(arch: str, scale: int) -> Path:

@@ -119,9 +119,9 @@ def _add_common_model_args(p: argparse.ArgumentParser, *, scale_default: int = 4
 
 def _check_model(name: str | None, scale: int) -> str:
     """Unknown model or unsupported scale is a usage error (exit 2), found before any work."""
-    from .models.registry import DEFAULT_MODEL, UnknownModelError, get_spec
+    from .models.registry import UnknownModelError, default_model, get_spec
 
-    name = name or DEFAULT_MODEL
+    name = name or default_model(scale)
     try:
         spec = get_spec(name)
     except UnknownModelError as exc:

@@ -229,10 +229,10 @@ def plan_jobs(
 def load_upscaler(model: str | None, scale: int, weights: str | Path | None = None) -> Upscaler:
     """The model, loaded once per batch. An unknown model or unsupported scale is a
     ``UsageError``; a bad weights file raises ``WeightsError``."""
-    from .models.registry import DEFAULT_MODEL, UnknownModelError, get_spec
+    from .models.registry import UnknownModelError, default_model, get_spec
     from .upscaler import load_model
 
-    name = model or DEFAULT_MODEL
+    name = model or default_model(scale)
     try:
         spec = get_spec(name)
     except UnknownModelError as exc:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models.registry import DEFAULT_MODEL, build_model, get_spec
+from .models.registry import build_model, default_model, get_spec
 from .tiling import tiled_apply
 from .weights import (
     WeightsError,
@@ -182,7 +182,7 @@ def load_model(
     end it matters most for luma models, whose 1-channel input cannot: span-fast x4 on
     480x320, 222 -> 193 ms. ``fuse=False`` keeps the network bit-exact with the one trained.
     """
-    name = name or DEFAULT_MODEL
+    name = name or default_model(scale)
     spec = get_spec(name)
     if scale not in spec.scales:
         raise ValueError(f"model '{name}' supports scales {list(spec.scales)}, not {scale}")

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from torch import nn
 
 from . import autoencoder, classical, espcn, fcn, span, srcnn, srgan, upsampling, vdsr
 
-__all__ = ["ModelSpec", "MODELS", "DEFAULT_MODEL", "build_model", "get_spec", "SRModel"]
+__all__ = ["ModelSpec", "MODELS", "DEFAULT_MODEL", "default_model", "build_model", "get_spec",
+           "SRModel"]
 
 
 class SRModel(Protocol):
@@ -102,6 +104,17 @@ _SPECS: list[ModelSpec] = [
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 DEFAULT_MODEL = "span"
+# when the default has no shipped weights at a scale, the first of these that has them is used
+DEFAULT_CHAIN = ("span", "span-fast")
+
+
+def default_model(scale: int) -> str:
+    """srlab's default at ``scale``: the first of DEFAULT_CHAIN that ships trained weights."""
+    shipped = Path(__file__).resolve().parent.parent / "weights"
+    for name in DEFAULT_CHAIN:
+        if (shipped / f"{name}_x{scale}.safetensors").is_file():
+            return name
+    return DEFAULT_MODEL
 
 
 class UnknownModelError(ValueError):

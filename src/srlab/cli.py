@@ -566,6 +566,34 @@ def _cmd_ship(args: argparse.Namespace) -> int:
 # --- compare: srlab compare -----------------------------------------------------------------
 # --- tune: srlab tune -----------------------------------------------------------------------
 # --- serve: srlab serve (web demo) ----------------------------------------------------------
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="web demo and HTTP API (Gradio + FastAPI)",
+                       description="Pick a model and scale, upload, compare with bicubic, "
+                                   "download; model cards and training curves; JSON API under "
+                                   "/api (see README). Needs the web extra.")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
+    p.add_argument("--port", type=_int_at_least(1, "--port", 65535), default=7860)
+    p.add_argument("--max-upload-mb", type=float, default=None, metavar="MB",
+                   help="largest accepted upload")
+    p.add_argument("--max-pixels", type=_pixel_count, default=None, metavar="N",
+                   help="largest accepted input image, in pixels")
+    p.add_argument("--concurrency", type=_int_at_least(1, "--concurrency"), default=None,
+                   metavar="N", help="upscale jobs run at once")
+    p.add_argument("--threads", type=_int_at_least(1, "--threads"), default=None, metavar="N")
+    p.set_defaults(handler=_cmd_serve)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from . import web
+
+    _set_threads(args.threads)
+    options = {k: v for k, v in (("max_upload_mb", args.max_upload_mb),
+                                  ("max_pixels", args.max_pixels),
+                                  ("concurrency", args.concurrency)) if v is not None}
+    return web.serve_main(args.host, args.port, **options)
+
 # --- export: srlab export (ONNX) ------------------------------------------------------------
 
 
@@ -727,7 +755,7 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_ship,
     # _add_compare,
     # _add_tune,
-    # _add_serve,
+    _add_serve,
     _add_export,
     _add_bench,
 ]

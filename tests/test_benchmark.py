@@ -81,3 +81,33 @@ def test_ship_measures_and_installs_a_run(image_folder, hr_folder, tmp_path, mon
     card = (dest / "span-fast_x2.md").read_text()
     assert "Made by `srlab ship" in card and "| span-fast | x2 |" in card
     assert (dest / "span-fast_x2" / "psnr.png").is_file()
+
+
+def test_model_cards_cite_the_published_figure_from_the_shared_file():
+    from conftest import SHARED
+
+    from srlab.ship import published_set5
+
+    if not (SHARED / "published-results.md").is_file():
+        pytest.skip("../shared/published-results.md not found")
+    assert published_set5("srcnn", 4) == pytest.approx(30.48)
+    assert published_set5("vdsr", 2) == pytest.approx(37.53)
+    assert published_set5("span", 4) is None
+
+
+def test_compare_cli_on_registry_models(hr_folder, tmp_path, capsys):
+    code = main(["compare", "bicubic-matlab", "nearest", "-s", "2", "-d", str(hr_folder),
+                 "-o", str(tmp_path / "cmp")])
+    assert code == 0
+    assert (tmp_path / "cmp" / "compare.md").is_file()
+    assert "bicubic-matlab" in capsys.readouterr().out
+
+
+def test_tune_cli_one_trial(image_folder, tmp_path, capsys):
+    pytest.importorskip("optuna")
+    sets = ["model.name=span-fast", "model.scale=2", "data.patch=8", "data.batch=2",
+            "data.val_max=2", "run.epochs=1", "run.iters_per_epoch=2", "run.progress=false",
+            f"data.train=[{image_folder}]", f"run.out_dir={tmp_path}"]
+    code = main(["tune", *[f"--set={s}" for s in sets], "--trials", "1"])
+    assert code == 0
+    assert "best validation PSNR" in capsys.readouterr().out

@@ -564,7 +564,62 @@ def _cmd_ship(args: argparse.Namespace) -> int:
 
 
 # --- compare: srlab compare -----------------------------------------------------------------
+
+
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="compare runs and models: tables, bar charts, best/worst",
+                       description="Each item is a run directory (runs/NAME: its best weights "
+                                   "at its own scale) or a registered model name. Writes "
+                                   "compare.md/.csv, PSNR/SSIM bar charts and the best and "
+                                   "worst images by MSE.")
+    p.add_argument("items", nargs="+", metavar="RUN_OR_MODEL")
+    p.add_argument("-s", "--scale", action="append", type=int, choices=(2, 3, 4), metavar="S",
+                   help="scales for registry models (repeatable; default: the runs' scales)")
+    p.add_argument("-d", "--dataset", action="append", type=Path, metavar="DIR",
+                   help="folder of HR images (repeatable; default: Set5 from $SRLAB_SHARED)")
+    p.add_argument("-o", "--out", type=Path, default=Path("out/compare"), metavar="DIR")
+    p.set_defaults(handler=_cmd_compare)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .benchmark import command_line, shared_dir
+    from .compare import compare
+
+    datasets = args.dataset or [shared_dir() / "datasets" / "benchmark" / "Set5"]
+    for d in datasets:
+        if not d.is_dir():
+            raise UsageError(f"dataset folder not found: {d}")
+    res = compare(args.items, scales=args.scale, datasets=datasets, out_dir=args.out,
+                  command=command_line(), log=lambda line: print(line, file=sys.stderr))
+    print(res.table.read_text())
+    return 0
+
+
 # --- tune: srlab tune -----------------------------------------------------------------------
+
+
+def _add_tune(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tune", help="hyperparameter search with Optuna (needs srlab[tune])",
+                       description="Searches learning rate, weight decay, blocks/channels, "
+                                   "loss and optimizer; prunes bad trials on validation PSNR; "
+                                   "writes runs/<run.name>/tune.md.")
+    p.add_argument("config", type=Path, nargs="?", default=None)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--trials", type=_int_at_least(1, "--trials"), default=10, metavar="N")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="start no new trial after this many seconds")
+    p.set_defaults(handler=_cmd_tune)
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .tune import tune
+
+    res = tune(load_config(args.config, args.overrides), args.trials, timeout=args.timeout)
+    print(f"best validation PSNR {res.best_psnr:.3f} dB with: "
+          + " ".join(f"--set {o}" for o in res.overrides))
+    return 0
+
 # --- serve: srlab serve (web demo) ----------------------------------------------------------
 
 
@@ -630,12 +685,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _add_backend_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("torch", "onnx", "torch-bf16", "auto"),
-                   default="torch",
-                   help="who runs the network: torch (default), onnx (ONNX Runtime; exported "
-                        "and cached on first use, needs srlab[onnx]), torch-bf16 (bfloat16 "
-                        "autocast: faster on CPUs with AMX/AVX512-BF16, outputs differ by up "
-                        "to ~1e-3) or auto (torch or onnx, the faster for this model as "
-                        "measured by 'srlab bench')")
+                   default="auto",
+                   help="who runs the network: auto (default: torch or onnx, whichever "
+                        "'srlab bench' measured faster for this model; torch when onnxruntime "
+                        "is missing), torch, onnx (ONNX Runtime; exported and cached on first "
+                        "use, needs srlab[onnx]) or torch-bf16 (bfloat16 autocast: faster on "
+                        "CPUs with AMX/AVX512-BF16, outputs differ by up to ~1e-3)")
 
 
 def _backend_upscaler(args: argparse.Namespace) -> Any:
@@ -753,8 +808,8 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_benchmark,
     _add_train,
     _add_ship,
-    # _add_compare,
-    # _add_tune,
+    _add_compare,
+    _add_tune,
     _add_serve,
     _add_export,
     _add_bench,

@@ -21,6 +21,38 @@ ARTIFACTS = ("loss.png", "psnr.png", "ssim.png", "progress.gif", "metrics.csv", 
              "summary.md")
 
 
+PAPER_NAMES = {"srcnn": "SRCNN", "espcn": "ESPCN", "vdsr": "VDSR", "fsrcnn": "FSRCNN"}
+
+
+def published_set5(arch: str, scale: int) -> float | None:
+    """The paper's Set5 PSNR from ../shared/published-results.md (None if not listed)."""
+    name = PAPER_NAMES.get(arch)
+    path = shared_dir() / "published-results.md"
+    if name is None or not path.is_file():
+        return None
+    section = None
+    for line in path.read_text().splitlines():
+        if line.startswith("## x"):
+            section = line[4:].strip()
+        cells = [c.strip() for c in line.split("|")]
+        if section == str(scale) and len(cells) > 3 and cells[1] == name:
+            return float(cells[3].split("/")[0])
+    return None
+
+
+def _gap_note(meta: WeightsMeta, rows: list[BenchRow]) -> list[str]:
+    paper = published_set5(meta.arch, meta.scale)
+    ours = next((r.psnr for r in rows if r.dataset == "Set5"), None)
+    if paper is None or ours is None:
+        return []
+    return ["", f"Published Set5 x{meta.scale} for {PAPER_NAMES[meta.arch]}: {paper:.2f} dB "
+            f"(../shared/published-results.md); measured here: {ours:.2f} dB, a gap of "
+            f"{paper - ours:+.2f} dB. Why: a CPU budget of {meta.train_seconds / 60:.0f} minutes "
+            "(the papers trained for 10^5-10^6+ iterations on GPUs), and srlab's report "
+            "networks are trained on RGB as the reports built them, where the papers trained "
+            "on luma."]
+
+
 def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str) -> str:
     """Markdown card: what the model is, how it was trained, what it measures."""
     lines = [
@@ -34,6 +66,7 @@ def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str) -> str:
         "## Measured (standard protocol)",
         "",
         markdown_table(rows, command),
+        *_gap_note(meta, rows),
         "",
     ]
     return "\n".join(lines)

@@ -528,7 +528,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.kfold:
         from .kfold import kfold
 
-        kfold(cfg, args.kfold)
+        kfold(cfg, args.kfold, resume=args.resume)
         return 0
     from .train import train
 
@@ -616,8 +616,10 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     from .tune import tune
 
     res = tune(load_config(args.config, args.overrides), args.trials, timeout=args.timeout)
+    import shlex
+
     print(f"best validation PSNR {res.best_psnr:.3f} dB with: "
-          + " ".join(f"--set {o}" for o in res.overrides))
+          + " ".join(f"--set {shlex.quote(o)}" for o in res.overrides))
     return 0
 
 # --- serve: srlab serve (web demo) ----------------------------------------------------------

@@ -21,7 +21,6 @@ import copy
 import csv
 import inspect
 import json
-import re
 import shlex
 import time
 from collections.abc import Callable
@@ -38,7 +37,6 @@ LOSSES = ("l1", "mse", "charbonnier")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 WIDTH_ARGS = ("feat", "n1")  # constructor arguments searched as "channels"
 DEPTH_ARGS = ("blocks", "depth")  # ... and as "blocks"
-_EPOCH_LINE = re.compile(r"^epoch (\d+): .*val PSNR ([-+0-9.einf]+) dB")
 
 
 def _optuna():
@@ -144,18 +142,7 @@ def _train_with_reports(cfg: Config, report: Callable[[int, float], bool],
     """train() with ``report(epoch, val_psnr) -> stop?`` called after every epoch."""
     from .train import train
 
-    if "on_epoch" in inspect.signature(train).parameters:
-        return train(cfg, resume=False, log=log, on_epoch=report)
-    # Until train() has the on_epoch hook: read the epoch lines it logs, stop by raising.
-    optuna = _optuna()
-
-    def parse(line: str) -> None:
-        log(line)
-        m = _EPOCH_LINE.match(line)
-        if m and report(int(m.group(1)), float(m.group(2))):
-            raise optuna.TrialPruned(f"pruned at epoch {m.group(1)}")
-
-    return train(cfg, resume=False, log=parse)
+    return train(cfg, resume=False, log=log, on_epoch=report)
 
 
 def tune(cfg: Config, trials: int, *, timeout: float | None = None,

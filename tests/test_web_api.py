@@ -20,7 +20,7 @@ from _web_server import running_server  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from srlab import web  # noqa: E402
-from srlab.models.registry import DEFAULT_MODEL, MODELS  # noqa: E402
+from srlab.models.registry import DEFAULT_MODEL, MODELS, default_model  # noqa: E402
 
 LIMITS = web.Limits(max_upload_bytes=150_000, max_pixels=200 * 200, concurrency=1,
                     queue_size=1)
@@ -96,9 +96,9 @@ def test_upscale_bicubic_x2_matches_library(client, smooth_rgb):
 
 
 def test_upscale_default_model_x2(client, smooth_rgb):
-    r = upload(client, png_bytes(smooth_rgb), scale=2)
+    r = upload(client, png_bytes(smooth_rgb), scale=2)  # no model: srlab's default at x2
     assert r.status_code == 200, r.text
-    assert r.headers["x-srlab-model"] == DEFAULT_MODEL
+    assert r.headers["x-srlab-model"] == default_model(2)
     assert decode(r.content).shape == (80, 72, 3)
 
 

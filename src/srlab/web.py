@@ -50,7 +50,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from . import __version__
-from .models.registry import DEFAULT_MODEL, MODELS, UnknownModelError, build_model, get_spec
+from .models.registry import (
+    DEFAULT_MODEL,
+    MODELS,
+    UnknownModelError,
+    build_model,
+    default_model,
+    get_spec,
+)
 from .weights import SHIPPED_DIR, WeightsError, WeightsMeta, count_params, read_weights
 
 if TYPE_CHECKING:
@@ -85,7 +92,7 @@ DEFAULT_QUEUE_SIZE = 8  # upscales waiting; one more is answered 503 at once
 DEFAULT_MODEL_CACHE = 4  # loaded models kept in memory (LRU)
 TILE = 256  # LR tile edge for large inputs: bounds activation memory, output is identical
 _MULTIPART_SLACK = 64 * 1024  # multipart headers/boundaries on top of the file itself
-ARTIFACT_FILES = ("loss.png", "psnr.png", "progress.gif", "metrics.csv")
+ARTIFACT_FILES = ("loss.png", "psnr.png", "ssim.png", "progress.gif", "metrics.csv")
 
 T = TypeVar("T")
 
@@ -382,9 +389,10 @@ def model_card(name: str, scale: int) -> str:
         keys: list[str] = []
         for row in m.metrics.values():
             keys += [k for k in row if k not in keys]
+        keys = sorted(keys, key=lambda k: {"psnr": 0, "ssim": 1}.get(k, 2))  # stable
         head = ["dataset"] + [_METRIC_LABELS.get(k, k) for k in keys]
         lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for ds, row in m.metrics.items():
+        for ds, row in sorted(m.metrics.items()):
             cells = [ds] + [_fmt(row[k], k) if k in row else "–" for k in keys]
             lines.append("| " + " | ".join(cells) + " |")
     elif not v.classical:
@@ -392,9 +400,9 @@ def model_card(name: str, scale: int) -> str:
     if m is not None and m.recipe:
         lines += ["", f"**Training recipe:** {m.recipe}"]
     if m is not None and m.train_seconds:
-        lines.append(f"**CPU training time:** {m.train_seconds / 3600:.2f} h")
+        lines += ["", f"**CPU training time:** {m.train_seconds / 3600:.2f} h"]
     if m is not None and m.license:
-        lines.append(f"**Weights licence:** {m.license}")
+        lines += ["", f"**Weights licence:** {m.license}"]
     return "\n".join(lines)
 
 
@@ -598,8 +606,12 @@ def build_api(state: "ServerState") -> "FastAPI":
 
     @api.post("/api/upscale", openapi_extra=_UPLOAD_DOC,
               responses={200: {"content": {"image/png": {}}}})
-    async def upscale(request: Request, model: str = DEFAULT_MODEL, scale: int = 4):
-        """Upscale one image; the PNG comes back with timing and model in X-Srlab-* headers."""
+    async def upscale(request: Request, model: str | None = None, scale: int = 4):
+        """Upscale one image; the PNG comes back with timing and model in X-Srlab-* headers.
+
+        Without ``model``, srlab's default at ``scale`` (as ``srlab.load_model(None, scale)``).
+        """
+        model = model or default_model(scale)
         try:
             _check_choice(model, scale)
         except WebError as exc:
@@ -727,6 +739,7 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
             with gr.Row():
                 loss_img = gr.Image(label="training loss", interactive=False)
                 psnr_img = gr.Image(label="validation PSNR", interactive=False)
+                ssim_img = gr.Image(label="validation SSIM", interactive=False)
                 gif_img = gr.Image(label="training progress", interactive=False)
             csv_file = gr.File(label="metrics.csv")
 
@@ -749,6 +762,7 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
             return (gr.Column(visible=True), msg,
                     gr.Image(value=_s(art.get("loss.png")), visible="loss.png" in art),
                     gr.Image(value=_s(art.get("psnr.png")), visible="psnr.png" in art),
+                    gr.Image(value=_s(art.get("ssim.png")), visible="ssim.png" in art),
                     gr.Image(value=_s(art.get("progress.gif")), visible="progress.gif" in art),
                     gr.File(value=_s(art.get("metrics.csv")), visible="metrics.csv" in art))
 
@@ -781,12 +795,12 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
                                                          value=scale),
                     model_card(name, scale))
 
-        model_dd.change(on_model, [model_dd, scale_dd], [scale_dd, card, metrics_box],
+        model_dd.input(on_model, [model_dd, scale_dd], [scale_dd, card, metrics_box],
                         api_visibility="private")
-        scale_dd.change(on_scale, [model_dd, scale_dd], [card, metrics_box],
+        scale_dd.input(on_scale, [model_dd, scale_dd], [card, metrics_box],
                         api_visibility="private")
         show.click(on_show, [model_dd, scale_dd],
-                   [metrics_box, no_artifacts, loss_img, psnr_img, gif_img, csv_file],
+                   [metrics_box, no_artifacts, loss_img, psnr_img, ssim_img, gif_img, csv_file],
                    api_visibility="private")
         run.click(on_run, [inp, model_dd, scale_dd], [compare, download, status],
                   api_name="upscale")

@@ -737,10 +737,14 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
         with gr.Column(visible=False) as metrics_box:
             no_artifacts = gr.Markdown()
             with gr.Row():
-                loss_img = gr.Image(label="training loss", interactive=False)
-                psnr_img = gr.Image(label="validation PSNR", interactive=False)
-                ssim_img = gr.Image(label="validation SSIM", interactive=False)
-                gif_img = gr.Image(label="training progress", interactive=False)
+                loss_img = gr.Image(label="training loss", interactive=False, height=320,
+                                    buttons=["download", "fullscreen"])
+                psnr_img = gr.Image(label="validation PSNR", interactive=False, height=320,
+                                    buttons=["download", "fullscreen"])
+                ssim_img = gr.Image(label="validation SSIM", interactive=False, height=320,
+                                    buttons=["download", "fullscreen"])
+                gif_img = gr.Image(label="training progress", interactive=False, height=320,
+                                    buttons=["download", "fullscreen"])
             csv_file = gr.File(label="metrics.csv")
 
         def on_model(name: str, scale: int):

@@ -64,7 +64,7 @@ BACKENDS = ("torch", "onnx", "torch-bf16", "auto")
 # shared with two training jobs. Output Mpx/s, ONNX Runtime vs torch: span-fast 11.61 vs
 # 11.28 (a tie at this size; ahead at 120x80 and 960x640), espcn 13.29 vs 10.45, span 0.94
 # vs 1.32. Re-measure on other hardware; unlisted models use torch.
-BACKEND_DEFAULTS: dict[str, str] = {"span-fast": "onnx", "espcn": "onnx", "span": "torch"}
+BACKEND_DEFAULTS: dict[str, str] = {"span-fast": "onnx", "espcn": "onnx", "span": "onnx"}
 
 
 class OnnxError(RuntimeError):

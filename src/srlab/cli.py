@@ -448,6 +448,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 # --- benchmark: srlab benchmark (srlab.benchmark) -------------------------------------------
 
 
+def _benchmark_sets(given: list[Path] | None) -> list[Path]:
+    """The HR folders to score: those given, else Set5 from $SRLAB_SHARED; all must exist."""
+    from .benchmark import shared_dir
+
+    datasets = given or [shared_dir() / "datasets" / "benchmark" / "Set5"]
+    for d in datasets:
+        if not d.is_dir():
+            raise UsageError(f"dataset folder not found: {d}")
+    return datasets
+
+
 def _add_benchmark(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("benchmark", help="PSNR/SSIM by the standard protocol, and CPU speed",
                        description="Standard protocol: modcrop, MATLAB-bicubic LR, Y-channel "
@@ -482,10 +493,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         if name not in bm.PEERS:
             for scale in scales:
                 _check_model(name, scale)
-    datasets = args.dataset or [bm.shared_dir() / "datasets" / "benchmark" / "Set5"]
-    for d in datasets:
-        if not d.is_dir():
-            raise UsageError(f"dataset folder not found: {d}")
+    datasets = _benchmark_sets(args.dataset)
     weights = {}
     for item in args.weights:
         if "=" not in item:
@@ -582,13 +590,10 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .benchmark import command_line, shared_dir
+    from .benchmark import command_line
     from .compare import compare
 
-    datasets = args.dataset or [shared_dir() / "datasets" / "benchmark" / "Set5"]
-    for d in datasets:
-        if not d.is_dir():
-            raise UsageError(f"dataset folder not found: {d}")
+    datasets = _benchmark_sets(args.dataset)
     res = compare(args.items, scales=args.scale, datasets=datasets, out_dir=args.out,
                   command=command_line(), log=lambda line: print(line, file=sys.stderr))
     print(res.table.read_text())

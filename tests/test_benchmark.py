@@ -27,7 +27,7 @@ def test_benchmark_writes_tables_and_ranks_bicubic_above_nearest(hr_folder, tmp_
     readme.write_text("a\n<!-- srlab:t -->\nold\n<!-- /srlab:t -->\nb\n")
     code = main(["benchmark", "-m", "bicubic-matlab", "-m", "nearest", "-s", "2", "-s", "3",
                  "-d", str(hr_folder), "-o", str(tmp_path / "out"), "--readme", str(readme),
-                 "--section", "t"])
+                 "--section", "t", "--no-cache"])
     assert code == 0
     rows = list(csv.DictReader(open(tmp_path / "out" / "benchmark.csv")))
     assert len(rows) == 4
@@ -48,7 +48,7 @@ def test_benchmark_opencv_peer(hr_folder, tmp_path):
     if not (shared_dir() / "peers" / "opencv-dnn-superres" / "ESPCN_x2.pb").is_file():
         pytest.skip("OpenCV peer weights not found under $SRLAB_SHARED")
     assert main(["benchmark", "-m", "opencv-espcn", "-s", "2", "-d", str(hr_folder),
-                 "-o", str(tmp_path / "o")]) == 0
+                 "-o", str(tmp_path / "o"), "--no-cache"]) == 0
 
 
 def test_benchmark_usage_errors(hr_folder, tmp_path, capsys):
@@ -111,3 +111,44 @@ def test_tune_cli_one_trial(image_folder, tmp_path, capsys):
     code = main(["tune", *[f"--set={s}" for s in sets], "--trials", "1"])
     assert code == 0
     assert "best validation PSNR" in capsys.readouterr().out
+
+
+def test_score_cache_reuses_rows_only_for_the_same_tensors_and_images(hr_folder, tmp_path):
+    import torch
+
+    from srlab.benchmark import markdown_table, run_benchmark
+    from srlab.models.registry import build_model
+    from srlab.weights import WeightsMeta, save_weights
+
+    torch.manual_seed(0)
+    net = build_model("span", 2, feat=8, blocks=1)
+    meta = WeightsMeta(arch="span", scale=2, kwargs={"feat": 8, "blocks": 1})
+    w = tmp_path / "w.safetensors"
+    save_weights(net, meta, w)
+    cache = tmp_path / "cache"
+
+    def bench():
+        return run_benchmark(["bicubic-matlab", "span"], [2], [hr_folder],
+                             weights={"span": str(w)}, cache=cache, log=lambda _: None)
+
+    first = bench()
+    assert not any(r.cached for r in first) and len(list(cache.glob("*.json"))) == 2
+    again = bench()
+    assert all(r.cached for r in again)
+    assert [(r.psnr, r.ssim) for r in again] == [(r.psnr, r.ssim) for r in first]
+    assert "came from the score cache" in markdown_table(again, "srlab benchmark")
+    # new metadata only (what srlab ship adds): same tensors, still a hit
+    meta.metrics = {"Set5": {"psnr": 1.0}}
+    save_weights(net, meta, w)
+    assert all(r.cached for r in bench())
+    # other tensor values: measured again
+    with torch.no_grad():
+        next(net.parameters()).add_(0.1)
+    save_weights(net, meta, w)
+    rows = bench()
+    assert [r.cached for r in rows] == [True, False]
+    # other images: measured again; an unreadable entry is measured again, not an error
+    Image.fromarray(synthetic_image(9, 30, 30)).save(hr_folder / "new.png")
+    for entry in cache.glob("*.json"):
+        entry.write_text("{not json")
+    assert not any(r.cached for r in bench())

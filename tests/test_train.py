@@ -134,3 +134,41 @@ def test_ddp_two_cpu_processes_keep_identical_replicas(image_folder, tmp_path):
     assert sorted(r for r, _ in sums) == ["0", "1"]
     assert sums[0][1] == sums[1][1]
     assert (tmp_path / "run" / "last.safetensors").is_file()
+
+
+def test_progress_gif_keeps_at_most_gif_frames_and_ends_on_the_last_epoch(tmp_path):
+    from PIL import Image
+
+    from srlab.train import GIF_FRAMES, _gif
+
+    pred = tmp_path / "predictions"
+    pred.mkdir()
+    for e in range(1, 31):  # 30 epochs, each frame a distinct grey level
+        Image.new("RGB", (8, 8), (e * 8,) * 3).save(pred / f"epoch_{e:03d}.png")
+    _gif(pred, tmp_path)
+    with Image.open(tmp_path / "progress.gif") as gif:
+        assert gif.n_frames == GIF_FRAMES
+        gif.seek(gif.n_frames - 1)
+        assert gif.convert("RGB").getpixel((0, 0))[0] == 30 * 8
+
+
+def test_freeze_fits_a_new_head_without_touching_the_trunk(image_folder, tmp_path):
+    """fcn-multi: a trunk + x4 head trained at x4, then only the x2 head trained at x2."""
+    tiny = ["model.name=fcn-multi", "model.kwargs={feat: 8, blocks: 1}", "optim.ema=0"]
+    train(_cfg(image_folder, tmp_path / "x4", *tiny, "model.scale=4"), log=lambda _: None)
+    x4 = tmp_path / "x4" / "run" / "last.safetensors"
+    train(_cfg(image_folder, tmp_path / "x2", *tiny, "model.scale=2", f"model.init={x4}",
+               "model.freeze=[trunk, heads.4]"), log=lambda _: None)
+    before, _ = read_weights(x4)
+    after, meta = read_weights(tmp_path / "x2" / "run" / "last.safetensors")
+    assert meta.scale == 2
+    for k in before:
+        if k.startswith("heads.2"):
+            assert not torch.equal(before[k], after[k]), k
+        else:
+            assert torch.equal(before[k], after[k]), k
+
+
+def test_freeze_that_matches_nothing_is_refused(image_folder, tmp_path):
+    with pytest.raises(ValueError, match="matches no parameter"):
+        train(_cfg(image_folder, tmp_path, "model.freeze=[nonexistent]"), log=lambda _: None)

@@ -6,11 +6,18 @@ scored on their gray values, as the published MATLAB evaluation does (this is wh
 our Set14 bicubic figure match). Speed is output megapixels per second over the same
 images, timed in the same process for every model, so ratios between models are fair even
 on a noisy machine. OpenCV's ``dnn_superres`` networks are available as peers.
+
+Scores are a pure function of (model tensors, scale, images), so they can be kept in a score
+cache: a row is reused only when the model's tensors and architecture, the scale, the image
+files and the scoring code version all match. That lets ``srlab ship`` and the README tables
+share one measurement of a slow model instead of re-running it; a reused row keeps the
+speed of the run that measured it (marked in the table note).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shlex
@@ -27,7 +34,9 @@ from .metrics import Scores, evaluate
 from .resize import imresize, modcrop
 
 __all__ = ["BenchRow", "run_benchmark", "PEERS", "make_upscaler", "load_hr", "write_tables",
-           "shared_dir", "load_pairs", "score_pairs"]
+           "shared_dir", "load_pairs", "score_pairs", "SCORE_VERSION"]
+
+SCORE_VERSION = 1  # bump when the protocol or the scoring code changes: old cache rows expire
 
 # OpenCV dnn_superres peers: registry-style name -> (algorithm, file prefix)
 PEERS = {
@@ -54,6 +63,7 @@ class BenchRow:
     params: int
     mpx_per_s: float
     trained: bool
+    cached: bool = False  # reused from the score cache: speed is from the run that measured it
 
 
 def load_hr(path: Path) -> np.ndarray:
@@ -127,30 +137,90 @@ def score_pairs(fn: ArrayFn, pairs: list[tuple[np.ndarray, np.ndarray]],
     return scores, seconds, pixels
 
 
+def _model_identity(name: str, scale: int, weights: str | None) -> str | None:
+    """What decides a model's scores: name, scale, architecture and tensor values (not the
+    weights file's bytes, which change when ``srlab ship`` adds metrics). None: don't cache
+    (a trainable model without weights is a random initialisation)."""
+    h = hashlib.sha256(f"{name}|x{scale}".encode())
+    if name in PEERS:
+        path = shared_dir() / "peers" / "opencv-dnn-superres" / f"{PEERS[name][1]}_x{scale}.pb"
+        if not path.is_file():
+            return None
+        h.update(path.read_bytes())
+        return h.hexdigest()
+    from .models.registry import get_spec
+    from .weights import read_weights, shipped_weights_path
+
+    if not get_spec(name).trainable:
+        return h.hexdigest()
+    path = Path(weights) if weights else shipped_weights_path(name, scale)
+    if not path.is_file():
+        return None
+    tensors, meta = read_weights(path)
+    h.update(json.dumps(meta.kwargs if meta else {}, sort_keys=True, default=str).encode())
+    for key in sorted(tensors):
+        h.update(key.encode())
+        h.update(tensors[key].contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _dataset_identity(ds: Path) -> str:
+    files = sorted(p for p in Path(ds).iterdir() if p.is_file())
+    return hashlib.sha256(
+        "|".join(f"{p.name}:{p.stat().st_size}" for p in files).encode()).hexdigest()
+
+
+def _cached_row(entry: Path) -> BenchRow | None:
+    """The cached row, or None when absent or unreadable (then it is measured again)."""
+    try:
+        return BenchRow(**{**json.loads(entry.read_text()), "cached": True})
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 def run_benchmark(
     models: list[str],
     scales: list[int],
     datasets: list[Path],
     *,
     weights: dict[str, str] | None = None,
+    cache: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> list[BenchRow]:
-    """Score every (model, scale, dataset) combination; images are loaded once per scale."""
+    """Score every (model, scale, dataset) combination; images are loaded once per scale,
+    and only when some model's row is not in ``cache`` (a folder of JSON rows)."""
     rows: list[BenchRow] = []
     for scale in scales:
         for ds in datasets:
-            pairs = [(lr, hr) for _, lr, hr in load_pairs(Path(ds), scale)]
+            pairs: list[tuple[np.ndarray, np.ndarray]] | None = None
+            ds_id = _dataset_identity(ds) if cache is not None else ""
             for name in models:
-                fn, params, trained = make_upscaler(name, scale, (weights or {}).get(name))
-                scores, seconds, pixels = score_pairs(fn, pairs, scale)
-                row = BenchRow(model=name, scale=scale, dataset=Path(ds).name,
-                               psnr=float(np.mean([sc.psnr for sc in scores])),
-                               ssim=float(np.mean([sc.ssim for sc in scores])),
-                               images=len(pairs), params=params,
-                               mpx_per_s=pixels / 1e6 / max(seconds, 1e-9), trained=trained)
+                w = (weights or {}).get(name)
+                model_id = _model_identity(name, scale, w) if cache is not None else None
+                entry = None
+                if model_id is not None:
+                    key = hashlib.sha256(f"{SCORE_VERSION}|{model_id}|{ds_id}".encode())
+                    entry = cache / f"{key.hexdigest()[:32]}.json"
+                row = _cached_row(entry) if entry is not None else None
+                if row is None:
+                    if pairs is None:
+                        pairs = [(lr, hr) for _, lr, hr in load_pairs(Path(ds), scale)]
+                    fn, params, trained = make_upscaler(name, scale, w)
+                    scores, seconds, pixels = score_pairs(fn, pairs, scale)
+                    row = BenchRow(model=name, scale=scale, dataset=Path(ds).name,
+                                   psnr=float(np.mean([sc.psnr for sc in scores])),
+                                   ssim=float(np.mean([sc.ssim for sc in scores])),
+                                   images=len(pairs), params=params,
+                                   mpx_per_s=pixels / 1e6 / max(seconds, 1e-9),
+                                   trained=trained)
+                    if entry is not None:
+                        entry.parent.mkdir(parents=True, exist_ok=True)
+                        tmp = entry.with_suffix(".tmp")
+                        tmp.write_text(json.dumps({**asdict(row), "cached": False}))
+                        tmp.replace(entry)
                 rows.append(row)
                 log(f"x{scale} {row.dataset:<10} {name:<22} {row.psnr:7.3f} dB  "
-                    f"{row.ssim:.4f}  {row.mpx_per_s:8.2f} Mpx/s")
+                    f"{row.ssim:.4f}  {row.mpx_per_s:8.2f} Mpx/s{'  (cached)' * row.cached}")
     return rows
 
 
@@ -174,8 +244,12 @@ def markdown_table(rows: list[BenchRow], command: str | None = None) -> str:
         params = by[(model, scale, datasets[0])].params if (model, scale, datasets[0]) in by else 0
         lines.append(f"| {label} | x{scale} | {params:,} | " + " | ".join(cells)
                      + f" | {np.mean(speeds):.1f} |")
+    reused = sorted({f"{r.model} x{r.scale}" for r in rows if r.cached})
     note = f"\n\nPSNR (dB) / SSIM on Y, border = scale, MATLAB-bicubic LR. Made by `{command}`." \
         if command else ""
+    if reused:
+        note += (f" Rows of {', '.join(reused)} came from the score cache (same tensors, same "
+                 "images); their Mpx/s is from the run that measured them.")
     return "\n".join(lines) + note
 
 

@@ -300,6 +300,8 @@ def model_rows() -> list[dict[str, str]]:
             status = "trained" if trained else "untrained"
         psnrs = [(s, _set5_psnr(m)) for s, m in sorted(metas.items()) if m != "corrupt"]
         psnr = " ".join(f"x{s} {v:.2f}" for s, v in psnrs if v is not None) or "-"
+        minutes = " ".join(f"x{s} {m.train_seconds / 60:.0f}" for s, m in sorted(metas.items())
+                           if m != "corrupt" and getattr(m, "train_seconds", 0)) or "-"
         rows.append({
             "model": name + (" *" if name == DEFAULT_MODEL else ""),
             "family": spec.family,
@@ -307,6 +309,7 @@ def model_rows() -> list[dict[str, str]]:
             "params": _format_params(params) + ("" if first == 4 else f" (x{first})"),
             "weights": weights,
             "Set5 PSNR": psnr,
+            "train min": minutes,
             "status": status,
         })
     return rows
@@ -314,13 +317,15 @@ def model_rows() -> list[dict[str, str]]:
 
 def _cmd_models(args: argparse.Namespace) -> int:
     rows = model_rows()
-    cols = ["model", "family", "scales", "params", "weights", "Set5 PSNR", "status"]
+    cols = ["model", "family", "scales", "params", "weights", "Set5 PSNR", "train min", "status"]
     if args.markdown or args.readme:
         lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         lines += ["| " + " | ".join(row[c] for c in cols) + " |" for row in rows]
         text = "\n".join(lines) + ("\n\n\\* default model. Made by `srlab models --markdown`; "
                                    "Set5 PSNR (Y, border = scale) from each shipped weights "
-                                   "file's metadata, measured by `srlab ship`.")
+                                   "file's metadata, measured by `srlab ship`; train min: CPU "
+                                   "minutes of the run that made the file (a fine-tune counts "
+                                   "only its own minutes).")
         if args.readme:
             from .benchmark import update_readme
 
@@ -333,7 +338,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for r in cells:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
     print("* default model. params at x4 (or the first scale). Set5 PSNR: Y channel, "
-          "border = scale, from the shipped weights' metadata.")
+          "border = scale, from the shipped weights' metadata. train min: CPU minutes.")
     return 0
 
 
@@ -480,8 +485,17 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
                         "'<!-- srlab:NAME -->' and '<!-- /srlab:NAME -->' markers")
     p.add_argument("--section", default="benchmark", metavar="NAME",
                    help="marker name for --readme (default: benchmark)")
+    _add_cache_options(p)
     p.add_argument("--threads", type=_int_at_least(1, "--threads"), default=None, metavar="N")
     p.set_defaults(handler=_cmd_benchmark)
+
+
+def _add_cache_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache", type=Path, default=Path("out/score-cache"), metavar="DIR",
+                   help="reuse scores measured before for the same tensors and images "
+                        "(default: out/score-cache)")
+    p.add_argument("--no-cache", dest="cache", action="store_const", const=None,
+                   help="measure everything again")
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
@@ -500,7 +514,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
             raise UsageError(f"--weights expects MODEL=FILE, got {item!r}")
         name, file = item.split("=", 1)
         weights[name] = file
-    rows = bm.run_benchmark(args.model, scales, datasets, weights=weights,
+    rows = bm.run_benchmark(args.model, scales, datasets, weights=weights, cache=args.cache,
                             log=lambda line: print(line, file=sys.stderr))
     command = bm.command_line()
     md = bm.write_tables(rows, args.out, command)
@@ -558,6 +572,7 @@ def _add_ship(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--which", choices=("best", "last"), default="best")
     p.add_argument("--datasets", nargs="+", default=None, metavar="NAME",
                    help="benchmark sets to measure (default: Set5 Set14 BSD100 Urban100)")
+    _add_cache_options(p)
     p.set_defaults(handler=_cmd_ship)
 
 
@@ -567,7 +582,7 @@ def _cmd_ship(args: argparse.Namespace) -> int:
     if not args.run.is_dir():
         raise UsageError(f"run directory not found: {args.run}")
     ship_run(args.run, datasets=tuple(args.datasets or DEFAULT_SETS), which=args.which,
-             log=lambda line: print(line, file=sys.stderr))
+             cache=args.cache, log=lambda line: print(line, file=sys.stderr))
     return 0
 
 

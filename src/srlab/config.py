@@ -36,6 +36,9 @@ class ModelConfig:
     scale: int = 4
     kwargs: dict[str, Any] = field(default_factory=dict)  # architecture overrides
     init: str | None = None  # weights file to start from (e.g. x4 weights for an x2 model)
+    # parameter-name prefixes kept fixed, e.g. [trunk, heads.4] to fit a new head of a
+    # multi-scale model on a trunk trained at another scale without disturbing it
+    freeze: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -78,6 +78,7 @@ def ship_run(
     datasets: tuple[str, ...] = DEFAULT_SETS,
     dest: Path = SHIPPED_DIR,
     which: str = "best",
+    cache: Path | None = None,
     log=print,
 ) -> Path:
     """Benchmark ``run_dir/<which>.safetensors`` and install it as the shipped weights."""
@@ -89,7 +90,8 @@ def ship_run(
     missing = [str(p) for p in sets if not p.is_dir()]
     if missing:
         raise FileNotFoundError(f"benchmark sets not found: {', '.join(missing)}")
-    rows = run_benchmark([meta.arch], [meta.scale], sets, weights={meta.arch: str(src)}, log=log)
+    rows = run_benchmark([meta.arch], [meta.scale], sets, weights={meta.arch: str(src)},
+                         cache=cache, log=log)
     meta.metrics = {r.dataset: {"psnr": round(r.psnr, 3), "ssim": round(r.ssim, 4),
                                 "mpx_per_s": round(r.mpx_per_s, 2)} for r in rows}
     from .models.registry import build_model

@@ -192,14 +192,29 @@ def _plots(rows: list[dict[str, Any]], run_dir: Path) -> None:
         plt.close(fig)
 
 
+GIF_FRAMES = 12
+
+
 def _gif(pred_dir: Path, run_dir: Path) -> None:
     from PIL import Image
 
-    frames = [Image.open(p).convert("P", palette=Image.ADAPTIVE)
-              for p in sorted(pred_dir.glob("epoch_*.png"))]
+    paths = sorted(pred_dir.glob("epoch_*.png"))
+    # at most GIF_FRAMES frames, spread evenly and always ending on the last epoch, so a long
+    # run's GIF stays small enough to ship beside its weights
+    keep = sorted({round(i * (len(paths) - 1) / max(GIF_FRAMES - 1, 1))
+                   for i in range(min(len(paths), GIF_FRAMES))})
+    frames = [Image.open(paths[i]).convert("P", palette=Image.ADAPTIVE, colors=128) for i in keep]
     if frames:
         frames[0].save(run_dir / "progress.gif", save_all=True, append_images=frames[1:],
                        duration=500, loop=0)
+
+
+def _roll_back(model: nn.Module, opt: torch.optim.Optimizer, good: dict[str, Any],
+               lr_scale: float, rollbacks: int) -> tuple[float, int]:
+    """Divergence guard: restore the last good weights and optimiser, halve the rate."""
+    model.load_state_dict(good["model"])
+    opt.load_state_dict(good["opt"])
+    return lr_scale * 0.5, rollbacks + 1
 
 
 def _distributed() -> tuple[int, int]:
@@ -276,6 +291,15 @@ def train(
         fit = {k: v for k, v in tensors.items() if k in own and own[k].shape == v.shape}
         apply_state_dict(model, {**own, **fit}, cfg.model.init)
         log(f"initialised {len(fit)}/{len(own)} tensors from {cfg.model.init}")
+    if cfg.model.freeze:
+        frozen = [n for n, p in model.named_parameters()
+                  if any(n == f or n.startswith(f + ".") for f in cfg.model.freeze)]
+        if not frozen:
+            raise ValueError(f"model.freeze {cfg.model.freeze} matches no parameter of "
+                             f"{cfg.model.name}")
+        for n, p in model.named_parameters():
+            p.requires_grad_(n not in frozen)
+        log(f"froze {len(frozen)} parameter tensors ({', '.join(cfg.model.freeze)})")
     in_ch = getattr(model, "in_channels", 3)
     if r.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -285,7 +309,7 @@ def train(
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model)
-    opt = _optimizer(model.parameters(), cfg)
+    opt = _optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     loss_fn = build_loss(cfg.loss.terms, vgg_weights=cfg.loss.vgg_weights)
     disc = d_opt = None
     if cfg.gan.enabled:
@@ -342,10 +366,7 @@ def train(
         spike = loss_avg is not None and value > r.guard_factor * loss_avg and it > 20
         diverged = not math.isfinite(value) or spike
         if diverged:
-            model.load_state_dict(good["model"])
-            opt.load_state_dict(good["opt"])
-            lr_scale *= 0.5
-            rollbacks += 1
+            lr_scale, rollbacks = _roll_back(model, opt, good, lr_scale, rollbacks)
             log(f"divergence guard: loss {value:.4g} at iteration {it} (running mean "
                 f"{loss_avg if loss_avg is not None else float('nan'):.4g}); rolled back, "
                 f"learning rate x{lr_scale:g}")
@@ -384,9 +405,8 @@ def train(
             continue
         # end of epoch: validate, log, snapshot, checkpoint
         if not all(torch.isfinite(p).all() for p in model.parameters()):
-            model.load_state_dict(good["model"])  # the last step blew up: never save that
-            opt.load_state_dict(good["opt"])
-            lr_scale, rollbacks = lr_scale * 0.5, rollbacks + 1
+            # the last step blew up: never save that
+            lr_scale, rollbacks = _roll_back(model, opt, good, lr_scale, rollbacks)
             log(f"divergence guard: non-finite weights at iteration {it}; rolled back, "
                 f"learning rate x{lr_scale:g}")
         epoch = math.ceil(it / r.iters_per_epoch)
@@ -401,7 +421,9 @@ def train(
         log(f"epoch {epoch}: loss {rows[-1]['loss']:.4f}  val PSNR {v_psnr:.3f} dB "
             f"(bicubic {bicubic:.3f})  SSIM {v_ssim:.4f}  {pps:.1f} patches/s")
         epoch_loss, epoch_n = 0.0, 0
-        meta = WeightsMeta(arch=cfg.model.name, scale=s, kwargs=cfg.model.kwargs,
+        # the full architecture (variant defaults + overrides), so the file still loads if
+        # the registry's defaults for this name change later
+        meta = WeightsMeta(arch=cfg.model.name, scale=s, kwargs={**spec.kwargs, **cfg.model.kwargs},
                            recipe=_recipe(cfg, it),
                            train_seconds=round(spent, 1),
                            metrics={"val": {"psnr": round(v_psnr, 4), "ssim": round(v_ssim, 5)}})

@@ -20,12 +20,16 @@ Both shipped variants work on luma (Y, BT.601) like ESPCN/FSRCNN, with chroma by
 the protocol scores Y only, and a luma net costs a third of an RGB one. Their global skip is
 the input repeated s^2 times before the pixel shuffle (nearest upsampling for free).
 
-Measured, not assumed: an RGB 48-channel, 8-block variant with a bicubic skip (options
-``in_channels=3, feat=48, blocks=8, skip="bicubic", rep=False``, gate on or off) stalled in
-CPU-length runs at +0.57 dB over bicubic on validation, whatever the learning rate (8e-4,
-4e-4, 2e-3), while the luma recipe kept improving; the RepConv branches cost a 48-channel
-training step 1.56x. Why the RGB variant stalls is an open question (see the weights issue);
-the options stay so the experiment can be rerun.
+Measured, not assumed — why the quality variant uses ReLU in plain residual blocks: with
+SiLU (SPAN's choice) in plain residual blocks and PyTorch's default init, the body's signals
+are small and SiLU is nearly linear there (silu(x) ~ x/2 near 0), so the whole net is
+close to a linear filter. Every such net — luma or RGB, 48 channels, any learning rate
+tried — sat at the best *linear* upsampler's PSNR (+0.57 dB over bicubic on our validation
+images) for thousands of CPU iterations: a Y and an RGB run gave outputs 55 dB apart from
+each other. ReLU is scale-free, so the same net left that plateau in the first 500
+iterations (29.45 dB vs 28.92 at iteration 500). SPAN's gate ``sigmoid(h) - 0.5`` is
+nonlinear at any scale, which is why the gated small variants trained fine with SiLU; the
+open "RGB stalls" question of the first training session was this, not colour.
 
 Variants (registry names; parameter counts in training form, x4):
 =========  ========  ====  ======  =====  ===========  ============
@@ -87,8 +91,8 @@ def _conv3(cin: int, cout: int, rep: bool) -> nn.Module:
 
 
 class _Block(nn.Module):
-    """Convs with SiLU between, then either SPAN's gate ``(h + x) * (sigmoid(h) - 0.5)`` or a
-    plain residual ``x + h``.
+    """Convs with SiLU (or ReLU) between, then either SPAN's gate
+    ``(h + x) * (sigmoid(h) - 0.5)`` or a plain residual ``x + h``.
 
     The gate scales the signal by less than 0.5 per block; with 2 blocks (span-fast) that is
     harmless, but in an 8-block trunk it starved the body of signal and a CPU-length run
@@ -97,17 +101,19 @@ class _Block(nn.Module):
     residual blocks, as EDSR-baseline does.
     """
 
-    def __init__(self, *, feat: int, convs: int, rep: bool, attention: bool) -> None:
+    def __init__(self, *, feat: int, convs: int, rep: bool, attention: bool,
+                 act: Literal["silu", "relu"]) -> None:
         super().__init__()
         self.convs = nn.ModuleList(_conv3(feat, feat, rep) for _ in range(convs))
         self.attention = attention
+        self.act = F.silu if act == "silu" else F.relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x
         for i, conv in enumerate(self.convs):
             h = conv(h)
             if i < len(self.convs) - 1:
-                h = F.silu(h)
+                h = self.act(h)
         if self.attention:
             return (h + x) * (torch.sigmoid(h) - 0.5)
         return x + h
@@ -127,16 +133,20 @@ class SPAN(nn.Module):
         skip: Literal["bicubic", "repeat", "none"] = "bicubic",
         rep: bool = False,
         attention: bool = True,
+        act: Literal["silu", "relu"] = "silu",
     ) -> None:
         super().__init__()
         if skip not in ("bicubic", "repeat", "none"):
             raise ValueError(f"skip must be bicubic, repeat or none, not {skip!r}")
+        if act not in ("silu", "relu"):
+            raise ValueError(f"act must be silu or relu, not {act!r}")
         self.scale = scale
         self.in_channels = in_channels
         self.skip = skip
         self.head = _conv3(in_channels, feat, rep)
         self.blocks = nn.ModuleList(
-            _Block(feat=feat, convs=convs, rep=rep, attention=attention) for _ in range(blocks)
+            _Block(feat=feat, convs=convs, rep=rep, attention=attention, act=act)
+            for _ in range(blocks)
         )
         self.body_tail = _conv3(feat, feat, rep)
         self.fusion = nn.Conv2d(2 * feat, feat, 1)

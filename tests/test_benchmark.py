@@ -152,3 +152,16 @@ def test_score_cache_reuses_rows_only_for_the_same_tensors_and_images(hr_folder,
     for entry in cache.glob("*.json"):
         entry.write_text("{not json")
     assert not any(r.cached for r in bench())
+
+
+def test_benchmark_shipped_expands_to_the_weights_in_the_package(hr_folder, tmp_path):
+    from srlab.weights import SHIPPED_DIR
+
+    assert main(["benchmark", "-m", "bicubic-matlab", "-m", "shipped", "-s", "2",
+                 "-d", str(hr_folder), "-o", str(tmp_path / "o"), "--no-cache"]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "o" / "benchmark.csv")))
+    on_disk = {p.name.removesuffix("_x2.safetensors") for p in SHIPPED_DIR.glob("*_x2.safetensors")}
+    assert on_disk, "the package ships x2 weights"
+    assert [r["model"] for r in rows][0] == "bicubic-matlab"
+    assert {r["model"] for r in rows[1:]} == on_disk
+    assert all(r["trained"] == "True" for r in rows)

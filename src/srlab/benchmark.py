@@ -36,7 +36,7 @@ from .resize import imresize, modcrop
 __all__ = ["BenchRow", "run_benchmark", "PEERS", "make_upscaler", "load_hr", "write_tables",
            "shared_dir", "load_pairs", "score_pairs", "SCORE_VERSION"]
 
-SCORE_VERSION = 1  # bump when the protocol or the scoring code changes: old cache rows expire
+SCORE_VERSION = 2  # bump when the protocol or the scoring code changes: old cache rows expire
 
 # OpenCV dnn_superres peers: registry-style name -> (algorithm, file prefix)
 PEERS = {
@@ -63,6 +63,7 @@ class BenchRow:
     params: int
     mpx_per_s: float
     trained: bool
+    gmsd: float = float("nan")  # perceptual, lower is better (in the CSV/JSON and model cards)
     cached: bool = False  # reused from the score cache: speed is from the run that measured it
 
 
@@ -210,6 +211,7 @@ def run_benchmark(
                     row = BenchRow(model=name, scale=scale, dataset=Path(ds).name,
                                    psnr=float(np.mean([sc.psnr for sc in scores])),
                                    ssim=float(np.mean([sc.ssim for sc in scores])),
+                                   gmsd=float(np.mean([sc.gmsd for sc in scores])),
                                    images=len(pairs), params=params,
                                    mpx_per_s=pixels / 1e6 / max(seconds, 1e-9),
                                    trained=trained)

@@ -471,7 +471,8 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
                                    "megapixels per second, measured in the same run. Peers: "
                                    "opencv-espcn, opencv-fsrcnn, opencv-fsrcnn-small.")
     p.add_argument("-m", "--model", action="append", required=True, metavar="NAME",
-                   help="model or peer to score (repeatable)")
+                   help="model or peer to score (repeatable); 'shipped' = every model "
+                        "with weights shipped at the scale")
     p.add_argument("-s", "--scale", action="append", type=int, choices=(2, 3, 4),
                    metavar="S", help="scale (repeatable; default 4)")
     p.add_argument("-d", "--dataset", action="append", type=Path, metavar="DIR",
@@ -490,6 +491,15 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_benchmark)
 
 
+def _shipped_models(scale: int) -> list[str]:
+    """Registry models with weights shipped at ``scale``, in registry order."""
+    from .models.registry import MODELS
+    from .weights import shipped_weights_path
+
+    return [n for n, spec in MODELS.items()
+            if scale in spec.scales and shipped_weights_path(n, scale).is_file()]
+
+
 def _add_cache_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", type=Path, default=Path("out/score-cache"), metavar="DIR",
                    help="reuse scores measured before for the same tensors and images "
@@ -504,7 +514,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
     scales = args.scale or [4]
     for name in args.model:
-        if name not in bm.PEERS:
+        if name not in bm.PEERS and name != "shipped":
             for scale in scales:
                 _check_model(name, scale)
     datasets = _benchmark_sets(args.dataset)
@@ -514,8 +524,12 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
             raise UsageError(f"--weights expects MODEL=FILE, got {item!r}")
         name, file = item.split("=", 1)
         weights[name] = file
-    rows = bm.run_benchmark(args.model, scales, datasets, weights=weights, cache=args.cache,
-                            log=lambda line: print(line, file=sys.stderr))
+    rows = []
+    for scale in scales:  # "shipped" means a different list of models at each scale
+        names = list(dict.fromkeys(
+            n for m in args.model for n in (_shipped_models(scale) if m == "shipped" else [m])))
+        rows += bm.run_benchmark(names, [scale], datasets, weights=weights, cache=args.cache,
+                                 log=lambda line: print(line, file=sys.stderr))
     command = bm.command_line()
     md = bm.write_tables(rows, args.out, command)
     print(md.read_text())

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["rgb_to_y", "psnr", "ssim", "mse", "mae", "evaluate", "Scores"]
+__all__ = ["rgb_to_y", "psnr", "ssim", "mse", "mae", "gmsd", "evaluate", "Scores"]
 
 
 def rgb_to_y(img: np.ndarray) -> np.ndarray:
@@ -94,13 +94,39 @@ class Scores:
     ssim: float
     mse: float
     mae: float
+    gmsd: float  # perceptual (lower is better); reported beside PSNR for GAN-trained models
+
+
+def gmsd(a: np.ndarray, b: np.ndarray, *, crop_border: int = 0, y_channel: bool = True) -> float:
+    """Gradient Magnitude Similarity Deviation (Xue et al., IEEE TIP 2014); lower is better.
+
+    A full-reference perceptual metric that needs no learned weights, so it runs offline
+    (LPIPS and NIQE need downloaded parameters). It follows the authors' MATLAB code: 2x2
+    average then 2x downsampling, Prewitt gradients (/3), similarity with c = 170 on the
+    0..255 scale, and the sample standard deviation of the similarity map. ``b`` is the
+    reference.
+    """
+    x, y = _prepare(a, b, crop_border, y_channel)
+
+    def grad(img: np.ndarray) -> np.ndarray:
+        p = np.pad(img, ((0, 1), (0, 1)))  # conv2(img, ones(2)/4, 'same'), zero padded
+        img = ((p[:-1, :-1] + p[1:, :-1] + p[:-1, 1:] + p[1:, 1:]) / 4)[::2, ::2]
+        p = np.pad(img, 1)
+        gx = (p[:-2, :-2] + p[1:-1, :-2] + p[2:, :-2] - p[:-2, 2:] - p[1:-1, 2:] - p[2:, 2:]) / 3
+        gy = (p[:-2, :-2] + p[:-2, 1:-1] + p[:-2, 2:] - p[2:, :-2] - p[2:, 1:-1] - p[2:, 2:]) / 3
+        return np.sqrt(gx**2 + gy**2)
+
+    ma, mb = grad(x), grad(y)
+    gms = (2 * ma * mb + 170.0) / (ma**2 + mb**2 + 170.0)
+    return float(np.std(gms, ddof=1))
 
 
 def evaluate(sr: np.ndarray, hr: np.ndarray, *, scale: int, y_channel: bool = True) -> Scores:
-    """All four metrics by the standard protocol (border = scale)."""
+    """Every metric by the standard protocol (border = scale)."""
     return Scores(
         psnr=psnr(sr, hr, crop_border=scale, y_channel=y_channel),
         ssim=ssim(sr, hr, crop_border=scale, y_channel=y_channel),
         mse=mse(sr, hr, crop_border=scale, y_channel=y_channel),
         mae=mae(sr, hr, crop_border=scale, y_channel=y_channel),
+        gmsd=gmsd(sr, hr, crop_border=scale, y_channel=y_channel),
     )

@@ -172,3 +172,11 @@ def test_freeze_fits_a_new_head_without_touching_the_trunk(image_folder, tmp_pat
 def test_freeze_that_matches_nothing_is_refused(image_folder, tmp_path):
     with pytest.raises(ValueError, match="matches no parameter"):
         train(_cfg(image_folder, tmp_path, "model.freeze=[nonexistent]"), log=lambda _: None)
+
+
+def test_bf16_autocast_trains_float32_weights(image_folder, tmp_path):
+    sm = train(_cfg(image_folder, tmp_path, "run.bf16=true"), log=lambda _: None)
+    assert np.isfinite(sm.best_psnr)
+    tensors, meta = read_weights(tmp_path / "run" / "last.safetensors")
+    assert all(t.dtype == torch.float32 for t in tensors.values())
+    assert "bf16 autocast" in meta.recipe

@@ -97,6 +97,10 @@ class RunConfig:
     guard_factor: float = 4.0  # loss > factor x running mean counts as a spike
     guard_every: int = 50  # iterations between in-memory good states for rollback
     channels_last: bool = True
+    # bfloat16 autocast for the generator's forward pass (weights, loss and optimiser stay
+    # float32): about 2x faster steps on CPUs with AVX512-BF16 or AMX (measured here: 0.21
+    # vs 0.44 s per step, 365K-parameter net, batch 16 of 48 px patches, 2 threads)
+    bf16: bool = False
     progress: bool = True
 
 

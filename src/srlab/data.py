@@ -71,15 +71,15 @@ class ImageSet:
         self.level = LEVELS[degradation] if isinstance(degradation, str) else degradation
         self.cache = cache
         self._cache: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
-        kept = []
+        kept, small = [], []
         for pair in pairs:
             with Image.open(pair.hr) as im:
                 w, h = im.size
-            if min(h, w) // scale < min_lr_size:
-                warnings.warn(f"skipping {pair.hr.name}: {w}x{h} is smaller than a training "
-                              f"patch at x{scale}", stacklevel=2)
-                continue
-            kept.append(pair)
+            (small if min(h, w) // scale < min_lr_size else kept).append(pair)
+        if small:  # one line, not one per image: T91 alone has dozens at x4
+            names = ", ".join(p.hr.name for p in small[:5]) + (", ..." if len(small) > 5 else "")
+            warnings.warn(f"skipping {len(small)} of {len(pairs)} images smaller than a "
+                          f"{min_lr_size}px LR patch at x{scale} ({names})", stacklevel=2)
         self.pairs = kept
 
     @classmethod

@@ -355,7 +355,9 @@ def train(
         lr_b, hr_b = _to_input(lr_b, in_ch), _to_input(hr_b, in_ch)
         if r.channels_last:
             lr_b = lr_b.contiguous(memory_format=torch.channels_last)
-        sr = net(lr_b)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=r.bf16):
+            sr = net(lr_b)
+        sr = sr.float()
         loss = loss_fn(sr, hr_b)
         if disc is not None and it >= cfg.gan.pretrain_iters:
             logits = disc(sr)
@@ -476,7 +478,9 @@ def _recipe(cfg: Config, it: int) -> str:
     loss = " + ".join(f"{w:g}*{n}" for n, w in cfg.loss.terms.items())
     return (f"srlab train (run {cfg.run.name}): {it} iterations of batch {d.batch} x "
             f"{d.patch}px LR patches from {data}, {d.degradation} degradation; loss {loss}; "
-            f"{o.name} lr {o.lr:g} {o.schedule}, EMA {o.ema:g}")
+            f"{o.name} lr {o.lr:g} {o.schedule}, EMA {o.ema:g}"
+            + (", bf16 autocast" if cfg.run.bf16 else "")
+            + (f"; initialised from {cfg.model.init}" if cfg.model.init else ""))
 
 
 def _quiet(_: str) -> None:

@@ -113,6 +113,19 @@ def test_tune_cli_one_trial(image_folder, tmp_path, capsys):
     assert "best validation PSNR" in capsys.readouterr().out
 
 
+def test_gmsd_option_puts_the_measured_perceptual_score_in_each_cell(hr_folder, tmp_path):
+    assert main(["benchmark", "-m", "bicubic-matlab", "-m", "nearest", "-s", "2", "-d",
+                 str(hr_folder), "-o", str(tmp_path / "out"), "--gmsd", "--no-cache"]) == 0
+    md = (tmp_path / "out" / "benchmark.md").read_text()
+    assert "GMSD (lower is better)" in md
+    measured = {r["model"]: float(r["gmsd"])
+                for r in csv.DictReader(open(tmp_path / "out" / "benchmark.csv"))}
+    for name, value in measured.items():
+        line = next(x for x in md.splitlines() if x.startswith(f"| {name} |"))
+        psnr_ssim_gmsd = line.split("|")[4].strip().split(" / ")
+        assert len(psnr_ssim_gmsd) == 3 and float(psnr_ssim_gmsd[2]) == round(value, 4)
+
+
 def test_score_cache_reuses_rows_only_for_the_same_tensors_and_images(hr_folder, tmp_path):
     import torch
 

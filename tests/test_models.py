@@ -194,6 +194,20 @@ def test_vdsr_depth_parameter_counts(depth: int, params: int) -> None:
     assert MODELS["vdsr" if depth == 20 else f"vdsr-{depth}"].kwargs == {"depth": depth}
 
 
+def test_vdsr_20_passes_gradient_to_its_first_layer_at_init() -> None:
+    # PyTorch's default init silenced the 20-layer body (first/last gradient ratio 2e-7);
+    # He's init, as in the paper, keeps it trainable
+    torch.manual_seed(0)
+    net = VDSR(scale=2, in_channels=1, depth=20)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    x, y = torch.rand(4, 1, 24, 24), torch.rand(4, 1, 48, 48)
+    (net(x) - y).abs().mean().backward()
+    assert convs[0].weight.grad.norm() > 1e-4 * convs[-1].weight.grad.norm()
+    # and it starts at (close to) its bicubic input
+    up = torch.nn.functional.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False)
+    assert (net(x) - up).abs().max() < 0.05
+
+
 def test_autoencoder_parameter_count_and_dropout_only_in_training() -> None:
     net = _net("autoencoder", 2)
     assert count_params(net) == 1_110_403

@@ -180,3 +180,20 @@ def test_bf16_autocast_trains_float32_weights(image_folder, tmp_path):
     tensors, meta = read_weights(tmp_path / "run" / "last.safetensors")
     assert all(t.dtype == torch.float32 for t in tensors.values())
     assert "bf16 autocast" in meta.recipe
+
+
+def test_gan_phase_updates_the_discriminator_and_resumes_exactly(image_folder, tmp_path):
+    extra = ("model.name=srgan", "model.kwargs={feat: 8, blocks: 1}", "data.patch=12",
+             "gan.enabled=true", "gan.pretrain_iters=2", "run.bf16=true", "run.epochs=3")
+    train(_cfg(image_folder, tmp_path / "a", *extra), log=lambda _: None)
+    train(_cfg(image_folder, tmp_path / "b", *extra), log=lambda _: None,
+          on_epoch=lambda epoch, _: epoch == 1)
+    train(_cfg(image_folder, tmp_path / "b", *extra), resume=True, log=lambda _: None)
+    ck = torch.load(tmp_path / "a" / "run" / "checkpoint.pt", weights_only=True)
+    # 9 iterations, the first 2 generator-only: the discriminator took 7 Adam steps
+    steps = {float(st["step"]) for st in ck["d_opt"]["state"].values()}
+    assert steps == {7.0}
+    a, _ = read_weights(tmp_path / "a" / "run" / "last.safetensors")
+    b, _ = read_weights(tmp_path / "b" / "run" / "last.safetensors")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

@@ -5,7 +5,7 @@ Checkerboard: ``srlab.models.upsampling.checkerboard_score`` on each output's Y 
 (border = scale cropped), as a ratio to the same score of the HR image — 1.0 means no more
 period-s energy than the ground truth has, above 1.0 means the upsampler added a pattern.
 
-    python tools/upsampling_study.py --readme README.md
+    python tools/upsampling_study.py --scale 4 --readme README.md   (and --scale 2)
 """
 
 from __future__ import annotations
@@ -63,12 +63,13 @@ def main() -> int:
     text = "\n".join(table) + (
         f"\n\nPSNR (dB) / SSIM on Y, border = scale; checkerboard: period-{args.scale} pattern "
         "energy of the output over that of the HR image (1.00 = none added), mean over the "
-        "images. Made by `python tools/upsampling_study.py --readme README.md`.")
+        f"images. Made by `python tools/upsampling_study.py --scale {args.scale} --readme "
+        "README.md`.")
     print(text)
     if args.readme is not None:
         from srlab.benchmark import update_readme
 
-        update_readme(args.readme, "upsampling", text)
+        update_readme(args.readme, f"upsampling-x{args.scale}", text)
     return 0
 
 

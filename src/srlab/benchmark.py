@@ -226,8 +226,13 @@ def run_benchmark(
     return rows
 
 
-def markdown_table(rows: list[BenchRow], command: str | None = None) -> str:
-    """PSNR/SSIM per dataset in columns; one line per (model, scale)."""
+def markdown_table(rows: list[BenchRow], command: str | None = None, *,
+                   gmsd: bool = False) -> str:
+    """PSNR/SSIM (and GMSD if asked) per dataset in columns; one line per (model, scale).
+
+    GMSD is the perceptual column a GAN needs: its PSNR drops by design, so PSNR alone
+    cannot say whether the adversarial phase helped or hurt.
+    """
     datasets = list(dict.fromkeys(r.dataset for r in rows))
     keys = list(dict.fromkeys((r.model, r.scale) for r in rows))
     by = {(r.model, r.scale, r.dataset): r for r in rows}
@@ -238,7 +243,8 @@ def markdown_table(rows: list[BenchRow], command: str | None = None) -> str:
         speeds = []
         for d in datasets:
             r = by.get((model, scale, d))
-            cells.append(f"{r.psnr:.2f} / {r.ssim:.4f}" if r else "-")
+            cell = f"{r.psnr:.2f} / {r.ssim:.4f}" + (f" / {r.gmsd:.4f}" if gmsd else "")
+            cells.append(cell if r else "-")
             if r:
                 speeds.append(r.mpx_per_s)
                 trained = r.trained
@@ -247,15 +253,17 @@ def markdown_table(rows: list[BenchRow], command: str | None = None) -> str:
         lines.append(f"| {label} | x{scale} | {params:,} | " + " | ".join(cells)
                      + f" | {np.mean(speeds):.1f} |")
     reused = sorted({f"{r.model} x{r.scale}" for r in rows if r.cached})
-    note = f"\n\nPSNR (dB) / SSIM on Y, border = scale, MATLAB-bicubic LR. Made by `{command}`." \
-        if command else ""
+    measures = "PSNR (dB) / SSIM / GMSD (lower is better)" if gmsd else "PSNR (dB) / SSIM"
+    note = (f"\n\n{measures} on Y, border = scale, MATLAB-bicubic LR. Made by `{command}`."
+            if command else "")
     if reused:
         note += (f" Rows of {', '.join(reused)} came from the score cache (same tensors, same "
                  "images); their Mpx/s is from the run that measured them.")
     return "\n".join(lines) + note
 
 
-def write_tables(rows: list[BenchRow], out_dir: Path, command: str) -> Path:
+def write_tables(rows: list[BenchRow], out_dir: Path, command: str, *,
+                 gmsd: bool = False) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "benchmark.json").write_text(
         json.dumps({"command": command, "rows": [asdict(r) for r in rows]}, indent=2))
@@ -264,7 +272,7 @@ def write_tables(rows: list[BenchRow], out_dir: Path, command: str) -> Path:
         w.writeheader()
         w.writerows(asdict(r) for r in rows)
     md = out_dir / "benchmark.md"
-    md.write_text(markdown_table(rows, command) + "\n")
+    md.write_text(markdown_table(rows, command, gmsd=gmsd) + "\n")
     return md
 
 

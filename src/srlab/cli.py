@@ -486,6 +486,8 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
                         "'<!-- srlab:NAME -->' and '<!-- /srlab:NAME -->' markers")
     p.add_argument("--section", default="benchmark", metavar="NAME",
                    help="marker name for --readme (default: benchmark)")
+    p.add_argument("--gmsd", action="store_true",
+                   help="add GMSD (perceptual, lower is better) to every table cell")
     _add_cache_options(p)
     p.add_argument("--threads", type=_int_at_least(1, "--threads"), default=None, metavar="N")
     p.set_defaults(handler=_cmd_benchmark)
@@ -531,7 +533,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         rows += bm.run_benchmark(names, [scale], datasets, weights=weights, cache=args.cache,
                                  log=lambda line: print(line, file=sys.stderr))
     command = bm.command_line()
-    md = bm.write_tables(rows, args.out, command)
+    md = bm.write_tables(rows, args.out, command, gmsd=args.gmsd)
     print(md.read_text())
     if args.readme is not None:
         bm.update_readme(args.readme, args.section, md.read_text())

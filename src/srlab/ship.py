@@ -65,7 +65,8 @@ def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str) -> str:
         "",
         f"- parameters: {meta.params:,}",
         f"- training: {meta.recipe}",
-        f"- CPU training time: {meta.train_seconds / 60:.1f} min (2-core CPU)",
+        f"- CPU training time: {meta.train_seconds / 60:.1f} min wall clock on a 2-core CPU "
+        "(threads: see the recipe)",
         f"- licence: {meta.license}",
         "",
         "## Measured (standard protocol)",

@@ -345,6 +345,9 @@ def train(
         from tqdm import tqdm
 
         bar = tqdm(total=total, initial=start_it, unit="it", dynamic_ncols=True, mininterval=2)
+    def autocast() -> torch.autocast:  # bf16 forward passes (G and D); weights stay float32
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=r.bf16)
+
     model.train()
     while it < total:
         # one step
@@ -355,12 +358,13 @@ def train(
         lr_b, hr_b = _to_input(lr_b, in_ch), _to_input(hr_b, in_ch)
         if r.channels_last:
             lr_b = lr_b.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=r.bf16):
+        with autocast():
             sr = net(lr_b)
         sr = sr.float()
         loss = loss_fn(sr, hr_b)
         if disc is not None and it >= cfg.gan.pretrain_iters:
-            logits = disc(sr)
+            with autocast():
+                logits = disc(sr).float()
             loss = loss + cfg.gan.adv_weight * F.binary_cross_entropy_with_logits(
                 logits, torch.ones_like(logits))
         value = _mean_across(float(loss.detach()), world)
@@ -379,7 +383,8 @@ def train(
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
             opt.step()
             if disc is not None and it >= cfg.gan.pretrain_iters:
-                real, fake = disc(hr_b), disc(sr.detach())
+                with autocast():
+                    real, fake = disc(hr_b).float(), disc(sr.detach()).float()
                 d_loss = F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + \
                     F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
                 d_opt.zero_grad(set_to_none=True)
@@ -480,6 +485,7 @@ def _recipe(cfg: Config, it: int) -> str:
             f"{d.patch}px LR patches from {data}, {d.degradation} degradation; loss {loss}; "
             f"{o.name} lr {o.lr:g} {o.schedule}, EMA {o.ema:g}"
             + (", bf16 autocast" if cfg.run.bf16 else "")
+            + f", {cfg.run.threads or 'all'} CPU thread(s)"
             + (f"; initialised from {cfg.model.init}" if cfg.model.init else ""))
 
 

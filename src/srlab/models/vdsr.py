@@ -8,6 +8,13 @@ the last one predicts a residual that is added to the bicubic input (the global 
 lets a 20-layer plain net train at all). The depth is a constructor argument so the report's
 depth study (5/10/15/20) uses one class. RGB, with biases (the paper's 665K is luma, no biases).
 
+Initialisation is He's (Kaiming normal for ReLU), as in the paper, and the last conv starts
+near zero so the net starts at bicubic. PyTorch's default conv init keeps about 1/6 of the
+signal's variance per ReLU layer: over 18 hidden layers the residual branch went silent
+(measured: first-layer gradient 2e-7 of the last layer's, and a 20-layer run whose
+validation PSNR did not move for 450 iterations); with He's it is 7e-3 and grows as the last
+layer does.
+
 Variants (registry names; parameters do not depend on the scale):
 =======  =====  =======
 name     depth  params
@@ -49,6 +56,12 @@ class VDSR(nn.Module):
         layers.append(nn.Conv2d(feat, in_channels, 3, padding=1))
         self.body = nn.Sequential(*layers)
         self.receptive_field = pre_upsampling_rf(depth, scale)
+        convs = [m for m in self.body if isinstance(m, nn.Conv2d)]
+        for conv in convs[:-1]:
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+        nn.init.normal_(convs[-1].weight, std=1e-3)
+        nn.init.zeros_(convs[-1].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         up = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)

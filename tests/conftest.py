@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 SHARED = Path(os.environ.get("SRLAB_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
 BENCH = SHARED / "datasets" / "benchmark"
@@ -56,4 +57,19 @@ def image_folder(tmp_path) -> Path:
     folder.mkdir()
     for i in range(6):
         Image.fromarray(synthetic_image(i)).save(folder / f"img{i}.png")
+    return folder
+
+
+def smooth_images(folder: Path, n: int, seed: int, size: int = 64) -> Path:
+    """Smooth gradients + sinusoidal texture + a little noise: learnable, not pure noise."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
+    for i in range(n):
+        f = rng.uniform(0.1, 0.5, 3)
+        base = np.stack([x * 2 + 60 * np.sin(f[0] * x + i),
+                         y * 2 + 60 * np.sin(f[1] * y),
+                         (x + y) + 50 * np.sin(f[2] * (x + y))], axis=-1) + 60
+        img = np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"img{i}.png")
     return folder

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import smooth_images
 from PIL import Image
 
 from srlab.benchmark import run_benchmark
@@ -15,25 +16,10 @@ from srlab.config import load_config
 from srlab.train import train
 
 
-def _images(folder: Path, n: int, seed: int, size: int = 64) -> Path:
-    """Smooth gradients + sinusoidal texture + a little noise: learnable, not pure noise."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True)
-    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
-    for i in range(n):
-        f = rng.uniform(0.1, 0.5, 3)
-        base = np.stack([x * 2 + 60 * np.sin(f[0] * x + i),
-                         y * 2 + 60 * np.sin(f[1] * y),
-                         (x + y) + 50 * np.sin(f[2] * (x + y))], axis=-1) + 60
-        img = np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8)
-        Image.fromarray(img).save(folder / f"img{i}.png")
-    return folder
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("cmp")
-    data = _images(tmp / "train", 6, seed=0)
+    data = smooth_images(tmp / "train", 6, seed=0)
     cfg = load_config(None, [
         "model.name=span", "model.scale=2", "model.kwargs={feat: 8, blocks: 1}",
         f"data.train=[{data}]", "data.val_fraction=0.34", "data.val_max=2", "data.patch=8",
@@ -45,10 +31,10 @@ def run_dir(tmp_path_factory) -> Path:
 
 
 def test_compare_tables_charts_extremes(run_dir: Path, tmp_path: Path) -> None:
-    ds_a = _images(tmp_path / "SetA", 4, seed=1)
-    ds_b = _images(tmp_path / "SetB", 3, seed=2, size=48)
+    ds_a = smooth_images(tmp_path / "SetA", 4, seed=1)
+    ds_b = smooth_images(tmp_path / "SetB", 3, seed=2, size=48)
     out = tmp_path / "out"
-    # espcn ships x4 weights only: at x2/x3 it is untrained, which the table must say
+    # espcn ships x2 and x4 weights only: at x3 it is untrained, which the table must say
     res = compare([str(run_dir), "bicubic-matlab", "espcn"], scales=[2, 3],
                   datasets=[ds_a, ds_b], out_dir=out, command="srlab compare test",
                   log=lambda s: None)
@@ -60,8 +46,12 @@ def test_compare_tables_charts_extremes(run_dir: Path, tmp_path: Path) -> None:
     assert len(res.images) == 5 * 4 + 5 * 3
     md = res.table.read_text()
     assert md.count("\n| x") == 10 and "| tiny |" in md
-    for r in res.rows:  # untrained models are marked as such, trained ones are not
-        assert (f"| {r.model} (untrained) |" in md) == (not r.trained)
+    assert {(r.scale, r.trained) for r in res.rows if r.model == "espcn"} == {(2, True),
+                                                                               (3, False)}
+    for r in res.rows:  # each untrained row is marked as such, trained ones are not
+        row = f"| x{r.scale} | {r.dataset} | {r.model}"
+        assert (row + " (untrained) |" in md) == (not r.trained), row
+        assert (row + " |" in md) == r.trained, row
     with open(res.csv) as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 10 and {"psnr", "ssim", "mse", "mae"} <= set(rows[0])

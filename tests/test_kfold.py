@@ -7,26 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from conftest import smooth_images
 
 from srlab.config import load_config
 from srlab.data import Pair, _pairs_in, find_images
 from srlab.kfold import _materialise, fold_indices, kfold
-
-
-def _images(folder: Path, n: int, seed: int, size: int = 64) -> Path:
-    """Smooth gradients + sinusoidal texture + a little noise: learnable, not pure noise."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True)
-    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
-    for i in range(n):
-        f = rng.uniform(0.1, 0.5, 3)
-        base = np.stack([x * 2 + 60 * np.sin(f[0] * x + i),
-                         y * 2 + 60 * np.sin(f[1] * y),
-                         (x + y) + 50 * np.sin(f[2] * (x + y))], axis=-1) + 60
-        img = np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8)
-        Image.fromarray(img).save(folder / f"img{i}.png")
-    return folder
 
 
 def test_fold_indices_partition_deterministic() -> None:
@@ -39,8 +24,8 @@ def test_fold_indices_partition_deterministic() -> None:
 
 
 def test_materialise_keeps_lr_pairing(tmp_path: Path) -> None:
-    src = _images(tmp_path / "hr", 2, seed=0)
-    lr = _images(tmp_path / "lr", 2, seed=1, size=32)
+    src = smooth_images(tmp_path / "hr", 2, seed=0)
+    lr = smooth_images(tmp_path / "lr", 2, seed=1, size=32)
     pairs = [Pair(src / "img0.png", lr / "img0.png"), Pair(src / "img1.png", None)]
     _materialise(list(enumerate(pairs)), tmp_path / "fold")
     got = _pairs_in(tmp_path / "fold")
@@ -50,7 +35,7 @@ def test_materialise_keeps_lr_pairing(tmp_path: Path) -> None:
 
 
 def test_kfold_two_folds(tmp_path: Path) -> None:
-    data = _images(tmp_path / "train", 6, seed=0)
+    data = smooth_images(tmp_path / "train", 6, seed=0)
     cfg = load_config(None, [
         "model.name=span", "model.scale=2", "model.kwargs={feat: 8, blocks: 1}",
         f"data.train=[{data}]", "data.val_max=2", "data.patch=8", "data.batch=2",

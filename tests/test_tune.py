@@ -7,29 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from conftest import smooth_images
 
 from srlab.config import load_config
 from srlab.tune import MISSING, _apply, _train_with_reports, overrides_for, search_space, tune
 
 optuna = pytest.importorskip("optuna")
-
-
-def _images(folder: Path, n: int, seed: int, size: int = 64) -> Path:
-    """Smooth gradients + sinusoidal texture + a little noise: learnable, not pure noise."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True)
-    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
-    for i in range(n):
-        f = rng.uniform(0.1, 0.5, 3)
-        base = np.stack([x * 2 + 60 * np.sin(f[0] * x + i),
-                         y * 2 + 60 * np.sin(f[1] * y),
-                         (x + y) + 50 * np.sin(f[2] * (x + y))], axis=-1) + 60
-        img = np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8)
-        Image.fromarray(img).save(folder / f"img{i}.png")
-    return folder
 
 
 def test_search_space_follows_the_constructor() -> None:
@@ -71,7 +55,7 @@ def test_missing_optuna_message(monkeypatch) -> None:
 
 
 def test_tune_two_trials(tmp_path: Path) -> None:
-    data = _images(tmp_path / "train", 6, seed=0)
+    data = smooth_images(tmp_path / "train", 6, seed=0)
     cfg = load_config(None, [
         "model.name=span", "model.scale=2", "model.kwargs={feat: 8, blocks: 1}",
         f"data.train=[{data}]", "data.val_fraction=0.34", "data.val_max=2", "data.patch=8",

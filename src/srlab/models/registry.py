@@ -98,8 +98,9 @@ _SPECS: list[ModelSpec] = [
               kwargs={"upsample": "d2s"}),
     ModelSpec("fcn-multi", fcn.FCNMulti, (2, 4), "FCN, one trunk with x2 and x4 heads",
               "report"),
-    ModelSpec("srgan", srgan.SRResNet, _ALL, "SRGAN generator (SRResNet, 8 blocks)", "report",
-              kwargs={"blocks": 8}),
+    ModelSpec("srgan", srgan.SRResNet, _ALL,
+              "SRGAN generator (SRResNet, 8 blocks, bicubic skip)", "report",
+              kwargs={"blocks": 8, "skip": "bicubic"}),
 ]
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}

@@ -81,6 +81,28 @@ def test_ship_measures_and_installs_a_run(image_folder, hr_folder, tmp_path, mon
     card = (dest / "span-fast_x2.md").read_text()
     assert "Made by `srlab ship" in card and "| span-fast | x2 |" in card
     assert (dest / "span-fast_x2" / "psnr.png").is_file()
+    assert "intermediate" not in card  # the run finished its schedule
+
+
+def test_ship_of_a_stopped_run_says_its_weights_are_intermediate(image_folder, hr_folder,
+                                                                 tmp_path, monkeypatch):
+    from srlab.config import load_config
+    from srlab.ship import ship_run
+    from srlab.train import train
+
+    cfg = load_config(None, ["model.name=span-fast", "model.scale=2", "data.patch=8",
+                             "data.batch=2", "data.val_max=2", "run.epochs=3",
+                             "run.iters_per_epoch=2", "run.progress=false", "run.threads=1",
+                             f"data.train=[{image_folder}]", f"run.out_dir={tmp_path}"])
+    train(cfg, log=lambda _: None, on_epoch=lambda epoch, _: epoch == 1)  # stopped early
+    shared = tmp_path / "shared"
+    (shared / "datasets" / "benchmark").mkdir(parents=True)
+    (shared / "datasets" / "benchmark" / "Tiny").symlink_to(hr_folder)
+    monkeypatch.setenv("SRLAB_SHARED", str(shared))
+    ship_run(tmp_path / "run", datasets=("Tiny",), dest=tmp_path / "w", log=lambda _: None)
+    card = (tmp_path / "w" / "span-fast_x2.md").read_text()
+    assert "intermediate weights, iteration 2 of the 6 the run plans" in card
+    assert "1 CPU thread(s)" in card
 
 
 def test_model_cards_cite_the_published_figure_from_the_shared_file():

@@ -58,15 +58,61 @@ def _gap_note(meta: WeightsMeta, rows: list[BenchRow]) -> list[str]:
             f"trained {colour}."]
 
 
-def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str) -> str:
-    """Markdown card: what the model is, how it was trained, what it measures."""
+def run_progress(run_dir: Path, which: str) -> tuple[int, int, int] | None:
+    """(iteration of the shipped weights, iterations the run plans, CPU threads), from the
+    run's own config.yaml and metrics.csv; None when the run left no such files."""
+    import csv
+
+    import yaml
+
+    cfg_path, csv_path = run_dir / "config.yaml", run_dir / "metrics.csv"
+    if not cfg_path.is_file() or not csv_path.is_file():
+        return None
+    run = (yaml.safe_load(cfg_path.read_text()) or {}).get("run", {})
+    with open(csv_path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "epochs" not in run or "iters_per_epoch" not in run:
+        return None
+    row = max(rows, key=lambda r: float(r["val_psnr"])) if which == "best" else rows[-1]
+    planned = int(run["epochs"]) * int(run["iters_per_epoch"])
+    return int(row["iteration"]), planned, int(run.get("threads", 0))
+
+
+def run_gan(run_dir: Path) -> str | None:
+    """The adversarial phase of a run, from its config.yaml (None for a content-loss run)."""
+    import yaml
+
+    path = run_dir / "config.yaml"
+    gan = (yaml.safe_load(path.read_text()) or {}).get("gan", {}) if path.is_file() else {}
+    if not gan.get("enabled"):
+        return None
+    return (f"{gan['adv_weight']:g} x adversarial loss added after {gan['pretrain_iters']:,} "
+            f"generator-only iterations, discriminator lr {gan['d_lr']:g}")
+
+
+def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
+               progress: tuple[int, int, int] | None = None, gan: str | None = None) -> str:
+    """Markdown card: what the model is, how it was trained, what it measures.
+
+    ``progress`` (from ``run_progress``) makes an intermediate checkpoint say so: a card
+    must not read as a finished recipe when the run's schedule is only partly done.
+    """
+    threads = f", {progress[2]} CPU thread(s)" if progress and progress[2] else ""
     lines = [
         f"# {meta.arch} x{meta.scale}",
         "",
         f"- parameters: {meta.params:,}",
         f"- training: {meta.recipe}",
-        f"- CPU training time: {meta.train_seconds / 60:.1f} min wall clock on a 2-core CPU "
-        "(threads: see the recipe)",
+        f"- CPU training time: {meta.train_seconds / 60:.1f} min wall clock on a 2-core "
+        f"CPU{threads}",
+    ]
+    if gan:
+        lines.append(f"- adversarial training (run config): {gan}")
+    if progress and progress[0] < progress[1]:
+        lines.append(f"- status: intermediate weights, iteration {progress[0]:,} of the "
+                     f"{progress[1]:,} the run plans (learning rate not yet decayed); training "
+                     "continues from the run's checkpoint with `srlab train CONFIG --resume`")
+    lines += [
         f"- licence: {meta.license}",
         "",
         "## Measured (standard protocol)",
@@ -116,7 +162,8 @@ def ship_run(
     for name in ARTIFACTS:
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, art / name)
-    command = f"srlab ship {run_dir}"
-    (dest / f"{meta.arch}_x{meta.scale}.md").write_text(model_card(meta, rows, command))
+    command = f"srlab ship {run_dir}" + (" --which last" if which == "last" else "")
+    card = model_card(meta, rows, command, run_progress(run_dir, which), run_gan(run_dir))
+    (dest / f"{meta.arch}_x{meta.scale}.md").write_text(card)
     log(f"shipped {out} ({meta.params:,} parameters)")
     return out

@@ -481,6 +481,9 @@ def _recipe(cfg: Config, it: int) -> str:
     d, o = cfg.data, cfg.optim
     data = ", ".join(Path(f).name for f in d.train)
     loss = " + ".join(f"{w:g}*{n}" for n, w in cfg.loss.terms.items())
+    if cfg.gan.enabled:
+        loss += (f" + {cfg.gan.adv_weight:g}*adversarial after {cfg.gan.pretrain_iters} "
+                 f"generator-only iterations (discriminator lr {cfg.gan.d_lr:g})")
     return (f"srlab train (run {cfg.run.name}): {it} iterations of batch {d.batch} x "
             f"{d.patch}px LR patches from {data}, {d.degradation} degradation; loss {loss}; "
             f"{o.name} lr {o.lr:g} {o.schedule}, EMA {o.ema:g}"

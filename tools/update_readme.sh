@@ -13,12 +13,12 @@ PEERS="-m bicubic-matlab -m opencv-espcn -m opencv-fsrcnn"
 $S models --readme README.md
 $S benchmark -m bicubic-matlab -s 2 -s 3 -s 4 -d $B/Set5 -d $B/Set14 -o out/bench-bicubic --readme README.md --section bicubic
 ${PYTHON:-.venv/bin/python} tools/published_table.py --readme README.md
-$S benchmark $PEERS -m span-fast -m span -m srcnn -m espcn -m up-transposed -m up-resize-nearest -m up-resize-bilinear -m up-subpixel -m fcn-upsample -m fcn-residual -m fcn-dilated -m fcn-d2s -m fcn-multi -m srgan -s 4 $ALL -o out/bench-x4 --readme README.md --section bench-x4
+$S benchmark $PEERS -m span-fast -m span -m srcnn -m espcn -m up-transposed -m up-resize-nearest -m up-resize-bilinear -m up-subpixel -m fcn-upsample -m fcn-residual -m fcn-d2s -m fcn-multi -m srgan -s 4 $ALL -o out/bench-x4 --readme README.md --section bench-x4
 $S benchmark $PEERS -m span-fast -m span -s 3 $ALL -o out/bench-x3 --readme README.md --section bench-x3
 $S benchmark $PEERS -m span-fast -m span -m srcnn -m espcn -m up-transposed -m up-resize-nearest -m up-resize-bilinear -m up-subpixel -m fcn-multi -s 2 $ALL -o out/bench-x2 --readme README.md --section bench-x2
 $S benchmark -m bicubic-matlab -m vdsr -m autoencoder -s 2 -s 4 -d $B/Set5 -d $B/Set14 -d $B/BSD100 -o out/bench-hr --readme README.md --section bench-hr
 $S benchmark -m bicubic-matlab -m vdsr-5 -m vdsr-10 -m vdsr-15 -m vdsr -s 2 -d $B/Set5 -d $B/Set14 -o out/vdsr-depth --readme README.md --section vdsr-depth
 ${PYTHON:-.venv/bin/python} tools/upsampling_study.py --scale 4 --readme README.md
 ${PYTHON:-.venv/bin/python} tools/upsampling_study.py --scale 2 --readme README.md
-$S benchmark -m bicubic-matlab -m fcn-upsample -m fcn-residual -m fcn-dilated -m fcn-d2s -m fcn-multi -s 4 $ALL -o out/fcn-study --readme README.md --section fcn-study
+$S benchmark -m bicubic-matlab -m fcn-upsample -m fcn-residual -m fcn-d2s -m fcn-multi -s 4 $ALL -o out/fcn-study --readme README.md --section fcn-study
 $S benchmark -m bicubic-matlab -m srgan -m span -s 4 $ALL --gmsd -o out/srgan --readme README.md --section srgan

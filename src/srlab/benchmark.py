@@ -226,6 +226,11 @@ def run_benchmark(
     return rows
 
 
+def _speed(mpx_per_s: float) -> str:
+    """One decimal, or two significant digits below 1 so slow nets do not read as 0.0."""
+    return f"{mpx_per_s:.1f}" if mpx_per_s >= 1 else f"{mpx_per_s:.2g}"
+
+
 def markdown_table(rows: list[BenchRow], command: str | None = None, *,
                    gmsd: bool = False) -> str:
     """PSNR/SSIM (and GMSD if asked) per dataset in columns; one line per (model, scale).
@@ -251,14 +256,15 @@ def markdown_table(rows: list[BenchRow], command: str | None = None, *,
         label = model if trained else f"{model} (untrained)"
         params = by[(model, scale, datasets[0])].params if (model, scale, datasets[0]) in by else 0
         lines.append(f"| {label} | x{scale} | {params:,} | " + " | ".join(cells)
-                     + f" | {np.mean(speeds):.1f} |")
+                     + f" | {_speed(float(np.mean(speeds)))} |")
     reused = sorted({f"{r.model} x{r.scale}" for r in rows if r.cached})
     measures = "PSNR (dB) / SSIM / GMSD (lower is better)" if gmsd else "PSNR (dB) / SSIM"
     note = (f"\n\n{measures} on Y, border = scale, MATLAB-bicubic LR. Made by `{command}`."
             if command else "")
-    if reused:
-        note += (f" Rows of {', '.join(reused)} came from the score cache (same tensors, same "
-                 "images); their Mpx/s is from the run that measured them.")
+    if reused:  # its own paragraph when there is no command line to follow
+        note += (("\n\n" if not note else " ") + f"Rows of {', '.join(reused)} came from "
+                 "the score cache (same tensors, same images); their Mpx/s is from the run "
+                 "that measured them.")
     return "\n".join(lines) + note
 
 

@@ -58,32 +58,38 @@ def _gap_note(meta: WeightsMeta, rows: list[BenchRow]) -> list[str]:
             f"trained {colour}."]
 
 
-def run_progress(run_dir: Path, which: str) -> tuple[int, int, int] | None:
-    """(iteration of the shipped weights, iterations the run plans, CPU threads), from the
-    run's own config.yaml and metrics.csv; None when the run left no such files."""
-    import csv
-
-    import yaml
-
-    cfg_path, csv_path = run_dir / "config.yaml", run_dir / "metrics.csv"
-    if not cfg_path.is_file() or not csv_path.is_file():
-        return None
-    run = (yaml.safe_load(cfg_path.read_text()) or {}).get("run", {})
-    with open(csv_path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows or "epochs" not in run or "iters_per_epoch" not in run:
-        return None
-    row = max(rows, key=lambda r: float(r["val_psnr"])) if which == "best" else rows[-1]
-    planned = int(run["epochs"]) * int(run["iters_per_epoch"])
-    return int(row["iteration"]), planned, int(run.get("threads", 0))
-
-
-def run_gan(run_dir: Path) -> str | None:
-    """The adversarial phase of a run, from its config.yaml (None for a content-loss run)."""
+def _run_config(run_dir: Path) -> dict:
+    """The run's own config.yaml as written by ``srlab train`` ({} when it left none)."""
     import yaml
 
     path = run_dir / "config.yaml"
-    gan = (yaml.safe_load(path.read_text()) or {}).get("gan", {}) if path.is_file() else {}
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+
+
+def run_progress(run_dir: Path, which: str, config: dict) -> tuple[int, int] | None:
+    """(iteration of the shipped weights, iterations the run plans), from the run's config
+    and metrics.csv; None when the run left no such record.
+
+    Threads are not taken from here: a resumed run's config.yaml records the last
+    invocation's, while the weights' recipe (written by the process that saved them) is right.
+    """
+    import csv
+
+    run, csv_path = config.get("run", {}), run_dir / "metrics.csv"
+    if not csv_path.is_file() or "epochs" not in run or "iters_per_epoch" not in run:
+        return None
+    with open(csv_path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return None
+    row = max(rows, key=lambda r: float(r["val_psnr"])) if which == "best" else rows[-1]
+    return int(row["iteration"]), int(run["epochs"]) * int(run["iters_per_epoch"])
+
+
+def run_gan(config: dict) -> str | None:
+    """The adversarial phase of a run (None for a content-loss run). Recipes written before
+    they named it carry no word of it, so the card states it from the run's config."""
+    gan = config.get("gan", {})
     if not gan.get("enabled"):
         return None
     return (f"{gan['adv_weight']:g} x adversarial loss added after {gan['pretrain_iters']:,} "
@@ -91,20 +97,18 @@ def run_gan(run_dir: Path) -> str | None:
 
 
 def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
-               progress: tuple[int, int, int] | None = None, gan: str | None = None) -> str:
+               progress: tuple[int, int] | None = None, gan: str | None = None) -> str:
     """Markdown card: what the model is, how it was trained, what it measures.
 
     ``progress`` (from ``run_progress``) makes an intermediate checkpoint say so: a card
     must not read as a finished recipe when the run's schedule is only partly done.
     """
-    threads = f", {progress[2]} CPU thread(s)" if progress and progress[2] else ""
     lines = [
         f"# {meta.arch} x{meta.scale}",
         "",
         f"- parameters: {meta.params:,}",
         f"- training: {meta.recipe}",
-        f"- CPU training time: {meta.train_seconds / 60:.1f} min wall clock on a 2-core "
-        f"CPU{threads}",
+        f"- CPU training time: {meta.train_seconds / 60:.1f} min wall clock on a 2-core CPU",
     ]
     if gan:
         lines.append(f"- adversarial training (run config): {gan}")
@@ -163,7 +167,8 @@ def ship_run(
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, art / name)
     command = f"srlab ship {run_dir}" + (" --which last" if which == "last" else "")
-    card = model_card(meta, rows, command, run_progress(run_dir, which), run_gan(run_dir))
+    config = _run_config(run_dir)
+    card = model_card(meta, rows, command, run_progress(run_dir, which, config), run_gan(config))
     (dest / f"{meta.arch}_x{meta.scale}.md").write_text(card)
     log(f"shipped {out} ({meta.params:,} parameters)")
     return out

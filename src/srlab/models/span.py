@@ -44,10 +44,10 @@ minutes) to 64x8: the quality bar is CARN-M's level (31.92 dB, 412K parameters),
 of plain 3x3 convolutions gets its capacity from width and depth alone. Measured on this
 CPU with bf16 autocast, a 64x8 step (batch 16 of 48 px patches) costs 0.73 s on one
 thread, so tens of thousands of steps fit in a few CPU-hours, resumed across sessions from
-the run's committed checkpoint. Without the SPAN gate
-or re-parameterised branches it is EDSR-baseline's block at half the depth, on luma. Each
-shipped weights file carries its own architecture in its metadata, so weights trained with
-an earlier variant (see their model cards) still load.
+the run's committed checkpoint. Without the SPAN gate or re-parameterised branches it is
+EDSR-baseline's block at half the depth, on luma. Each shipped weights file carries its own
+architecture in its metadata, so weights trained with an earlier variant (see their model
+cards) still load.
 """
 
 from __future__ import annotations

@@ -98,8 +98,8 @@ class RunConfig:
     guard_every: int = 50  # iterations between in-memory good states for rollback
     channels_last: bool = True
     # bfloat16 autocast for the generator's forward pass (weights, loss and optimiser stay
-    # float32): about 2x faster steps on CPUs with AVX512-BF16 or AMX (measured here: 0.21
-    # vs 0.44 s per step, 365K-parameter net, batch 16 of 48 px patches, 2 threads)
+    # float32): about 2x faster steps on CPUs with AVX512-BF16 or AMX (0.21 vs 0.44 s per
+    # step here for a 365K-parameter net, by `python tools/probes.py train-speed`)
     bf16: bool = False
     progress: bool = True
 

@@ -42,12 +42,12 @@ span       Y (1)     64    8       2      repeat / no / residual ReLU  645,904
 Why the quality variant grew from 32x4 (99,824 parameters, Set5 x4 31.09 dB after 26 CPU
 minutes) to 64x8: the quality bar is CARN-M's level (31.92 dB, 412K parameters), and a net
 of plain 3x3 convolutions gets its capacity from width and depth alone. Measured on this
-CPU with bf16 autocast, a 64x8 step (batch 16 of 48 px patches) costs 0.73 s on one
-thread, so tens of thousands of steps fit in a few CPU-hours, resumed across sessions from
-the run's committed checkpoint. Without the SPAN gate or re-parameterised branches it is
-EDSR-baseline's block at half the depth, on luma. Each shipped weights file carries its own
-architecture in its metadata, so weights trained with an earlier variant (see their model
-cards) still load.
+CPU with bf16 autocast, a 64x8 step (batch 16 of 48 px patches) costs 0.69 s on one
+thread (``python tools/probes.py train-speed --threads 1``), so tens of thousands of steps
+fit in a few CPU-hours, resumed across sessions from the run's committed checkpoint.
+Without the SPAN gate or re-parameterised branches it is EDSR-baseline's block at half the
+depth, on luma. Each shipped weights file carries its own architecture in its metadata, so
+weights trained with an earlier variant (see their model cards) still load.
 """
 
 from __future__ import annotations

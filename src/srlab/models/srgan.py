@@ -18,11 +18,13 @@ iterations to settle). Pass ``blocks=16`` for the paper's generator.
 
 Why the registry's ``srgan`` adds a global bicubic skip (``skip="bicubic"``; the paper has
 none): without it the generator must rebuild the whole image through BatchNorm layers from a
-random start, and on a CPU budget it never got there — measured: after 500 iterations (batch
-16 of 24 px LR patches, L1) validation PSNR was 28.14 dB against bicubic's 28.35, L1 loss
-0.089 (the flagship's was 0.031 at the same point), and a 1,200-iteration run shipped below
-bicubic (Set5 27.51 dB). With the skip it learns only the residual over bicubic, as VDSR
-does. Pass ``skip="none"`` for the paper's generator.
+random start, and on a CPU budget it never got there. Measured: after 500 iterations (batch
+16 of 24 px LR patches, L1) validation PSNR was 28.14 dB against bicubic's 28.35 and L1 loss
+0.089, where the flagship's was 0.039 at the same point (runs/span64_x4/metrics.csv). That
+run is epoch 1 of ``srlab train configs/srgan_x4.yaml --set "model.kwargs={skip: none}"
+--set run.epochs=7 --set gan.pretrain_iters=2500 --set optim.ema=0.999``. With the skip it
+learns only the residual over bicubic, as VDSR does: 28.91 dB at the same point
+(src/srlab/weights/srgan_x4/metrics.csv). Pass ``skip="none"`` for the paper's generator.
 
 Discriminator: conv3x3 64 - LReLU(0.2), then 7 conv3x3-BN-LReLU blocks with channels 64,
 128, 128, 256, 256, 512, 512 and strides 2, 1, 2, 1, 2, 1, 2; adaptive average pooling to 1x1 (the

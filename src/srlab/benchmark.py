@@ -34,7 +34,7 @@ from .metrics import Scores, evaluate
 from .resize import imresize, modcrop
 
 __all__ = ["BenchRow", "run_benchmark", "PEERS", "make_upscaler", "load_hr", "write_tables",
-           "shared_dir", "load_pairs", "score_pairs", "SCORE_VERSION"]
+           "shared_dir", "load_pairs", "score_pairs", "split_ensemble", "SCORE_VERSION"]
 
 SCORE_VERSION = 2  # bump when the protocol or the scoring code changes: old cache rows expire
 
@@ -46,6 +46,17 @@ PEERS = {
 }
 
 ArrayFn = Callable[[np.ndarray], np.ndarray]
+
+ENSEMBLE_SUFFIX = "+"
+"""``span+`` is ``span`` with the x8 geometric self-ensemble (``ensemble.py``), EDSR+'s naming:
+its rows sit beside the single-pass ones and never stand in for them."""
+
+
+def split_ensemble(name: str) -> tuple[str, bool]:
+    """'span+' -> ('span', True); 'span' -> ('span', False)."""
+    if name.endswith(ENSEMBLE_SUFFIX) and name not in PEERS:
+        return name[: -len(ENSEMBLE_SUFFIX)], True
+    return name, False
 
 
 def shared_dir() -> Path:
@@ -102,12 +113,16 @@ def _opencv_peer(name: str, scale: int) -> ArrayFn:
 
 
 def make_upscaler(name: str, scale: int, weights: str | None = None) -> tuple[ArrayFn, int, bool]:
-    """(uint8 array -> uint8 array, parameter count, trained?) for a model or a peer."""
+    """(uint8 array -> uint8 array, parameter count, trained?) for a model or a peer;
+    a trailing ``+`` on a model's name adds the self-ensemble."""
     if name in PEERS:
         return _opencv_peer(name, scale), 0, True
     from .upscaler import load_model
 
-    up = load_model(name, scale, weights=weights)
+    base, ensemble = split_ensemble(name)
+    up = load_model(base, scale, weights=weights)
+    if ensemble:
+        up = up.self_ensembled()
     return up.upscale_array, up.params, up.trained
 
 
@@ -152,6 +167,7 @@ def _model_identity(name: str, scale: int, weights: str | None) -> str | None:
     from .models.registry import get_spec
     from .weights import read_weights, shipped_weights_path
 
+    name = split_ensemble(name)[0]  # the hash above already tells 'span+' from 'span'
     if not get_spec(name).trainable:
         return h.hexdigest()
     path = Path(weights) if weights else shipped_weights_path(name, scale)
@@ -196,7 +212,8 @@ def run_benchmark(
             pairs: list[tuple[np.ndarray, np.ndarray]] | None = None
             ds_id = _dataset_identity(ds) if cache is not None else ""
             for name in models:
-                w = (weights or {}).get(name)
+                given = weights or {}
+                w = given.get(name, given.get(split_ensemble(name)[0]))
                 model_id = _model_identity(name, scale, w) if cache is not None else None
                 entry = None
                 if model_id is not None:

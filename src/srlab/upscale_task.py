@@ -55,6 +55,7 @@ __all__ = [
     "Written",
     "auto_tile",
     "plan_jobs",
+    "resolve_model",
     "upscale_files",
 ]
 
@@ -226,11 +227,10 @@ def plan_jobs(
     return jobs, failed
 
 
-def load_upscaler(model: str | None, scale: int, weights: str | Path | None = None) -> Upscaler:
-    """The model, loaded once per batch. An unknown model or unsupported scale is a
-    ``UsageError``; a bad weights file raises ``WeightsError``."""
+def resolve_model(model: str | None, scale: int) -> str:
+    """The model name to use (the default for the scale when None), checked before any work:
+    an unknown model or unsupported scale is a ``UsageError``."""
     from .models.registry import UnknownModelError, default_model, get_spec
-    from .upscaler import load_model
 
     name = model or default_model(scale)
     try:
@@ -239,7 +239,15 @@ def load_upscaler(model: str | None, scale: int, weights: str | Path | None = No
         raise UsageError(f"{exc}; see 'srlab models'") from None
     if scale not in spec.scales:
         raise UsageError(f"model '{name}' supports scales {list(spec.scales)}, not {scale}")
-    return load_model(name, scale, weights=weights)
+    return name
+
+
+def load_upscaler(model: str | None, scale: int, weights: str | Path | None = None) -> Upscaler:
+    """The model, loaded once per batch. An unknown model or unsupported scale is a
+    ``UsageError``; a bad weights file raises ``WeightsError``."""
+    from .upscaler import load_model
+
+    return load_model(resolve_model(model, scale), scale, weights=weights)
 
 
 def upscale_files(
@@ -250,6 +258,7 @@ def upscale_files(
     model: str | None = None,
     weights: str | Path | None = None,
     upscaler: Upscaler | None = None,
+    self_ensemble: bool = False,
     tile: int = 0,
     overlap: int | None = None,
     force: bool = False,
@@ -264,7 +273,8 @@ def upscale_files(
     """Upscale every input image and write the results (see the module docstring for names).
 
     ``upscaler`` (already loaded) wins over ``model``/``weights``/``scale``; otherwise the
-    model is loaded once, and only if there is something to do. ``tile`` 0 means automatic
+    model is loaded once, and only if there is something to do. ``self_ensemble`` averages
+    the model over 8 flips and rotations (``ensemble.py``; 8x slower). ``tile`` 0 means automatic
     (see ``auto_tile``); ``overlap`` None means the model's receptive field, which makes
     tiled output identical to untiled. ``progress`` shows a bar on stderr (when it is a
     terminal): per image for a batch, per tile for one large image. ``on_error`` receives
@@ -288,6 +298,8 @@ def upscale_files(
     if not jobs:
         return result
     up = upscaler if upscaler is not None else load_upscaler(model, scale, weights)
+    if self_ensemble:
+        up = up.self_ensembled()
     if on_model is not None:
         on_model(up)
 

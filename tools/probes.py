@@ -1,12 +1,13 @@
 """Small measurements quoted in docstrings and the README, rerunnable.
 
-    python tools/probes.py train-speed [--threads N]   # s/step, bf16 autocast vs float32
+    python tools/probes.py train-speed [--threads N] [--patch P ...]  # s/step, bf16 vs fp32
     python tools/probes.py vdsr-init                    # VDSR-20 gradient reach at init
 
 train-speed: one Adam step (forward, L1, backward) of luma span nets on a batch of 16
-48 px LR patches, minimum over 4 timed steps after 2 warm-up steps. vdsr-init: the first
-conv's gradient norm over the last conv's for PyTorch's default init and for VDSR's own
-(He) init, on a random batch.
+LR patches (48 px unless --patch), minimum over 4 timed steps after 2 warm-up steps; with
+several --patch values it shows what a smaller patch buys in steps per CPU-second.
+vdsr-init: the first conv's gradient norm over the last conv's for PyTorch's default init
+and for VDSR's own (He) init, on a random batch.
 """
 
 from __future__ import annotations
@@ -21,17 +22,17 @@ from srlab.models.registry import build_model
 from srlab.models.vdsr import VDSR
 
 
-def train_speed(threads: int) -> None:
+def train_speed(threads: int, patches: list[int]) -> None:
     torch.set_num_threads(threads)
-    for feat, blocks in ((48, 8), (64, 8)):
+    for (feat, blocks), patch in ((fb, p) for fb in ((48, 8), (64, 8)) for p in patches):
         for bf16 in (True, False):
             torch.manual_seed(0)
             net = build_model("span", 4, in_channels=1, feat=feat, blocks=blocks, convs=2,
                               skip="repeat", rep=False, attention=False, act="relu")
             net = net.to(memory_format=torch.channels_last)
             opt = torch.optim.Adam(net.parameters(), 1e-4)
-            x = torch.rand(16, 1, 48, 48).contiguous(memory_format=torch.channels_last)
-            y = torch.rand(16, 1, 192, 192)
+            x = torch.rand(16, 1, patch, patch).contiguous(memory_format=torch.channels_last)
+            y = torch.rand(16, 1, 4 * patch, 4 * patch)
             times = []
             for _ in range(6):
                 t = time.perf_counter()
@@ -43,7 +44,7 @@ def train_speed(threads: int) -> None:
                 opt.step()
                 times.append(time.perf_counter() - t)
             params = sum(p.numel() for p in net.parameters())
-            print(f"{feat}x{blocks} ({params:,} params) {threads} thread(s) "
+            print(f"{feat}x{blocks} ({params:,} params) patch {patch} {threads} thread(s) "
                   f"{'bf16' if bf16 else 'fp32'}: {min(times[2:]):.3f} s/step")
 
 
@@ -66,10 +67,12 @@ def main() -> int:
     sub = ap.add_subparsers(dest="probe", required=True)
     sp = sub.add_parser("train-speed")
     sp.add_argument("--threads", type=int, default=2)
+    sp.add_argument("--patch", type=int, action="append", default=None,
+                    help="LR patch edge (repeatable; default 48)")
     sub.add_parser("vdsr-init")
     args = ap.parse_args()
     if args.probe == "train-speed":
-        train_speed(args.threads)
+        train_speed(args.threads, args.patch or [48])
     else:
         vdsr_init()
     return 0

@@ -114,8 +114,9 @@ def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
         lines.append(f"- adversarial training (run config): {gan}")
     if progress and progress[0] < progress[1]:
         lines.append(f"- status: intermediate weights, iteration {progress[0]:,} of the "
-                     f"{progress[1]:,} the run plans (learning rate not yet decayed); training "
-                     "continues from the run's checkpoint with `srlab train CONFIG --resume`")
+                     f"{progress[1]:,} the run plans (its learning-rate schedule unfinished); "
+                     "training continues from the run's checkpoint with "
+                     "`srlab train CONFIG --resume`")
     lines += [
         f"- licence: {meta.license}",
         "",

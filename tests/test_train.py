@@ -99,12 +99,17 @@ def test_config_rejects_unknown_keys_and_bad_types(tmp_path):
 def test_every_example_config_loads():
     configs = sorted(Path(__file__).resolve().parents[1].glob("configs/*.yaml"))
     assert configs
-    from srlab.models.registry import MODELS
+    from srlab.models.registry import MODELS, build_model
 
     for path in configs:
         cfg = load_config(path)
         assert cfg.model.name in MODELS, path
         assert cfg.model.scale in MODELS[cfg.model.name].scales, path
+        with torch.device("meta"):  # builds the architecture without memory or time
+            names = [n for n, _ in build_model(cfg.model.name, cfg.model.scale,
+                                               **cfg.model.kwargs).named_parameters()]
+        for prefix in cfg.model.zero + cfg.model.freeze:
+            assert any(n.startswith(prefix + ".") for n in names), (path, prefix)
 
 
 def test_schedule_warmup_cosine_step():
@@ -172,6 +177,40 @@ def test_freeze_fits_a_new_head_without_touching_the_trunk(image_folder, tmp_pat
 def test_freeze_that_matches_nothing_is_refused(image_folder, tmp_path):
     with pytest.raises(ValueError, match="matches no parameter"):
         train(_cfg(image_folder, tmp_path, "model.freeze=[nonexistent]"), log=lambda _: None)
+
+
+def test_zero_grows_a_deeper_net_that_starts_as_the_shallow_one(image_folder, tmp_path):
+    """span 1 block -> 2 blocks: with the new block's last conv zeroed it is an identity, so
+    the grown net computes what the trained shallow net computes (checked with lr 0)."""
+    plain = "attention: false, act: relu"
+    train(_cfg(image_folder, tmp_path / "small", f"model.kwargs={{feat: 8, blocks: 1, {plain}}}",
+               "optim.ema=0"), log=lambda _: None)
+    small = tmp_path / "small" / "run" / "last.safetensors"
+    outs = {}
+    for zero in ([], ["blocks.1.convs.1"]):
+        out = tmp_path / f"grown{len(zero)}"
+        train(_cfg(image_folder, out, f"model.kwargs={{feat: 8, blocks: 2, {plain}}}",
+                   f"model.init={small}", f"model.zero=[{', '.join(zero)}]", "optim.lr=0",
+                   "optim.min_lr=0", "optim.ema=0"), log=lambda _: None)
+        outs[len(zero)] = read_weights(out / "run" / "last.safetensors")[0]
+    from srlab.models.registry import build_model
+
+    x = torch.rand(1, 1, 12, 10)
+    nets = {}
+    for key, (blocks, tensors) in {"small": (1, read_weights(small)[0]), 0: (2, outs[0]),
+                                   1: (2, outs[1])}.items():
+        nets[key] = build_model("span", 2, in_channels=1, feat=8, blocks=blocks,
+                                attention=False, act="relu")
+        nets[key].load_state_dict(tensors)
+    with torch.no_grad():
+        ref = nets["small"](x)
+        assert torch.allclose(nets[1](x), ref, atol=1e-6)
+        assert not torch.allclose(nets[0](x), ref, atol=1e-3)
+
+
+def test_zero_that_matches_nothing_is_refused(image_folder, tmp_path):
+    with pytest.raises(ValueError, match="matches no parameter"):
+        train(_cfg(image_folder, tmp_path, "model.zero=[nonexistent]"), log=lambda _: None)
 
 
 def test_bf16_autocast_trains_float32_weights(image_folder, tmp_path):

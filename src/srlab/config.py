@@ -39,6 +39,11 @@ class ModelConfig:
     # parameter-name prefixes kept fixed, e.g. [trunk, heads.4] to fit a new head of a
     # multi-scale model on a trunk trained at another scale without disturbing it
     freeze: list[str] = field(default_factory=list)
+    # parameter-name prefixes set to zero after init, e.g. the last conv of residual blocks
+    # that ``init`` did not supply: a deeper net then starts computing exactly what the
+    # shallower one it grew from computes (its new blocks are identities), instead of
+    # starting from a random perturbation of it
+    zero: list[str] = field(default_factory=list)
 
 
 @dataclass

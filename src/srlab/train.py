@@ -291,6 +291,16 @@ def train(
         fit = {k: v for k, v in tensors.items() if k in own and own[k].shape == v.shape}
         apply_state_dict(model, {**own, **fit}, cfg.model.init)
         log(f"initialised {len(fit)}/{len(own)} tensors from {cfg.model.init}")
+    if cfg.model.zero:
+        zeroed = [p for n, p in model.named_parameters()
+                  if any(n == z or n.startswith(z + ".") for z in cfg.model.zero)]
+        if not zeroed:
+            raise ValueError(f"model.zero {cfg.model.zero} matches no parameter of "
+                             f"{cfg.model.name}")
+        with torch.no_grad():
+            for p in zeroed:
+                p.zero_()
+        log(f"zeroed {len(zeroed)} parameter tensors ({', '.join(cfg.model.zero)})")
     if cfg.model.freeze:
         frozen = [n for n, p in model.named_parameters()
                   if any(n == f or n.startswith(f + ".") for f in cfg.model.freeze)]

@@ -46,7 +46,11 @@ CPU with bf16 autocast, a 64x8 step (batch 16 of 48 px patches) costs 0.69 s on 
 thread (``python tools/probes.py train-speed --threads 1``), so tens of thousands of steps
 fit in a few CPU-hours, resumed across sessions from the run's committed checkpoint.
 Without the SPAN gate or re-parameterised branches it is EDSR-baseline's block at half the
-depth, on luma. Each shipped weights file carries its own architecture in its metadata, so
+depth, on luma. It plateaued short of the bar: validation 30.58 -> 30.60 dB and Set5 31.52
+-> 31.50 from iteration 13,500 to 18,000 while the learning rate fell from 42% to 15% of
+its peak (runs/span64_x4/metrics.csv; ``srlab benchmark --weights``), hence the next step
+in ``configs/span_x4_grow16.yaml``: 16 blocks grown from these 8 (``model.zero``). Each
+shipped weights file carries its own architecture in its metadata, so
 weights trained with an earlier variant (see their model cards) still load.
 """
 

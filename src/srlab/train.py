@@ -475,6 +475,10 @@ def train(
         import torch.distributed as dist
 
         dist.barrier()
+        # leave the group explicitly: a rank that exits with its gloo context alive can
+        # abort in the context's destructor ("terminate called without an active
+        # exception", seen once in the DDP test on a loaded machine)
+        dist.destroy_process_group()
         if not main:
             return RunSummary(run_dir, float("nan"), float("nan"), 0, bicubic, it, 0.0, 0.0,
                               rollbacks)

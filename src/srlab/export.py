@@ -60,11 +60,12 @@ Backend = Literal["torch", "onnx", "torch-bf16", "auto"]
 BACKENDS = ("torch", "onnx", "torch-bf16", "auto")
 
 # Filled by hand from `srlab bench` (out/bench/speed.json, "suggested_backends"): the faster
-# backend per model at x4 on a 480x320 input, 1 thread, on a 2-core Xeon (AVX512, AMX)
-# shared with two training jobs. Output Mpx/s, ONNX Runtime vs torch: span-fast 11.61 vs
-# 11.28 (a tie at this size; ahead at 120x80 and 960x640), espcn 13.29 vs 10.45, span 0.94
-# vs 1.32. Re-measure on other hardware; unlisted models use torch.
-BACKEND_DEFAULTS: dict[str, str] = {"span-fast": "onnx", "espcn": "onnx", "span": "onnx"}
+# backend per model at x4 on a 480x320 input, 1 thread, on a 2-core AMD EPYC (AVX512-BF16)
+# with nothing else running (README Performance section). Output Mpx/s, ONNX Runtime vs
+# torch: span-fast 19.37 vs 18.43, espcn 17.83 vs 10.20, span 1.29 vs 0.96, srcnn 1.35 vs
+# 0.53. Re-measure on other hardware; unlisted models use torch.
+BACKEND_DEFAULTS: dict[str, str] = {"span-fast": "onnx", "espcn": "onnx", "span": "onnx",
+                                    "srcnn": "onnx"}
 
 
 class OnnxError(RuntimeError):

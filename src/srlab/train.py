@@ -292,21 +292,13 @@ def train(
         apply_state_dict(model, {**own, **fit}, cfg.model.init)
         log(f"initialised {len(fit)}/{len(own)} tensors from {cfg.model.init}")
     if cfg.model.zero:
-        zeroed = [p for n, p in model.named_parameters()
-                  if any(n == z or n.startswith(z + ".") for z in cfg.model.zero)]
-        if not zeroed:
-            raise ValueError(f"model.zero {cfg.model.zero} matches no parameter of "
-                             f"{cfg.model.name}")
+        zeroed = _named_parameters(model, cfg.model.zero, "model.zero", cfg.model.name)
         with torch.no_grad():
-            for p in zeroed:
+            for p in zeroed.values():
                 p.zero_()
         log(f"zeroed {len(zeroed)} parameter tensors ({', '.join(cfg.model.zero)})")
     if cfg.model.freeze:
-        frozen = [n for n, p in model.named_parameters()
-                  if any(n == f or n.startswith(f + ".") for f in cfg.model.freeze)]
-        if not frozen:
-            raise ValueError(f"model.freeze {cfg.model.freeze} matches no parameter of "
-                             f"{cfg.model.name}")
+        frozen = _named_parameters(model, cfg.model.freeze, "model.freeze", cfg.model.name)
         for n, p in model.named_parameters():
             p.requires_grad_(n not in frozen)
         log(f"froze {len(frozen)} parameter tensors ({', '.join(cfg.model.freeze)})")
@@ -489,6 +481,17 @@ def train(
                          rollbacks=rollbacks)
     _write_summary(summary, cfg)
     return summary
+
+
+def _named_parameters(model: nn.Module, prefixes: list[str], key: str,
+                      arch: str) -> dict[str, nn.Parameter]:
+    """The parameters named by ``prefixes`` (a name or a module path), for ``model.zero`` and
+    ``model.freeze``; a list that matches nothing is a config error, not a silent no-op."""
+    found = {n: p for n, p in model.named_parameters()
+             if any(n == f or n.startswith(f + ".") for f in prefixes)}
+    if not found:
+        raise ValueError(f"{key} {prefixes} matches no parameter of {arch}")
+    return found
 
 
 def _recipe(cfg: Config, it: int) -> str:

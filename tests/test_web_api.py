@@ -102,6 +102,20 @@ def test_upscale_default_model_x2(client, smooth_rgb):
     assert decode(r.content).shape == (80, 72, 3)
 
 
+def test_upscale_self_ensemble_matches_library(client, smooth_rgb):
+    from srlab import load_model
+
+    r = upload(client, png_bytes(smooth_rgb), model="espcn", scale=2, ensemble="true")
+    assert r.status_code == 200, r.text
+    assert r.headers["x-srlab-ensemble"] == "true"
+    assert 'espcn+_x2.png' in r.headers["content-disposition"]
+    up = load_model("espcn", 2)
+    want = up.self_ensembled().upscale_array(smooth_rgb)
+    np.testing.assert_array_equal(decode(r.content), want)
+    # and it is a different computation from the single pass (else the flag did nothing)
+    assert not np.array_equal(want, up.upscale_array(smooth_rgb))
+
+
 def test_upscale_raw_body(client, smooth_rgb):
     r = client.post("/api/upscale", params={"model": "nearest", "scale": 3},
                     content=png_bytes(smooth_rgb), headers={"content-type": "image/png"})

@@ -98,6 +98,14 @@ def test_upload_upscale_download_in_browser(tmp_path, fake_artifacts):
                 np.asarray(Image.open(crop).convert("RGB")))
             np.testing.assert_array_equal(result, expected)
 
+            # the self-ensemble box reaches the job: its result is named model+
+            page.check("#srlab-ensemble input[type=checkbox]")
+            page.click("#srlab-run")
+            page.wait_for_function(
+                "document.querySelector('#srlab-status')?.innerText.includes('bicubic+')")
+            link = page.wait_for_selector("#srlab-download a[download*='bicubic+']")
+            assert link.get_attribute("download") == "baby_crop_bicubic+_x2.png"
+
             # training metrics: curves and the progress GIF appear on demand
             page.click("#srlab-show-metrics")
             page.wait_for_function(

@@ -65,3 +65,34 @@ def test_batches_are_a_pure_function_of_the_iteration(image_folder):
         assert la.shape == (3, 3, 8, 8) and ha.shape == (3, 3, 16, 16)
     assert not torch.equal(a.get(2)[0], a.get(3)[0])
     a.close()
+
+
+def test_rescale_adds_smaller_copies_of_each_image(image_folder):
+    from srlab.data import load_rgb
+    from srlab.resize import imresize, modcrop
+
+    plain = ImageSet.from_folders([image_folder], scale=2)
+    pyramid = ImageSet.from_folders([image_folder], scale=2, rescale=(1.0, 0.75, 0.5),
+                                    min_lr_size=12)
+    assert len(plain) == 6 and len(pyramid) == 18
+    src = load_rgb(sorted(image_folder.iterdir())[0])
+    sizes = []
+    for i in range(3):  # the first image's three levels
+        hr, lr = pyramid.images(i)
+        sizes.append(hr.shape[:2])
+        want = modcrop(imresize(src, (1.0, 0.75, 0.5)[i]) if i else src, 2)
+        np.testing.assert_array_equal(hr, want)
+        np.testing.assert_array_equal(lr, imresize(hr, 0.5))  # LR made from the smaller HR
+    assert sizes == [(64, 64), (48, 48), (32, 32)]
+    # a level smaller than a patch is dropped, not cropped out of bounds
+    tight = ImageSet.from_folders([image_folder], scale=2, rescale=(1.0, 0.5), min_lr_size=20)
+    assert len(tight) == 6
+    sampler = BatchSampler(pyramid, patch=12, batch=4, seed=0, prefetch=False)
+    lr, hr = sampler.get(3)
+    assert lr.shape == (4, 3, 12, 12) and hr.shape == (4, 3, 24, 24)
+
+
+@pytest.mark.parametrize("factors", [(), (1.0, 1.5), (0.0,), (-0.5,)])
+def test_rescale_factors_outside_0_1_are_refused(image_folder, factors):
+    with pytest.raises(ValueError, match="rescale"):
+        ImageSet.from_folders([image_folder], scale=2, rescale=factors)

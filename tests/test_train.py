@@ -85,6 +85,18 @@ def test_paired_layout_and_small_images_skipped(tmp_path):
     assert sm.iterations == 6
 
 
+def test_rescale_reaches_the_training_set_but_not_validation(image_folder, tmp_path):
+    from srlab.train import _datasets
+
+    cfg = _cfg(image_folder, tmp_path, "data.rescale=[1.0, 0.5]")
+    train_set, val_set = _datasets(cfg)
+    assert len(train_set) == 2 * 4 and len(val_set) == 2  # 6 images: 4 train, 2 val
+    assert {f for _, f in train_set.entries} == {1.0, 0.5}
+    assert {f for _, f in val_set.entries} == {1.0}  # validation stays at full size
+    sm = train(cfg, log=lambda _: None)
+    assert sm.iterations == 6
+
+
 def test_config_rejects_unknown_keys_and_bad_types(tmp_path):
     with pytest.raises(ConfigError, match="optim.lrr"):
         load_config(None, ["optim.lrr=1"])

@@ -57,6 +57,7 @@ class DataConfig:
     degradation: str = "clean"  # clean | moderate | severe
     augment: bool = True
     rotate_deg: float = 0.0  # arbitrary-angle rotation range, reflect-padded
+    rescale: list[float] = field(default_factory=lambda: [1.0])  # HR pyramid (data.ImageSet)
     cache: bool = True
     prefetch: bool = True
 

@@ -127,7 +127,8 @@ def _datasets(cfg: Config) -> tuple[ImageSet, ImageSet]:
         train_pairs, val_pairs = split_paths(pairs, d.val_fraction, cfg.run.seed)
     margin = 2 if d.rotate_deg > 0 else 1
     train_set = ImageSet(train_pairs, scale=s, degradation=d.degradation, cache=d.cache,
-                         min_lr_size=int(d.patch * 1.5) if margin == 2 else d.patch)
+                         min_lr_size=int(d.patch * 1.5) if margin == 2 else d.patch,
+                         rescale=tuple(d.rescale))
     val_set = ImageSet(val_pairs[: d.val_max], scale=s, degradation="clean", cache=True,
                        min_lr_size=12)
     if len(val_set) == 0:

@@ -2,12 +2,17 @@
 
     python tools/probes.py train-speed [--threads N] [--patch P ...]  # s/step, bf16 vs fp32
     python tools/probes.py vdsr-init                    # VDSR-20 gradient reach at init
+    python tools/probes.py overfit CONFIG [--model M] [--weights FILE] [--n N]
 
 train-speed: one Adam step (forward, L1, backward) of luma span nets on a batch of 16
 LR patches (48 px unless --patch), minimum over 4 timed steps after 2 warm-up steps; with
 several --patch values it shows what a smaller patch buys in steps per CPU-second.
 vdsr-init: the first conv's gradient norm over the last conv's for PyTorch's default init
 and for VDSR's own (He) init, on a random batch.
+overfit: is a model data-limited? Its PSNR gain over bicubic (standard protocol, whole
+images) on the run's held-out validation images against N of its training images. A clearly
+larger gain on training images means memorisation, so more data or augmentation would help;
+equal gains mean capacity or optimisation is the limit.
 """
 
 from __future__ import annotations
@@ -62,6 +67,36 @@ def vdsr_init() -> None:
         print(f"{init} init: first/last conv gradient norm {ratio:.1e}")
 
 
+def overfit(config: str, model: str, weights: str | None, n: int) -> None:
+    import numpy as np
+
+    from srlab.config import load_config
+    from srlab.metrics import evaluate
+    from srlab.resize import imresize
+    from srlab.train import _datasets
+    from srlab.upscaler import load_model
+
+    torch.set_num_threads(1)
+    cfg = load_config(config)
+    s = cfg.model.scale
+    train_set, val_set = _datasets(cfg)
+    up = load_model(model, s, weights=weights)
+
+    def gains(data, idx) -> np.ndarray:
+        out = []
+        for i in idx:
+            lr, hr = data.full_pair(int(i))
+            bic = evaluate(imresize(lr, s), hr, scale=s).psnr
+            out.append(evaluate(up.upscale_array(lr), hr, scale=s).psnr - bic)
+        return np.array(out)
+
+    pick = np.random.default_rng(0).choice(len(train_set), min(n, len(train_set)), replace=False)
+    for label, g in (("held-out", gains(val_set, range(len(val_set)))),
+                     ("training", gains(train_set, pick))):
+        print(f"{label}: {len(g)} images, gain over bicubic {g.mean():.3f} dB "
+              f"(standard error {g.std(ddof=1) / np.sqrt(len(g)):.3f})")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="probe", required=True)
@@ -70,9 +105,16 @@ def main() -> int:
     sp.add_argument("--patch", type=int, action="append", default=None,
                     help="LR patch edge (repeatable; default 48)")
     sub.add_parser("vdsr-init")
+    op = sub.add_parser("overfit")
+    op.add_argument("config", help="the run's config (its data and validation split)")
+    op.add_argument("--model", default="span")
+    op.add_argument("--weights", default=None, help="default: the shipped weights")
+    op.add_argument("--n", type=int, default=30, help="training images to measure")
     args = ap.parse_args()
     if args.probe == "train-speed":
         train_speed(args.threads, args.patch or [48])
+    elif args.probe == "overfit":
+        overfit(args.config, args.model, args.weights, args.n)
     else:
         vdsr_init()
     return 0

@@ -200,3 +200,46 @@ def test_benchmark_shipped_expands_to_the_weights_in_the_package(hr_folder, tmp_
     assert [r["model"] for r in rows][0] == "bicubic-matlab"
     assert {r["model"] for r in rows[1:]} == on_disk
     assert all(r["trained"] == "True" for r in rows)
+
+
+def test_a_run_started_from_weights_counts_their_cpu_time(image_folder, hr_folder, tmp_path,
+                                                          monkeypatch):
+    """A fine-tuned or grown net's card states its parents' CPU time as well as its own."""
+    from srlab.config import load_config
+    from srlab.models.registry import build_model
+    from srlab.ship import inherited_seconds, ship_run
+    from srlab.train import train
+    from srlab.weights import WeightsMeta, read_weights, save_weights
+
+    parent = tmp_path / "parent.safetensors"
+    save_weights(build_model("span-fast", 2),
+                 WeightsMeta(arch="span-fast", scale=2, recipe="parent run", train_seconds=600,
+                             init_seconds=300), parent)
+    cfg = load_config(None, ["model.name=span-fast", "model.scale=2", "data.patch=8",
+                             "data.batch=2", "data.val_max=2", "run.epochs=1",
+                             "run.iters_per_epoch=2", "run.progress=false", "run.threads=1",
+                             f"model.init={parent}", f"data.train=[{image_folder}]",
+                             f"run.out_dir={tmp_path}"])
+    train(cfg, log=lambda _: None)
+    _, child = read_weights(tmp_path / "run" / "best.safetensors")
+    assert child.init_seconds == 900  # the parent's own 600 s and its inherited 300 s
+    shared = tmp_path / "shared"
+    (shared / "datasets" / "benchmark").mkdir(parents=True)
+    (shared / "datasets" / "benchmark" / "Tiny").symlink_to(hr_folder)
+    monkeypatch.setenv("SRLAB_SHARED", str(shared))
+    out = ship_run(tmp_path / "run", datasets=("Tiny",), dest=tmp_path / "w", log=lambda _: None)
+    assert read_weights(out)[1].init_seconds == 900
+    card = (tmp_path / "w" / "span-fast_x2.md").read_text()
+    assert "for this run" in card and "the 15.0 min of the weights it started from" in card
+
+    # weights from before runs recorded it: read from the run config's model.init file ...
+    old = WeightsMeta(arch="span-fast", scale=2, recipe="child run")
+    config = {"model": {"init": str(parent)}}
+    assert inherited_seconds(old, config) == 900
+    # ... unless that file is now this run's own shipped output (a re-ship after replacing it)
+    save_weights(build_model("span-fast", 2),
+                 WeightsMeta(arch="span-fast", scale=2, recipe="child run", train_seconds=60,
+                             init_seconds=900), parent)
+    assert inherited_seconds(old, config) == 900
+    assert inherited_seconds(old, {"model": {"init": str(tmp_path / "gone.safetensors")}}) == 0
+    assert inherited_seconds(old, {}) == 0

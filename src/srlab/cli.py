@@ -300,7 +300,8 @@ def model_rows() -> list[dict[str, str]]:
             status = "trained" if trained else "untrained"
         psnrs = [(s, _set5_psnr(m)) for s, m in sorted(metas.items()) if m != "corrupt"]
         psnr = " ".join(f"x{s} {v:.2f}" for s, v in psnrs if v is not None) or "-"
-        minutes = " ".join(f"x{s} {m.train_seconds / 60:.0f}" for s, m in sorted(metas.items())
+        minutes = " ".join(f"x{s} {(m.train_seconds + m.init_seconds) / 60:.0f}"
+                           for s, m in sorted(metas.items())
                            if m != "corrupt" and getattr(m, "train_seconds", 0)) or "-"
         rows.append({
             "model": name + (" *" if name == DEFAULT_MODEL else ""),
@@ -324,8 +325,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
         text = "\n".join(lines) + ("\n\n\\* default model. Made by `srlab models --markdown`; "
                                    "Set5 PSNR (Y, border = scale) from each shipped weights "
                                    "file's metadata, measured by `srlab ship`; train min: CPU "
-                                   "minutes of the run that made the file (a fine-tune counts "
-                                   "only its own minutes).")
+                                   "minutes of the run that made the file plus those recorded "
+                                   "in the weights it started from (a fine-tune or a grown "
+                                   "net counts its parents' minutes too, where recorded).")
         if args.readme:
             from .benchmark import update_readme
 

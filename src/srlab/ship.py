@@ -12,7 +12,8 @@ import shutil
 from pathlib import Path
 
 from .benchmark import BenchRow, markdown_table, run_benchmark, shared_dir
-from .weights import SHIPPED_DIR, WeightsMeta, read_weights, save_weights
+from .config import expand_path
+from .weights import SHIPPED_DIR, WeightsError, WeightsMeta, read_weights, save_weights
 
 __all__ = ["ship_run", "model_card", "DEFAULT_SETS"]
 
@@ -96,6 +97,32 @@ def run_gan(config: dict) -> str | None:
             f"generator-only iterations, discriminator lr {gan['d_lr']:g}")
 
 
+def inherited_seconds(meta: WeightsMeta, config: dict) -> float:
+    """CPU seconds in the weights the run started from. Runs record it themselves
+    (``WeightsMeta.init_seconds``); for runs from before that, read the ``model.init`` file
+    named in the run's config, unless that file is this run's own shipped output (a re-ship
+    after the run replaced its parent), whose record already holds the answer."""
+    if meta.init_seconds:
+        return meta.init_seconds
+    init = config.get("model", {}).get("init")
+    if not init:
+        return 0.0
+    path = Path(expand_path(init))
+    try:
+        _, parent = read_weights(path)
+    except (OSError, WeightsError):
+        return 0.0
+    if parent is None:
+        return 0.0
+    if parent.recipe == meta.recipe:
+        return parent.init_seconds
+    return parent.train_seconds + parent.init_seconds
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
 def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
                progress: tuple[int, int] | None = None, gan: str | None = None) -> str:
     """Markdown card: what the model is, how it was trained, what it measures.
@@ -108,7 +135,10 @@ def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
         "",
         f"- parameters: {meta.params:,}",
         f"- training: {meta.recipe}",
-        f"- CPU training time: {meta.train_seconds / 60:.1f} min wall clock on a 2-core CPU",
+        f"- CPU training time: {meta.train_seconds / 60:.1f} min wall clock on a 2-core CPU"
+        + (f" for this run, {_minutes(meta.train_seconds + meta.init_seconds)} in all with "
+           f"the {_minutes(meta.init_seconds)} of the weights it started from"
+           if meta.init_seconds else ""),
     ]
     if gan:
         lines.append(f"- adversarial training (run config): {gan}")
@@ -160,6 +190,8 @@ def ship_run(
 
     net = build_model(meta.arch, meta.scale, **meta.kwargs)
     apply_state_dict(net, tensors, src.name)
+    config = _run_config(run_dir)
+    meta.init_seconds = round(inherited_seconds(meta, config), 1)
     out = dest / f"{meta.arch}_x{meta.scale}.safetensors"
     save_weights(net, meta, out)
     art = dest / f"{meta.arch}_x{meta.scale}"
@@ -168,7 +200,6 @@ def ship_run(
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, art / name)
     command = f"srlab ship {run_dir}" + (" --which last" if which == "last" else "")
-    config = _run_config(run_dir)
     card = model_card(meta, rows, command, run_progress(run_dir, which, config), run_gan(config))
     (dest / f"{meta.arch}_x{meta.scale}.md").write_text(card)
     log(f"shipped {out} ({meta.params:,} parameters)")

@@ -286,8 +286,11 @@ def train(
     if not spec.trainable:
         raise ValueError(f"model '{spec.name}' has no parameters to train")
     model = build_model(cfg.model.name, s, **cfg.model.kwargs)
+    init_seconds = 0.0
     if cfg.model.init:
-        tensors, _ = read_weights(expand_path(cfg.model.init))
+        tensors, init_meta = read_weights(expand_path(cfg.model.init))
+        if init_meta is not None:
+            init_seconds = init_meta.train_seconds + init_meta.init_seconds
         own = model.state_dict()  # start from another scale's weights: take what fits
         fit = {k: v for k, v in tensors.items() if k in own and own[k].shape == v.shape}
         apply_state_dict(model, {**own, **fit}, cfg.model.init)
@@ -435,7 +438,7 @@ def train(
         # the registry's defaults for this name change later
         meta = WeightsMeta(arch=cfg.model.name, scale=s, kwargs={**spec.kwargs, **cfg.model.kwargs},
                            recipe=_recipe(cfg, it),
-                           train_seconds=round(spent, 1),
+                           train_seconds=round(spent, 1), init_seconds=round(init_seconds, 1),
                            metrics={"val": {"psnr": round(v_psnr, 4), "ssim": round(v_ssim, 5)}})
         if v_psnr > best[0]:
             best = (v_psnr, v_ssim, epoch)

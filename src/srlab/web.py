@@ -400,7 +400,10 @@ def model_card(name: str, scale: int) -> str:
     if m is not None and m.recipe:
         lines += ["", f"**Training recipe:** {m.recipe}"]
     if m is not None and m.train_seconds:
-        lines += ["", f"**CPU training time:** {m.train_seconds / 3600:.2f} h"]
+        total = m.train_seconds + m.init_seconds
+        inherited = (f" ({m.init_seconds / 3600:.2f} h of it in the weights it started from)"
+                     if m.init_seconds else "")
+        lines += ["", f"**CPU training time:** {total / 3600:.2f} h{inherited}"]
     if m is not None and m.license:
         lines += ["", f"**Weights licence:** {m.license}"]
     return "\n".join(lines)

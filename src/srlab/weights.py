@@ -43,7 +43,10 @@ class WeightsMeta:
     kwargs: dict[str, Any] = field(default_factory=dict)  # constructor args beyond the registry's
     params: int = 0
     recipe: str = ""  # how it was trained: config file, iterations, data, CPU time
-    train_seconds: float = 0.0
+    train_seconds: float = 0.0  # this run's CPU time
+    # CPU time already in the weights this run started from (model.init), their own
+    # inherited time included: a grown or fine-tuned net's card must not hide its ancestry
+    init_seconds: float = 0.0
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # dataset -> psnr/ssim
     license: str = "MIT"
     trained: bool = True

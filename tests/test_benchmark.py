@@ -243,3 +243,22 @@ def test_a_run_started_from_weights_counts_their_cpu_time(image_folder, hr_folde
     assert inherited_seconds(old, config) == 900
     assert inherited_seconds(old, {"model": {"init": str(tmp_path / "gone.safetensors")}}) == 0
     assert inherited_seconds(old, {}) == 0
+
+
+@pytest.mark.parametrize("progress, says", [
+    ((2500, 2500, 3000), "intermediate weights, iteration 2,500 of the 3,000"),
+    ((2500, 3000, 3000), "iteration 2,500, the best validation PSNR of the run's completed 3,000"),
+    ((3000, 3000, 3000), None),
+    (None, None),
+])
+def test_card_status_tells_a_stopped_run_from_a_finished_one(progress, says):
+    """Best weights from before the end of a finished run are not 'intermediate'."""
+    from srlab.ship import model_card
+    from srlab.weights import WeightsMeta
+
+    card = model_card(WeightsMeta(arch="span", scale=3), [], "cmd", progress)
+    status = [line for line in card.splitlines() if line.startswith("- status:")]
+    assert status == ([] if says is None else [status[0]])
+    if says:
+        assert says in status[0]
+        assert ("unfinished" in status[0]) == ("intermediate" in says)

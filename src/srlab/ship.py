@@ -67,9 +67,9 @@ def _run_config(run_dir: Path) -> dict:
     return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
 
 
-def run_progress(run_dir: Path, which: str, config: dict) -> tuple[int, int] | None:
-    """(iteration of the shipped weights, iterations the run plans), from the run's config
-    and metrics.csv; None when the run left no such record.
+def run_progress(run_dir: Path, which: str, config: dict) -> tuple[int, int, int] | None:
+    """(iteration of the shipped weights, iteration the run reached, iterations it plans),
+    from the run's config and metrics.csv; None when the run left no such record.
 
     Threads are not taken from here: a resumed run's config.yaml records the last
     invocation's, while the weights' recipe (written by the process that saved them) is right.
@@ -84,7 +84,8 @@ def run_progress(run_dir: Path, which: str, config: dict) -> tuple[int, int] | N
     if not rows:
         return None
     row = max(rows, key=lambda r: float(r["val_psnr"])) if which == "best" else rows[-1]
-    return int(row["iteration"]), int(run["epochs"]) * int(run["iters_per_epoch"])
+    return (int(row["iteration"]), int(rows[-1]["iteration"]),
+            int(run["epochs"]) * int(run["iters_per_epoch"]))
 
 
 def run_gan(config: dict) -> str | None:
@@ -124,7 +125,7 @@ def _minutes(seconds: float) -> str:
 
 
 def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
-               progress: tuple[int, int] | None = None, gan: str | None = None) -> str:
+               progress: tuple[int, int, int] | None = None, gan: str | None = None) -> str:
     """Markdown card: what the model is, how it was trained, what it measures.
 
     ``progress`` (from ``run_progress``) makes an intermediate checkpoint say so: a card
@@ -142,11 +143,15 @@ def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
     ]
     if gan:
         lines.append(f"- adversarial training (run config): {gan}")
-    if progress and progress[0] < progress[1]:
-        lines.append(f"- status: intermediate weights, iteration {progress[0]:,} of the "
-                     f"{progress[1]:,} the run plans (its learning-rate schedule unfinished); "
+    shipped, reached, planned = progress or (0, 0, 0)
+    if reached < planned:
+        lines.append(f"- status: intermediate weights, iteration {shipped:,} of the "
+                     f"{planned:,} the run plans (its learning-rate schedule unfinished); "
                      "training continues from the run's checkpoint with "
                      "`srlab train CONFIG --resume`")
+    elif shipped < reached:
+        lines.append(f"- status: the weights of iteration {shipped:,}, the best validation "
+                     f"PSNR of the run's completed {planned:,} iterations")
     lines += [
         f"- licence: {meta.license}",
         "",

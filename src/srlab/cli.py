@@ -300,7 +300,7 @@ def model_rows() -> list[dict[str, str]]:
             status = "trained" if trained else "untrained"
         psnrs = [(s, _set5_psnr(m)) for s, m in sorted(metas.items()) if m != "corrupt"]
         psnr = " ".join(f"x{s} {v:.2f}" for s, v in psnrs if v is not None) or "-"
-        minutes = " ".join(f"x{s} {(m.train_seconds + m.init_seconds) / 60:.0f}"
+        minutes = " ".join(f"x{s} {m.total_seconds / 60:.0f}"
                            for s, m in sorted(metas.items())
                            if m != "corrupt" and getattr(m, "train_seconds", 0)) or "-"
         rows.append({

@@ -117,7 +117,7 @@ def inherited_seconds(meta: WeightsMeta, config: dict) -> float:
         return 0.0
     if parent.recipe == meta.recipe:
         return parent.init_seconds
-    return parent.train_seconds + parent.init_seconds
+    return parent.total_seconds
 
 
 def _minutes(seconds: float) -> str:
@@ -137,7 +137,7 @@ def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
         f"- parameters: {meta.params:,}",
         f"- training: {meta.recipe}",
         f"- CPU training time: {meta.train_seconds / 60:.1f} min wall clock on a 2-core CPU"
-        + (f" for this run, {_minutes(meta.train_seconds + meta.init_seconds)} in all with "
+        + (f" for this run, {_minutes(meta.total_seconds)} in all with "
            f"the {_minutes(meta.init_seconds)} of the weights it started from"
            if meta.init_seconds else ""),
     ]

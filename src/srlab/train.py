@@ -290,7 +290,7 @@ def train(
     if cfg.model.init:
         tensors, init_meta = read_weights(expand_path(cfg.model.init))
         if init_meta is not None:
-            init_seconds = init_meta.train_seconds + init_meta.init_seconds
+            init_seconds = init_meta.total_seconds
         own = model.state_dict()  # start from another scale's weights: take what fits
         fit = {k: v for k, v in tensors.items() if k in own and own[k].shape == v.shape}
         apply_state_dict(model, {**own, **fit}, cfg.model.init)

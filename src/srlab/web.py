@@ -400,7 +400,7 @@ def model_card(name: str, scale: int) -> str:
     if m is not None and m.recipe:
         lines += ["", f"**Training recipe:** {m.recipe}"]
     if m is not None and m.train_seconds:
-        total = m.train_seconds + m.init_seconds
+        total = m.total_seconds
         inherited = (f" ({m.init_seconds / 3600:.2f} h of it in the weights it started from)"
                      if m.init_seconds else "")
         lines += ["", f"**CPU training time:** {total / 3600:.2f} h{inherited}"]
@@ -512,6 +512,13 @@ class Result:
     @property
     def out_size(self) -> tuple[int, int]:
         return int(self.array.shape[1]), int(self.array.shape[0])
+
+
+def _label(name: str, ensemble: bool) -> str:
+    """The name a result goes by: ``span+`` for the self-ensemble, as in benchmark tables."""
+    from .benchmark import ENSEMBLE_SUFFIX
+
+    return name + ENSEMBLE_SUFFIX if ensemble else name
 
 
 def _upscale(state: "ServerState", img: "LoadedImage", name: str, scale: int,
@@ -663,7 +670,7 @@ def build_api(state: "ServerState") -> "FastAPI":
         except (ValueError, WeightsError) as exc:
             return _error(400, str(exc))
         stem = Path(filename).stem or "upload"
-        label = f"{model}+" if ensemble else model  # the benchmark's name for the ensemble
+        label = _label(model, ensemble)
         headers = {
             "X-Srlab-Model": model,
             "X-Srlab-Scale": str(scale),
@@ -701,7 +708,7 @@ def _ui_job(state: ServerState, path: str, name: str, scale: int,
     res = _upscale(state, img, name, scale, ensemble)
     bic = state.models.get("bicubic", scale).upscale_array(img.array)
     # the download keeps a readable name: <input>_<model>_x<scale>.png, in its own folder
-    label = f"{name}+" if ensemble else name
+    label = _label(name, ensemble)
     final = state.workdir.new("") / f"{src.stem}_{label}_x{scale}.png"
     final.parent.mkdir()
     from .imageio import save_image

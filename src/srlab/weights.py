@@ -51,6 +51,11 @@ class WeightsMeta:
     license: str = "MIT"
     trained: bool = True
 
+    @property
+    def total_seconds(self) -> float:
+        """CPU time in these weights: this run's and all it started from."""
+        return self.train_seconds + self.init_seconds
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 

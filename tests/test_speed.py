@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -133,3 +134,11 @@ def test_cli_bench_writes_the_readme_section(tmp_path, capsys, monkeypatch):
     assert "| span-fast" in text and "Made by `srlab " in text
     assert (tmp_path / "out" / "speed.md").is_file()
     assert cli.main(["bench", "-m", "nope"]) == 2
+
+
+def test_from_float_maps_nan_to_black_without_warning():
+    t = torch.tensor([[[[float("nan"), 0.5], [2.0, -1.0]]]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = tiling.from_float(t, np.dtype(np.uint8))
+    assert out[..., 0].tolist() == [[0, 128], [255, 0]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import pytest
 from conftest import synthetic_image
@@ -231,6 +232,19 @@ def test_a_run_started_from_weights_counts_their_cpu_time(image_folder, hr_folde
     assert read_weights(out)[1].init_seconds == 900
     card = (tmp_path / "w" / "span-fast_x2.md").read_text()
     assert "for this run" in card and "the 15.0 min of the weights it started from" in card
+    assert "which these replaced" not in card
+
+    # shipped over the very file it started from: the card says the path now names these
+    init_dir = tmp_path / "pkg"
+    init_dir.mkdir()
+    shutil.copy2(parent, init_dir / "span-fast_x2.safetensors")
+    cfg_file = tmp_path / "run" / "config.yaml"
+    cfg_file.write_text(cfg_file.read_text().replace(str(parent),
+                                                     str(init_dir / "span-fast_x2.safetensors")))
+    ship_run(tmp_path / "run", datasets=("Tiny",), dest=init_dir, log=lambda _: None)
+    card = (init_dir / "span-fast_x2.md").read_text()
+    assert "(the weights shipped there before, which these replaced)" in card
+    assert "scale augmentation" not in card
 
     # weights from before runs recorded it: read from the run config's model.init file ...
     old = WeightsMeta(arch="span-fast", scale=2, recipe="child run")
@@ -243,6 +257,17 @@ def test_a_run_started_from_weights_counts_their_cpu_time(image_folder, hr_folde
     assert inherited_seconds(old, config) == 900
     assert inherited_seconds(old, {"model": {"init": str(tmp_path / "gone.safetensors")}}) == 0
     assert inherited_seconds(old, {}) == 0
+
+
+def test_card_states_the_scale_augmentation_from_the_run_config():
+    from srlab.ship import model_card, run_rescale
+    from srlab.weights import WeightsMeta
+
+    assert run_rescale({}) is None and run_rescale({"data": {"rescale": [1.0]}}) is None
+    said = run_rescale({"data": {"rescale": [1.0, 0.9, 0.6]}})
+    assert said == "each training image also at 0.9, 0.6 of its size (MATLAB bicubic)"
+    card = model_card(WeightsMeta(arch="span", scale=4), [], "cmd", rescale=said)
+    assert f"- scale augmentation (run config): {said}" in card.splitlines()
 
 
 @pytest.mark.parametrize("progress, says", [

@@ -98,6 +98,16 @@ def run_gan(config: dict) -> str | None:
             f"generator-only iterations, discriminator lr {gan['d_lr']:g}")
 
 
+def run_rescale(config: dict) -> str | None:
+    """The scale augmentation (``data.rescale``) of a run, None without one. The recipe
+    string does not name it, so the card states it from the run's config."""
+    factors = [f for f in config.get("data", {}).get("rescale") or [] if f != 1]
+    if not factors:
+        return None
+    return ("each training image also at " + ", ".join(f"{f:g}" for f in factors)
+            + " of its size (MATLAB bicubic)")
+
+
 def inherited_seconds(meta: WeightsMeta, config: dict) -> float:
     """CPU seconds in the weights the run started from. Runs record it themselves
     (``WeightsMeta.init_seconds``); for runs from before that, read the ``model.init`` file
@@ -125,22 +135,28 @@ def _minutes(seconds: float) -> str:
 
 
 def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
-               progress: tuple[int, int, int] | None = None, gan: str | None = None) -> str:
+               progress: tuple[int, int, int] | None = None, gan: str | None = None,
+               init_replaced: bool = False, rescale: str | None = None) -> str:
     """Markdown card: what the model is, how it was trained, what it measures.
 
     ``progress`` (from ``run_progress``) makes an intermediate checkpoint say so: a card
     must not read as a finished recipe when the run's schedule is only partly done.
+    ``init_replaced``: the run started from the very file this ship overwrites, so the
+    recipe's "initialised from" path now names these weights; the card says so.
     """
     lines = [
         f"# {meta.arch} x{meta.scale}",
         "",
         f"- parameters: {meta.params:,}",
-        f"- training: {meta.recipe}",
+        f"- training: {meta.recipe}"
+        + (" (the weights shipped there before, which these replaced)" if init_replaced else ""),
         f"- CPU training time: {meta.train_seconds / 60:.1f} min wall clock on a 2-core CPU"
         + (f" for this run, {_minutes(meta.total_seconds)} in all with "
            f"the {_minutes(meta.init_seconds)} of the weights it started from"
            if meta.init_seconds else ""),
     ]
+    if rescale:
+        lines.append(f"- scale augmentation (run config): {rescale}")
     if gan:
         lines.append(f"- adversarial training (run config): {gan}")
     shipped, reached, planned = progress or (0, 0, 0)
@@ -198,6 +214,8 @@ def ship_run(
     config = _run_config(run_dir)
     meta.init_seconds = round(inherited_seconds(meta, config), 1)
     out = dest / f"{meta.arch}_x{meta.scale}.safetensors"
+    init = config.get("model", {}).get("init")
+    init_replaced = bool(init) and Path(expand_path(init)).resolve() == out.resolve()
     save_weights(net, meta, out)
     art = dest / f"{meta.arch}_x{meta.scale}"
     art.mkdir(parents=True, exist_ok=True)
@@ -205,7 +223,8 @@ def ship_run(
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, art / name)
     command = f"srlab ship {run_dir}" + (" --which last" if which == "last" else "")
-    card = model_card(meta, rows, command, run_progress(run_dir, which, config), run_gan(config))
+    card = model_card(meta, rows, command, run_progress(run_dir, which, config), run_gan(config),
+                      init_replaced=init_replaced, rescale=run_rescale(config))
     (dest / f"{meta.arch}_x{meta.scale}.md").write_text(card)
     log(f"shipped {out} ({meta.params:,} parameters)")
     return out

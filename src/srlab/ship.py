@@ -108,6 +108,12 @@ def run_rescale(config: dict) -> str | None:
             + " of its size (MATLAB bicubic)")
 
 
+def run_init(config: dict) -> Path | None:
+    """The weights file a run started from (``model.init``), None for a fresh start."""
+    init = config.get("model", {}).get("init")
+    return Path(expand_path(init)) if init else None
+
+
 def inherited_seconds(meta: WeightsMeta, config: dict) -> float:
     """CPU seconds in the weights the run started from. Runs record it themselves
     (``WeightsMeta.init_seconds``); for runs from before that, read the ``model.init`` file
@@ -115,10 +121,9 @@ def inherited_seconds(meta: WeightsMeta, config: dict) -> float:
     after the run replaced its parent), whose record already holds the answer."""
     if meta.init_seconds:
         return meta.init_seconds
-    init = config.get("model", {}).get("init")
-    if not init:
+    path = run_init(config)
+    if path is None:
         return 0.0
-    path = Path(expand_path(init))
     try:
         _, parent = read_weights(path)
     except (OSError, WeightsError):
@@ -214,8 +219,8 @@ def ship_run(
     config = _run_config(run_dir)
     meta.init_seconds = round(inherited_seconds(meta, config), 1)
     out = dest / f"{meta.arch}_x{meta.scale}.safetensors"
-    init = config.get("model", {}).get("init")
-    init_replaced = bool(init) and Path(expand_path(init)).resolve() == out.resolve()
+    init = run_init(config)
+    init_replaced = init is not None and init.resolve() == out.resolve()
     save_weights(net, meta, out)
     art = dest / f"{meta.arch}_x{meta.scale}"
     art.mkdir(parents=True, exist_ok=True)

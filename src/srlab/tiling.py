@@ -35,7 +35,8 @@ def from_float(t: torch.Tensor, dtype: np.dtype) -> np.ndarray:
     """1xCxHxW float tensor -> HxWxC array of ``dtype``, rounded and clipped for integers.
 
     NaN (a diverged net's output, e.g. a snapshot just before the divergence guard rolls
-    back) becomes 0: casting NaN to an integer is undefined and numpy warns about it.
+    back) becomes 0: casting NaN to an integer is undefined and numpy warns about it. One
+    reduction detects it, so ``nan_to_num``'s extra passes and mask run only on such output.
 
     The result may be a strided view (HWC over CHW memory): callers that store it copy it
     anyway, and making it contiguous here would be one more pass over the output.
@@ -46,7 +47,8 @@ def from_float(t: torch.Tensor, dtype: np.dtype) -> np.ndarray:
         scaled = np.multiply(arr, peak)  # the one float temporary; the rest is in place
         np.rint(scaled, out=scaled)
         np.clip(scaled, 0, peak, out=scaled)
-        np.nan_to_num(scaled, copy=False, nan=0.0)  # a diverged net's NaN: black, not UB cast
+        if np.isnan(scaled.sum(dtype=np.float32)):
+            np.nan_to_num(scaled, copy=False, nan=0.0)
         return scaled.astype(dtype)
     return arr.astype(dtype, copy=False)
 

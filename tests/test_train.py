@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from srlab.config import ConfigError, load_config
@@ -225,7 +226,13 @@ def test_zero_that_matches_nothing_is_refused(image_folder, tmp_path):
         train(_cfg(image_folder, tmp_path, "model.zero=[nonexistent]"), log=lambda _: None)
 
 
-def test_bf16_autocast_trains_float32_weights(image_folder, tmp_path):
+@pytest.fixture
+def bf16_cpu(monkeypatch):
+    """Pretend the CPU runs bfloat16 natively (autocast is emulated, just slower, elsewhere)."""
+    monkeypatch.setattr("srlab.speed.native_bf16", lambda: True)
+
+
+def test_bf16_autocast_trains_float32_weights(image_folder, tmp_path, bf16_cpu):
     sm = train(_cfg(image_folder, tmp_path, "run.bf16=true"), log=lambda _: None)
     assert np.isfinite(sm.best_psnr)
     tensors, meta = read_weights(tmp_path / "run" / "last.safetensors")
@@ -233,7 +240,24 @@ def test_bf16_autocast_trains_float32_weights(image_folder, tmp_path):
     assert "bf16 autocast" in meta.recipe
 
 
-def test_gan_phase_updates_the_discriminator_and_resumes_exactly(image_folder, tmp_path):
+def test_bf16_falls_back_to_float32_where_the_cpu_would_emulate_it(image_folder, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.setattr("srlab.speed.native_bf16", lambda: False)
+    seen = []
+    real = torch.autocast
+    monkeypatch.setattr(torch, "autocast", lambda *a, **k: seen.append(k["enabled"]) or
+                        real(*a, **k))
+    lines = []
+    train(_cfg(image_folder, tmp_path, "run.bf16=true"), log=lines.append)
+    assert seen and not any(seen)  # every forward pass ran in float32
+    assert any("no native bfloat16" in line and "float32" in line for line in lines)
+    _, meta = read_weights(tmp_path / "run" / "last.safetensors")
+    assert "bf16" not in meta.recipe
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["run"]["bf16"] is False
+
+
+def test_gan_phase_updates_the_discriminator_and_resumes_exactly(image_folder, tmp_path,
+                                                                bf16_cpu):
     extra = ("model.name=srgan", "model.kwargs={feat: 8, blocks: 1}", "data.patch=12",
              "gan.enabled=true", "gan.pretrain_iters=2", "run.bf16=true", "run.epochs=3")
     train(_cfg(image_folder, tmp_path / "a", *extra), log=lambda _: None)

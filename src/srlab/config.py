@@ -105,7 +105,8 @@ class RunConfig:
     channels_last: bool = True
     # bfloat16 autocast for the generator's forward pass (weights, loss and optimiser stay
     # float32): about 2x faster steps on CPUs with AVX512-BF16 or AMX (0.21 vs 0.44 s per
-    # step here for a 365K-parameter net, by `python tools/probes.py train-speed`)
+    # step here for a 365K-parameter net, by `python tools/probes.py train-speed`); on other
+    # CPUs autocast is emulated and ~10x slower, so training falls back to float32 and says so
     bf16: bool = False
     progress: bool = True
 

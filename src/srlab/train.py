@@ -255,14 +255,14 @@ def train(
     run early (hyperparameter search prunes trials with it). Under ``torchrun`` the model is
     wrapped in DistributedDataParallel; rank 0 validates and writes every artifact.
     """
-    cfg = _resolve_bf16(cfg, log)
-    r, s = cfg.run, cfg.model.scale
-    if r.threads > 0:
-        torch.set_num_threads(r.threads)
     rank, world = _distributed()
     main = rank == 0
     if not main:
         log = _quiet
+    cfg = _resolve_bf16(cfg, log)  # after the rank is known: one fallback line, not one per rank
+    r, s = cfg.run, cfg.model.scale
+    if r.threads > 0:
+        torch.set_num_threads(r.threads)
     run_dir = Path(r.out_dir) / r.name
     pred_dir = run_dir / "predictions"
     ckpt_path = run_dir / "checkpoint.pt"

@@ -118,6 +118,22 @@ def test_model_cards_cite_the_published_figure_from_the_shared_file():
     assert published_set5("span", 4) is None
 
 
+def test_gap_note_counts_the_cpu_time_of_the_weights_a_run_started_from():
+    from conftest import SHARED
+
+    from srlab.benchmark import BenchRow
+    from srlab.ship import model_card
+    from srlab.weights import WeightsMeta
+
+    if not (SHARED / "published-results.md").is_file():
+        pytest.skip("../shared/published-results.md not found")
+    row = BenchRow(model="vdsr", scale=4, dataset="Set5", psnr=30.0, ssim=0.85, images=5,
+                   params=1, mpx_per_s=0.05, trained=True)
+    meta = WeightsMeta(arch="vdsr", scale=4, train_seconds=600, init_seconds=300)
+    card = model_card(meta, [row], "cmd")
+    assert "a gap of +1.35 dB. Why: a CPU budget of 15 minutes" in card
+
+
 def test_compare_cli_on_registry_models(hr_folder, tmp_path, capsys):
     code = main(["compare", "bicubic-matlab", "nearest", "-s", "2", "-d", str(hr_folder),
                  "-o", str(tmp_path / "cmp")])

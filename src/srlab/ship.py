@@ -54,7 +54,8 @@ def _gap_note(meta: WeightsMeta, rows: list[BenchRow]) -> list[str]:
             f"{gap:+.2f} dB.")
     if gap <= 0.5:
         return ["", head + f" Within 0.5 dB of the paper; trained {colour}."]
-    return ["", head + f" Why: a CPU budget of {meta.train_seconds / 60:.0f} minutes (the "
+    # the budget is all the CPU time in the weights, the runs they started from included
+    return ["", head + f" Why: a CPU budget of {meta.total_seconds / 60:.0f} minutes (the "
             "papers trained for 10^5-10^6+ iterations on GPUs, with larger training sets); "
             f"trained {colour}."]
 

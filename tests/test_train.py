@@ -58,6 +58,21 @@ def test_resume_ends_with_the_same_weights(image_folder, tmp_path):
         assert torch.equal(a[k], b[k]), k
 
 
+def test_a_resumed_run_records_each_segments_threads_in_its_recipe(image_folder, tmp_path):
+    extra = ("run.epochs=3", "run.threads=1")
+    train(_cfg(image_folder, tmp_path, *extra), log=lambda _: None,
+          on_epoch=lambda epoch, _: epoch == 1)
+    train(_cfg(image_folder, tmp_path, *extra), resume=True, log=lambda _: None,
+          on_epoch=lambda epoch, _: epoch == 2)  # same settings: still one segment
+    _, meta = read_weights(tmp_path / "run" / "last.safetensors")
+    assert "float32, 1 CPU thread(s)" in meta.recipe and "iterations 0-" not in meta.recipe
+    train(_cfg(image_folder, tmp_path, "run.epochs=3", "run.threads=2"), resume=True,
+          log=lambda _: None)
+    _, meta = read_weights(tmp_path / "run" / "last.safetensors")
+    assert "iterations 0-6: float32, 1 CPU thread(s); iterations 6-9: float32, 2 CPU thread(s)" \
+        in meta.recipe
+
+
 def test_divergence_guard_rolls_back_and_lowers_the_rate(image_folder, tmp_path):
     logs: list[str] = []
     sm = train(_cfg(image_folder, tmp_path, "optim.name=sgd", "optim.lr=1e4",

@@ -328,6 +328,8 @@ def train(
     total = r.epochs * r.iters_per_epoch
     start_it, rows, best, lr_scale, rollbacks, spent = 0, [], (-1.0, 0.0, 0), 1.0, 0, 0.0
     loss_avg: float | None = None
+    segment = {"from": 0, "bf16": cfg.run.bf16, "threads": cfg.run.threads}
+    segments: list[dict[str, Any]] = [segment]
     # 3. resume
     if resume and ckpt_path.exists():
         ck = _load_checkpoint(ckpt_path)
@@ -342,6 +344,11 @@ def train(
         start_it, lr_scale, rollbacks = ck["iteration"], ck["lr_scale"], ck["rollbacks"]
         rows, spent = json.loads(ck["rows"]), ck["seconds"]
         best, loss_avg = tuple(ck["best"]), ck["loss_avg"]
+        # checkpoints from before segments were recorded: the earlier part is unknown
+        segments = json.loads(ck.get("segments", "null")) or [{"from": 0, "bf16": None}]
+        if {k: v for k, v in segments[-1].items() if k != "from"} != \
+                {k: v for k, v in segment.items() if k != "from"}:
+            segments.append({**segment, "from": start_it})
         log(f"resumed {run_dir} at iteration {start_it}/{total}")
     bicubic = rows[0]["bicubic_psnr"] if rows else (
         _bicubic_psnr(val_set, s, cfg.data.val_max) if main else float("nan"))
@@ -439,7 +446,7 @@ def train(
         # the full architecture (variant defaults + overrides), so the file still loads if
         # the registry's defaults for this name change later
         meta = WeightsMeta(arch=cfg.model.name, scale=s, kwargs={**spec.kwargs, **cfg.model.kwargs},
-                           recipe=_recipe(cfg, it),
+                           recipe=_recipe(cfg, it, segments),
                            train_seconds=round(spent, 1), init_seconds=round(init_seconds, 1),
                            metrics={"val": {"psnr": round(v_psnr, 4), "ssim": round(v_ssim, 5)}})
         if v_psnr > best[0]:
@@ -455,7 +462,7 @@ def train(
         ck = {"model": model.state_dict(), "opt": opt.state_dict(),
               "torch_rng": torch.get_rng_state(), "iteration": it, "lr_scale": lr_scale,
               "rollbacks": rollbacks, "rows": json.dumps(rows), "seconds": spent,
-              "best": list(best), "loss_avg": loss_avg}
+              "best": list(best), "loss_avg": loss_avg, "segments": json.dumps(segments)}
         if ema is not None:
             ck["ema"] = ema.state_dict()
         if disc is not None:
@@ -500,7 +507,23 @@ def _named_parameters(model: nn.Module, prefixes: list[str], key: str,
     return found
 
 
-def _recipe(cfg: Config, it: int) -> str:
+def _hardware(segments: list[dict[str, Any]], it: int) -> str:
+    """Precision and threads, per segment when a resumed run changed them (e.g. bf16 on one
+    machine, float32 on the next), so a card does not credit the whole run to the last one."""
+    def one(seg: dict[str, Any]) -> str:
+        if seg["bf16"] is None:
+            return "precision and threads not recorded"
+        return (("bf16 autocast" if seg["bf16"] else "float32")
+                + f", {seg['threads'] or 'all'} CPU thread(s)")
+
+    if len(segments) == 1:
+        return one(segments[0])
+    ends = [seg["from"] for seg in segments[1:]] + [it]
+    return "; ".join(f"iterations {seg['from']}-{end}: {one(seg)}"
+                     for seg, end in zip(segments, ends, strict=True))
+
+
+def _recipe(cfg: Config, it: int, segments: list[dict[str, Any]]) -> str:
     d, o = cfg.data, cfg.optim
     data = ", ".join(Path(f).name for f in d.train)
     loss = " + ".join(f"{w:g}*{n}" for n, w in cfg.loss.terms.items())
@@ -509,9 +532,7 @@ def _recipe(cfg: Config, it: int) -> str:
                  f"generator-only iterations (discriminator lr {cfg.gan.d_lr:g})")
     return (f"srlab train (run {cfg.run.name}): {it} iterations of batch {d.batch} x "
             f"{d.patch}px LR patches from {data}, {d.degradation} degradation; loss {loss}; "
-            f"{o.name} lr {o.lr:g} {o.schedule}, EMA {o.ema:g}"
-            + (", bf16 autocast" if cfg.run.bf16 else "")
-            + f", {cfg.run.threads or 'all'} CPU thread(s)"
+            f"{o.name} lr {o.lr:g} {o.schedule}, EMA {o.ema:g}; {_hardware(segments, it)}"
             + (f"; initialised from {cfg.model.init}" if cfg.model.init else ""))
 
 

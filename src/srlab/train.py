@@ -328,8 +328,8 @@ def train(
     total = r.epochs * r.iters_per_epoch
     start_it, rows, best, lr_scale, rollbacks, spent = 0, [], (-1.0, 0.0, 0), 1.0, 0, 0.0
     loss_avg: float | None = None
-    segment = {"from": 0, "bf16": cfg.run.bf16, "threads": cfg.run.threads}
-    segments: list[dict[str, Any]] = [segment]
+    setting = {"bf16": cfg.run.bf16, "threads": cfg.run.threads}
+    segments: list[dict[str, Any]] = [{"from": 0, **setting}]
     # 3. resume
     if resume and ckpt_path.exists():
         ck = _load_checkpoint(ckpt_path)
@@ -345,10 +345,10 @@ def train(
         rows, spent = json.loads(ck["rows"]), ck["seconds"]
         best, loss_avg = tuple(ck["best"]), ck["loss_avg"]
         # checkpoints from before segments were recorded: the earlier part is unknown
-        segments = json.loads(ck.get("segments", "null")) or [{"from": 0, "bf16": None}]
-        if {k: v for k, v in segments[-1].items() if k != "from"} != \
-                {k: v for k, v in segment.items() if k != "from"}:
-            segments.append({**segment, "from": start_it})
+        segments = (json.loads(ck.get("segments", "null"))
+                    or [{"from": 0, "bf16": None, "threads": None}])
+        if {k: segments[-1][k] for k in setting} != setting:
+            segments.append({"from": start_it, **setting})
         log(f"resumed {run_dir} at iteration {start_it}/{total}")
     bicubic = rows[0]["bicubic_psnr"] if rows else (
         _bicubic_psnr(val_set, s, cfg.data.val_max) if main else float("nan"))

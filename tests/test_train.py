@@ -73,6 +73,19 @@ def test_a_resumed_run_records_each_segments_threads_in_its_recipe(image_folder,
         in meta.recipe
 
 
+def test_resuming_a_checkpoint_without_segments_says_the_earlier_part_is_unrecorded(
+        image_folder, tmp_path):
+    train(_cfg(image_folder, tmp_path), log=lambda _: None, on_epoch=lambda epoch, _: epoch == 1)
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    ck = torch.load(ckpt, weights_only=True)
+    del ck["segments"]  # as written before segments were recorded
+    torch.save(ck, ckpt)
+    train(_cfg(image_folder, tmp_path), resume=True, log=lambda _: None)
+    _, meta = read_weights(tmp_path / "run" / "last.safetensors")
+    assert ("iterations 0-3: precision and threads not recorded; "
+            "iterations 3-6: float32, 1 CPU thread(s)") in meta.recipe
+
+
 def test_divergence_guard_rolls_back_and_lowers_the_rate(image_folder, tmp_path):
     logs: list[str] = []
     sm = train(_cfg(image_folder, tmp_path, "optim.name=sgd", "optim.lr=1e4",

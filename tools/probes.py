@@ -1,12 +1,13 @@
 """Small measurements quoted in docstrings and the README, rerunnable.
 
-    python tools/probes.py train-speed [--threads N] [--patch P ...]  # s/step, bf16 vs fp32
+    python tools/probes.py train-speed [--threads N] [--patch P ...] [--net FxB ...] [--fp32]
     python tools/probes.py vdsr-init                    # VDSR-20 gradient reach at init
     python tools/probes.py overfit CONFIG [--model M] [--weights FILE] [--n N]
 
 train-speed: one Adam step (forward, L1, backward) of luma span nets on a batch of 16
 LR patches (48 px unless --patch), minimum over 4 timed steps after 2 warm-up steps; with
-several --patch values it shows what a smaller patch buys in steps per CPU-second.
+several --patch values it shows what a smaller patch buys in steps per CPU-second; --net
+64x8 (features x blocks, repeatable; default 48x8 and 64x8) compares body shapes at a cost.
 vdsr-init: the first conv's gradient norm over the last conv's for PyTorch's default init
 and for VDSR's own (He) init, on a random batch.
 overfit: is a model data-limited? Its PSNR gain over bicubic (standard protocol, whole
@@ -27,10 +28,11 @@ from srlab.models.registry import build_model
 from srlab.models.vdsr import VDSR
 
 
-def train_speed(threads: int, patches: list[int]) -> None:
+def train_speed(threads: int, patches: list[int], nets: list[tuple[int, int]],
+                fp32_only: bool) -> None:
     torch.set_num_threads(threads)
-    for (feat, blocks), patch in ((fb, p) for fb in ((48, 8), (64, 8)) for p in patches):
-        for bf16 in (True, False):
+    for (feat, blocks), patch in ((fb, p) for fb in nets for p in patches):
+        for bf16 in (False,) if fp32_only else (True, False):
             torch.manual_seed(0)
             net = build_model("span", 4, in_channels=1, feat=feat, blocks=blocks, convs=2,
                               skip="repeat", rep=False, attention=False, act="relu")
@@ -104,6 +106,9 @@ def main() -> int:
     sp.add_argument("--threads", type=int, default=2)
     sp.add_argument("--patch", type=int, action="append", default=None,
                     help="LR patch edge (repeatable; default 48)")
+    sp.add_argument("--net", action="append", default=None,
+                    help="FEATxBLOCKS body shape (repeatable; default 48x8 and 64x8)")
+    sp.add_argument("--fp32", action="store_true", help="skip the bf16 timings")
     sub.add_parser("vdsr-init")
     op = sub.add_parser("overfit")
     op.add_argument("config", help="the run's config (its data and validation split)")
@@ -112,7 +117,8 @@ def main() -> int:
     op.add_argument("--n", type=int, default=30, help="training images to measure")
     args = ap.parse_args()
     if args.probe == "train-speed":
-        train_speed(args.threads, args.patch or [48])
+        nets = [tuple(int(v) for v in n.split("x")) for n in args.net or ["48x8", "64x8"]]
+        train_speed(args.threads, args.patch or [48], nets, args.fp32)
     elif args.probe == "overfit":
         overfit(args.config, args.model, args.weights, args.n)
     else:

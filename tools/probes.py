@@ -28,6 +28,14 @@ from srlab.models.registry import build_model
 from srlab.models.vdsr import VDSR
 
 
+def _net_shape(text: str) -> tuple[int, int]:
+    """argparse type for --net, so a typo is a one-line usage error, not a traceback."""
+    feat, sep, blocks = text.partition("x")
+    if not (sep and feat.isdigit() and blocks.isdigit() and int(feat) > 0 and int(blocks) > 0):
+        raise argparse.ArgumentTypeError(f"expected FEATxBLOCKS such as 64x8, got {text!r}")
+    return int(feat), int(blocks)
+
+
 def train_speed(threads: int, patches: list[int], nets: list[tuple[int, int]],
                 fp32_only: bool) -> None:
     torch.set_num_threads(threads)
@@ -106,7 +114,7 @@ def main() -> int:
     sp.add_argument("--threads", type=int, default=2)
     sp.add_argument("--patch", type=int, action="append", default=None,
                     help="LR patch edge (repeatable; default 48)")
-    sp.add_argument("--net", action="append", default=None,
+    sp.add_argument("--net", type=_net_shape, action="append", default=None,
                     help="FEATxBLOCKS body shape (repeatable; default 48x8 and 64x8)")
     sp.add_argument("--fp32", action="store_true", help="skip the bf16 timings")
     sub.add_parser("vdsr-init")
@@ -117,8 +125,7 @@ def main() -> int:
     op.add_argument("--n", type=int, default=30, help="training images to measure")
     args = ap.parse_args()
     if args.probe == "train-speed":
-        nets = [tuple(int(v) for v in n.split("x")) for n in args.net or ["48x8", "64x8"]]
-        train_speed(args.threads, args.patch or [48], nets, args.fp32)
+        train_speed(args.threads, args.patch or [48], args.net or [(48, 8), (64, 8)], args.fp32)
     elif args.probe == "overfit":
         overfit(args.config, args.model, args.weights, args.n)
     else:

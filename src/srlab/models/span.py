@@ -60,6 +60,13 @@ iterations with it (``configs/span_x4_rescale.yaml``) raised validation 30.60 ->
 every benchmark set by 0.03-0.06 dB, where 7,500 iterations without it (the 64x16 run) gave
 0.01-0.02. Each shipped weights file carries its own architecture in its metadata,
 so weights trained with an earlier variant (see their model cards) still load.
+
+The shipped x4 is such a variant: 48 channels x 14 blocks (614,800 parameters), the 64x8's
+cost per step with a deeper receptive field. Trained the same way (``configs/span48x14_x4.yaml``
+then ``configs/span48x14_x4_rescale.yaml``) it ended 0.08 dB of validation above the 64x8
+(30.731 vs 30.653) and 0.02-0.06 dB above it on every benchmark set. The x2 is being
+retrained on that body (``configs/span48x14_x2.yaml``); registry ``span`` stays 64x8 until
+every shipped scale has moved, so that a fresh ``srlab train`` matches the x2/x3 weights.
 """
 
 from __future__ import annotations

@@ -286,6 +286,20 @@ def test_card_states_the_scale_augmentation_from_the_run_config():
     assert f"- scale augmentation (run config): {said}" in card.splitlines()
 
 
+def test_card_names_the_architecture_arguments_the_weights_carry():
+    """A 48x14 span and a 64x8 span share a registry name; the card must tell them apart."""
+    from srlab.ship import model_card
+    from srlab.weights import WeightsMeta
+
+    card = model_card(WeightsMeta(arch="span", scale=4, kwargs={"channels": 48, "blocks": 14}),
+                      [], "cmd").splitlines()
+    assert [line for line in card if line.startswith("- architecture")] == [
+        "- architecture (constructor arguments, kept in the weights' metadata so "
+        "`srlab upscale` rebuilds this exact net): blocks=14, channels=48"]
+    plain = model_card(WeightsMeta(arch="span", scale=4), [], "cmd")
+    assert "- architecture" not in plain
+
+
 @pytest.mark.parametrize("progress, says", [
     ((2500, 2500, 3000), "intermediate weights, iteration 2,500 of the 3,000"),
     ((2500, 3000, 3000), "iteration 2,500, the best validation PSNR of the run's completed 3,000"),

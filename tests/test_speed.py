@@ -112,6 +112,8 @@ def test_run_speed_end_to_end_on_tiny_inputs(tmp_path, monkeypatch):
     assert "| model | backend | params (x4) | x2 Mpx/s | x2 vs ESPCN | x4 Mpx/s |" in text
     assert "Time vs input size" in text and "Threads" in text
     assert "Made by `srlab bench --test`" in text
+    assert ("native bfloat16 yes" in text) == speed.native_bf16()
+    assert data["machine"]["native_bf16"] == speed.native_bf16()
 
 
 def speed_onnx() -> bool:

@@ -154,6 +154,10 @@ def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
         f"# {meta.arch} x{meta.scale}",
         "",
         f"- parameters: {meta.params:,}",
+        *(["- architecture (constructor arguments, kept in the weights' metadata so "
+           "`srlab upscale` rebuilds this exact net): "
+           + ", ".join(f"{k}={v}" for k, v in sorted(meta.kwargs.items()))]
+          if meta.kwargs else []),
         f"- training: {meta.recipe}"
         + (" (the weights shipped there before, which these replaced)" if init_replaced else ""),
         f"- CPU training time: {meta.train_seconds / 60:.1f} min wall clock on a 2-core CPU"

@@ -481,9 +481,10 @@ def speed_markdown(rows: Sequence[SpeedRow], *, command: str | None = None,
             out.append(f"| {hrow['model']} [{hrow['backend']}] x{hrow['scale']} | {w}x{h} | "
                        f"{ow}x{oh} | {hrow['seconds']:.1f} | {hrow['out_mpx_per_s']:.2f} | "
                        f"{hrow['peak_rss_gib']:.2f} GiB |")
-    foot = [f"Machine: {platform.processor() or platform.machine()}, {_load_note()} at the "
-            "end of the run (this machine is shared with training jobs: absolute numbers "
-            "are low and noisy, same-run ratios are the figures to compare)."]
+    bf16 = "yes" if native_bf16() else "no (no torch-bf16 rows)"
+    foot = [f"Machine: {platform.processor() or platform.machine()}, native bfloat16 {bf16}, "
+            f"{_load_note()} at the end of the run (this machine is shared with training jobs: "
+            "absolute numbers are low and noisy, same-run ratios are the figures to compare)."]
     foot += list(notes)
     if command:
         foot.append(f"Made by `{command}`.")
@@ -497,7 +498,8 @@ def write_speed(rows: Sequence[SpeedRow], out_dir: Path, *, command: str,
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "speed.json").write_text(json.dumps({
         "command": command, "machine": {"cpus": os.cpu_count(), "load": _load_note(),
-                                        "processor": platform.processor()},
+                                        "processor": platform.processor(),
+                                        "native_bf16": native_bf16()},
         "rows": [asdict(r) for r in rows], "suggested_backends": suggested_backends(rows),
         "huge": list(huge)}, indent=2))
     md = out_dir / "speed.md"

@@ -64,9 +64,11 @@ so weights trained with an earlier variant (see their model cards) still load.
 The shipped x4 is such a variant: 48 channels x 14 blocks (614,800 parameters), the 64x8's
 cost per step with a deeper receptive field. Trained the same way (``configs/span48x14_x4.yaml``
 then ``configs/span48x14_x4_rescale.yaml``) it ended 0.08 dB of validation above the 64x8
-(30.731 vs 30.653) and 0.02-0.06 dB above it on every benchmark set. The x2 is being
-retrained on that body (``configs/span48x14_x2.yaml``); registry ``span`` stays 64x8 until
-every shipped scale has moved, so that a fresh ``srlab train`` matches the x2/x3 weights.
+(30.731 vs 30.653) and 0.02-0.06 dB above it on every benchmark set. The shipped x2 moved
+too (``configs/span48x14_x2.yaml``, one cycle from the x4's trunk: validation 36.142 vs the
+64x8's 36.071 after two cycles). The x3 is being retrained on that body
+(``configs/span48x14_x3.yaml``); registry ``span`` stays 64x8 until every shipped scale has
+moved, so that a fresh ``srlab train`` matches the x3 weights.
 """
 
 from __future__ import annotations

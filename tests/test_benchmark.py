@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 
 import pytest
@@ -189,6 +190,11 @@ def test_score_cache_reuses_rows_only_for_the_same_tensors_and_images(hr_folder,
     assert all(r.cached for r in again)
     assert [(r.psnr, r.ssim) for r in again] == [(r.psnr, r.ssim) for r in first]
     assert "came from the score cache" in markdown_table(again, "srlab benchmark")
+    # the load each row was timed at travels with it through the cache
+    assert [r.load for r in again] == [r.load for r in first]
+    assert all(r.load >= 0 for r in first) == hasattr(os, "getloadavg")
+    if hasattr(os, "getloadavg"):
+        assert "rows were timed at a 1-minute load average of" in markdown_table(again)
     # new metadata only (what srlab ship adds): same tensors, still a hit
     meta.metrics = {"Set5": {"psnr": 1.0}}
     save_weights(net, meta, w)

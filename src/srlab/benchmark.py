@@ -76,6 +76,9 @@ class BenchRow:
     trained: bool
     gmsd: float = float("nan")  # perceptual, lower is better (in the CSV/JSON and model cards)
     cached: bool = False  # reused from the score cache: speed is from the run that measured it
+    # 1-minute load average when the row was measured: Mpx/s is wall clock on a machine
+    # that training shares, so a speed read without its load misleads by up to 5x
+    load: float = float("nan")
 
 
 def load_hr(path: Path) -> np.ndarray:
@@ -231,7 +234,7 @@ def run_benchmark(
                                    gmsd=float(np.mean([sc.gmsd for sc in scores])),
                                    images=len(pairs), params=params,
                                    mpx_per_s=pixels / 1e6 / max(seconds, 1e-9),
-                                   trained=trained)
+                                   trained=trained, load=_load_average())
                     if entry is not None:
                         entry.parent.mkdir(parents=True, exist_ok=True)
                         tmp = entry.with_suffix(".tmp")
@@ -241,6 +244,13 @@ def run_benchmark(
                 log(f"x{scale} {row.dataset:<10} {name:<22} {row.psnr:7.3f} dB  "
                     f"{row.ssim:.4f}  {row.mpx_per_s:8.2f} Mpx/s{'  (cached)' * row.cached}")
     return rows
+
+
+def _load_average() -> float:
+    try:
+        return float(os.getloadavg()[0])
+    except OSError:  # not on every platform
+        return float("nan")
 
 
 def _speed(mpx_per_s: float) -> str:
@@ -282,6 +292,15 @@ def markdown_table(rows: list[BenchRow], command: str | None = None, *,
         note += (("\n\n" if not note else " ") + f"Rows of {', '.join(reused)} came from "
                  "the score cache (same tensors, same images); their Mpx/s is from the run "
                  "that measured them.")
+    loads = [r.load for r in rows if r.load == r.load]  # NaN: an older cache entry
+    if loads:
+        span = f"{min(loads):.1f}" if min(loads) == max(loads) else \
+            f"{min(loads):.1f}-{max(loads):.1f}"
+        older = " (not recorded for older cache entries)" if len(loads) < len(rows) else ""
+        note += (("\n\n" if not note else " ") + "Mpx/s is wall clock; rows were timed at a "
+                 f"1-minute load average of {span} on {os.cpu_count()} CPUs{older} (training "
+                 "shares this machine): for speed, compare models in one interleaved "
+                 "`srlab bench` run.")
     return "\n".join(lines) + note
 
 

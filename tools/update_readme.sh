@@ -3,8 +3,10 @@
 # `srlab ship` are reused from out/score-cache when the weights and images are the same.
 # Usage: tools/update_readme.sh   (from the repository root, after shipping weights)
 # Not here, because they take longer or test more than tables: the Performance section
-# (srlab bench -o out/bench --readme README.md --section performance) and the Reliability
-# section (python tools/reliability_report.py --readme README.md).
+# (srlab bench -m span-fast -m span -m espcn -m srcnn --repeats 21 -o out/bench --readme
+# README.md --section performance; the default 7 repeats proved too noisy here for a
+# ratio near 1.1x) and the Reliability section (python tools/reliability_report.py
+# --readme README.md).
 set -eu
 B=${SRLAB_SHARED:-../shared}/datasets/benchmark
 ALL="-d $B/Set5 -d $B/Set14 -d $B/BSD100 -d $B/Urban100"

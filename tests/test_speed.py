@@ -144,3 +144,17 @@ def test_from_float_maps_nan_to_black_without_warning():
         warnings.simplefilter("error")
         out = tiling.from_float(t, np.dtype(np.uint8))
     assert out[..., 0].tolist() == [[0, 128], [255, 0]]
+
+
+@pytest.mark.parametrize("native, backends, says", [
+    (True, ["torch"], "native bfloat16 yes,"),
+    (False, ["torch"], "native bfloat16 no (no torch-bf16 rows),"),
+    (False, ["torch", "torch-bf16"], "native bfloat16 no (torch-bf16 rows are emulated),"),
+])
+def test_speed_footer_says_whether_bfloat16_was_native(monkeypatch, native, backends, says):
+    """The footer, not README prose, says why a table has or lacks torch-bf16 rows."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(speed, "native_bf16", lambda: native)
+    rows = [SimpleNamespace(section="other", backend=b) for b in backends]
+    assert says in speed.speed_markdown(rows)

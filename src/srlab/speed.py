@@ -481,7 +481,9 @@ def speed_markdown(rows: Sequence[SpeedRow], *, command: str | None = None,
             out.append(f"| {hrow['model']} [{hrow['backend']}] x{hrow['scale']} | {w}x{h} | "
                        f"{ow}x{oh} | {hrow['seconds']:.1f} | {hrow['out_mpx_per_s']:.2f} | "
                        f"{hrow['peak_rss_gib']:.2f} GiB |")
-    bf16 = "yes" if native_bf16() else "no (no torch-bf16 rows)"
+    emulated = any(r.backend == "torch-bf16" for r in rows)  # asked for with --backend
+    bf16 = "yes" if native_bf16() else \
+        "no (torch-bf16 rows are emulated)" if emulated else "no (no torch-bf16 rows)"
     foot = [f"Machine: {platform.processor() or platform.machine()}, native bfloat16 {bf16}, "
             f"{_load_note()} at the end of the run (this machine is shared with training jobs: "
             "absolute numbers are low and noisy, same-run ratios are the figures to compare)."]

@@ -323,3 +323,13 @@ def test_card_status_tells_a_stopped_run_from_a_finished_one(progress, says):
     if says:
         assert says in status[0]
         assert ("unfinished" in status[0]) == ("intermediate" in says)
+
+
+def test_load_average_is_nan_where_the_platform_has_none(monkeypatch):
+    """Windows has no os.getloadavg: benchmark rows and the speed footer must still work."""
+    from srlab import speed
+    from srlab.benchmark import load_average
+
+    monkeypatch.delattr(os, "getloadavg", raising=False)
+    assert load_average() != load_average()  # NaN
+    assert speed._load_note() == f"{os.cpu_count()} CPUs"

@@ -234,7 +234,7 @@ def run_benchmark(
                                    gmsd=float(np.mean([sc.gmsd for sc in scores])),
                                    images=len(pairs), params=params,
                                    mpx_per_s=pixels / 1e6 / max(seconds, 1e-9),
-                                   trained=trained, load=_load_average())
+                                   trained=trained, load=load_average())
                     if entry is not None:
                         entry.parent.mkdir(parents=True, exist_ok=True)
                         tmp = entry.with_suffix(".tmp")
@@ -246,10 +246,12 @@ def run_benchmark(
     return rows
 
 
-def _load_average() -> float:
+def load_average() -> float:
+    """The 1-minute load average, NaN where the platform has none (Windows has no
+    os.getloadavg at all, hence AttributeError beside OSError)."""
     try:
         return float(os.getloadavg()[0])
-    except OSError:  # not on every platform
+    except (OSError, AttributeError):
         return float("nan")
 
 
@@ -294,11 +296,11 @@ def markdown_table(rows: list[BenchRow], command: str | None = None, *,
                  "that measured them.")
     loads = [r.load for r in rows if r.load == r.load]  # NaN: an older cache entry
     if loads:
-        span = f"{min(loads):.1f}" if min(loads) == max(loads) else \
+        band = f"{min(loads):.1f}" if min(loads) == max(loads) else \
             f"{min(loads):.1f}-{max(loads):.1f}"
         older = " (not recorded for older cache entries)" if len(loads) < len(rows) else ""
         note += (("\n\n" if not note else " ") + "Mpx/s is wall clock; rows were timed at a "
-                 f"1-minute load average of {span} on {os.cpu_count()} CPUs{older} (training "
+                 f"1-minute load average of {band} on {os.cpu_count()} CPUs{older} (training "
                  "shares this machine): for speed, compare models in one interleaved "
                  "`srlab bench` run.")
     return "\n".join(lines) + note

@@ -398,11 +398,11 @@ def huge_run(model: str = "span-fast", *, backend: str = "torch", scale: int = 2
 
 
 def _load_note() -> str:
-    try:
-        la = os.getloadavg()
-        return f"load average {la[0]:.1f} on {os.cpu_count()} CPUs"
-    except OSError:
-        return f"{os.cpu_count()} CPUs"
+    from .benchmark import load_average
+
+    la = load_average()
+    return f"{os.cpu_count()} CPUs" if la != la else \
+        f"load average {la:.1f} on {os.cpu_count()} CPUs"
 
 
 def _fmt_ratio(x: float | None) -> str:

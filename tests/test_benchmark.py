@@ -195,6 +195,15 @@ def test_score_cache_reuses_rows_only_for_the_same_tensors_and_images(hr_folder,
     assert all(r.load >= 0 for r in first) == hasattr(os, "getloadavg")
     if hasattr(os, "getloadavg"):
         assert "rows were timed at a 1-minute load average of" in markdown_table(again)
+    # refresh: measured again, and the fresh row replaces the cached one for later runs
+    for entry in cache.glob("*.json"):  # mark the stored rows so a replacement shows
+        entry.write_text(json.dumps({**json.loads(entry.read_text()), "load": -1.0}))
+    assert all(r.load == -1.0 for r in bench())
+    fresh = run_benchmark(["bicubic-matlab", "span"], [2], [hr_folder], weights={"span": str(w)},
+                          cache=cache, refresh=True, log=lambda _: None)
+    assert not any(r.cached for r in fresh) and all(r.load != -1.0 for r in fresh)
+    assert [(r.psnr, r.ssim) for r in fresh] == [(r.psnr, r.ssim) for r in first]
+    assert all(r.cached and r.load != -1.0 for r in bench())
     # new metadata only (what srlab ship adds): same tensors, still a hit
     meta.metrics = {"Set5": {"psnr": 1.0}}
     save_weights(net, meta, w)
@@ -210,6 +219,16 @@ def test_score_cache_reuses_rows_only_for_the_same_tensors_and_images(hr_folder,
     for entry in cache.glob("*.json"):
         entry.write_text("{not json")
     assert not any(r.cached for r in bench())
+
+
+def test_refresh_flag_measures_again_and_keeps_the_fresh_rows(hr_folder, tmp_path, capsys):
+    args = ["benchmark", "-m", "bicubic-matlab", "-s", "2", "-d", str(hr_folder),
+            "-o", str(tmp_path / "o"), "--cache", str(tmp_path / "c")]
+    assert main(args) == 0 and main(args) == 0
+    assert "(cached)" in capsys.readouterr().err
+    assert main([*args, "--refresh"]) == 0
+    assert "(cached)" not in capsys.readouterr().err
+    assert len(list((tmp_path / "c").glob("*.json"))) == 1  # replaced, not added
 
 
 def test_benchmark_shipped_expands_to_the_weights_in_the_package(hr_folder, tmp_path):

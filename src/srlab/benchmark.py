@@ -77,7 +77,7 @@ class BenchRow:
     gmsd: float = float("nan")  # perceptual, lower is better (in the CSV/JSON and model cards)
     cached: bool = False  # reused from the score cache: speed is from the run that measured it
     # 1-minute load average when the row was measured: Mpx/s is wall clock on a machine
-    # that training shares, so a speed read without its load misleads by up to 5x
+    # that other jobs share, so a speed read without its load misleads by up to 5x
     load: float = float("nan")
 
 
@@ -205,10 +205,15 @@ def run_benchmark(
     *,
     weights: dict[str, str] | None = None,
     cache: Path | None = None,
+    refresh: bool = False,
     log: Callable[[str], None] = print,
 ) -> list[BenchRow]:
     """Score every (model, scale, dataset) combination; images are loaded once per scale,
-    and only when some model's row is not in ``cache`` (a folder of JSON rows)."""
+    and only when some model's row is not in ``cache`` (a folder of JSON rows).
+
+    ``refresh`` measures every row again and stores it over the cached one, so a later
+    cached run (e.g. tools/update_readme.sh) repeats the fresh figures, not older ones.
+    """
     rows: list[BenchRow] = []
     for scale in scales:
         for ds in datasets:
@@ -222,7 +227,7 @@ def run_benchmark(
                 if model_id is not None:
                     key = hashlib.sha256(f"{SCORE_VERSION}|{model_id}|{ds_id}".encode())
                     entry = cache / f"{key.hexdigest()[:32]}.json"
-                row = _cached_row(entry) if entry is not None else None
+                row = _cached_row(entry) if entry is not None and not refresh else None
                 if row is None:
                     if pairs is None:
                         pairs = [(lr, hr) for _, lr, hr in load_pairs(Path(ds), scale)]
@@ -300,8 +305,8 @@ def markdown_table(rows: list[BenchRow], command: str | None = None, *,
             f"{min(loads):.1f}-{max(loads):.1f}"
         older = " (not recorded for older cache entries)" if len(loads) < len(rows) else ""
         note += (("\n\n" if not note else " ") + "Mpx/s is wall clock; rows were timed at a "
-                 f"1-minute load average of {band} on {os.cpu_count()} CPUs{older} (training "
-                 "shares this machine): for speed, compare models in one interleaved "
+                 f"1-minute load average of {band} on {os.cpu_count()} CPUs{older} (other "
+                 "work on the CPUs lowers it): for speed, compare models in one interleaved "
                  "`srlab bench` run.")
     return "\n".join(lines) + note
 

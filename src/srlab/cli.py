@@ -510,7 +510,10 @@ def _add_cache_options(p: argparse.ArgumentParser) -> None:
                    help="reuse scores measured before for the same tensors and images "
                         "(default: out/score-cache)")
     p.add_argument("--no-cache", dest="cache", action="store_const", const=None,
-                   help="measure everything again")
+                   help="measure everything again and store nothing")
+    p.add_argument("--refresh", action="store_true",
+                   help="measure everything again and store the fresh rows in the cache, "
+                        "replacing older ones (e.g. rows timed on a busy machine)")
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
@@ -534,6 +537,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         names = list(dict.fromkeys(
             n for m in args.model for n in (_shipped_models(scale) if m == "shipped" else [m])))
         rows += bm.run_benchmark(names, [scale], datasets, weights=weights, cache=args.cache,
+                                 refresh=args.refresh,
                                  log=lambda line: print(line, file=sys.stderr))
     command = bm.command_line()
     md = bm.write_tables(rows, args.out, command, gmsd=args.gmsd)
@@ -601,7 +605,8 @@ def _cmd_ship(args: argparse.Namespace) -> int:
     if not args.run.is_dir():
         raise UsageError(f"run directory not found: {args.run}")
     ship_run(args.run, datasets=tuple(args.datasets or DEFAULT_SETS), which=args.which,
-             cache=args.cache, log=lambda line: print(line, file=sys.stderr))
+             cache=args.cache, refresh=args.refresh,
+             log=lambda line: print(line, file=sys.stderr))
     return 0
 
 

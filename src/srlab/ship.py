@@ -200,6 +200,7 @@ def ship_run(
     dest: Path = SHIPPED_DIR,
     which: str = "best",
     cache: Path | None = None,
+    refresh: bool = False,
     log=print,
 ) -> Path:
     """Benchmark ``run_dir/<which>.safetensors`` and install it as the shipped weights."""
@@ -212,7 +213,7 @@ def ship_run(
     if missing:
         raise FileNotFoundError(f"benchmark sets not found: {', '.join(missing)}")
     rows = run_benchmark([meta.arch], [meta.scale], sets, weights={meta.arch: str(src)},
-                         cache=cache, log=log)
+                         cache=cache, refresh=refresh, log=log)
     meta.metrics = {r.dataset: {"psnr": round(r.psnr, 3), "ssim": round(r.ssim, 4),
                                 "gmsd": round(r.gmsd, 4), "mpx_per_s": round(r.mpx_per_s, 2)}
                     for r in rows}

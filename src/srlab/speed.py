@@ -485,8 +485,8 @@ def speed_markdown(rows: Sequence[SpeedRow], *, command: str | None = None,
     bf16 = "yes" if native_bf16() else \
         "no (torch-bf16 rows are emulated)" if emulated else "no (no torch-bf16 rows)"
     foot = [f"Machine: {platform.processor() or platform.machine()}, native bfloat16 {bf16}, "
-            f"{_load_note()} at the end of the run (this machine is shared with training jobs: "
-            "absolute numbers are low and noisy, same-run ratios are the figures to compare)."]
+            f"{_load_note()} at the end of the run (absolute numbers vary with the machine and "
+            "with what else runs on it; same-run ratios are the figures to compare)."]
     foot += list(notes)
     if command:
         foot.append(f"Made by `{command}`.")

@@ -59,7 +59,7 @@ _SPECS: list[ModelSpec] = [
     # flagship family (srlab's default)
     ModelSpec("span-fast", span.SPAN, _ALL, "flagship, fast: luma-only reparameterised net",
               "flagship", kwargs=span.FAST),
-    ModelSpec("span", span.SPAN, _ALL, "flagship, quality: luma residual net, 64 ch x 8 blocks",
+    ModelSpec("span", span.SPAN, _ALL, "flagship, quality: luma residual net, 48 ch x 14 blocks",
               "flagship", kwargs=span.QUALITY),
     # --- report networks (zoo) --- entries below are added per architecture file
     ModelSpec("srcnn", srcnn.SRCNN, _ALL, "SRCNN 9-1-5 on bicubic input (Dong 2014)", "report"),

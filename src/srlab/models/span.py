@@ -36,7 +36,7 @@ Variants (registry names; parameter counts in training form, x4):
 name       channels  feat  blocks  convs  skip / rep / block           params (x4)
 =========  ========  ====  ======  =====  ==========================  ===========
 span-fast  Y (1)     16    2       2      repeat / yes / SPAN gate     16,000
-span       Y (1)     64    8       2      repeat / no / residual ReLU  645,904
+span       Y (1)     48    14      2      repeat / no / residual ReLU  614,800
 =========  ========  ====  ======  =====  ==========================  ===========
 
 Why the quality variant grew from 32x4 (99,824 parameters, Set5 x4 31.09 dB after 26 CPU
@@ -53,22 +53,21 @@ blocks (``configs/span_x4_grow16.yaml``: the new blocks zeroed by ``model.zero``
 iterations, 2.6 h wall clock) bought +0.01 to +0.02 dB on the four benchmark sets for twice
 the runtime, and ``python tools/probes.py overfit configs/span_x4_grow16.yaml`` finds no
 memorisation by the 64x8 (gain over bicubic 2.24 dB on held-out images, 1.74 on training
-images), so registry ``span`` stays 64x8 and the open question is the recipe, not the
-width or depth. The recipe change that did move it is scale augmentation
-(``data.rescale``: each training image also at 0.9 ... 0.6 of its size): 4,000 more
+images), so the 64x8 stayed and the open question was the recipe, not the width or
+depth. The recipe change that did move it is scale augmentation (``data.rescale``: each
+training image also at 0.9 ... 0.6 of its size): 4,000 more
 iterations with it (``configs/span_x4_rescale.yaml``) raised validation 30.60 -> 30.65 and
 every benchmark set by 0.03-0.06 dB, where 7,500 iterations without it (the 64x16 run) gave
 0.01-0.02. Each shipped weights file carries its own architecture in its metadata,
 so weights trained with an earlier variant (see their model cards) still load.
 
-The shipped x4 is such a variant: 48 channels x 14 blocks (614,800 parameters), the 64x8's
-cost per step with a deeper receptive field. Trained the same way (``configs/span48x14_x4.yaml``
+Registry ``span`` is 48 channels x 14 blocks (614,800 parameters at x4), the 64x8's cost
+per step with a deeper receptive field. Trained the same way (``configs/span48x14_x4.yaml``
 then ``configs/span48x14_x4_rescale.yaml``) it ended 0.08 dB of validation above the 64x8
-(30.731 vs 30.653) and 0.02-0.06 dB above it on every benchmark set. The shipped x2 moved
-too (``configs/span48x14_x2.yaml``, one cycle from the x4's trunk: validation 36.142 vs the
-64x8's 36.071 after two cycles). The x3 is being retrained on that body
-(``configs/span48x14_x3.yaml``); registry ``span`` stays 64x8 until every shipped scale has
-moved, so that a fresh ``srlab train`` matches the x3 weights.
+(30.731 vs 30.653) and 0.02-0.06 dB above it on every benchmark set. x2 and x3 followed
+(``configs/span48x14_x2.yaml``, ``configs/span48x14_x3.yaml``: one scale-augmented cycle
+each from the x4's trunk), each ending above the 64x8 weights they replaced after two
+cycles, so every shipped scale is now this body and a fresh ``srlab train`` builds it.
 """
 
 from __future__ import annotations
@@ -83,7 +82,7 @@ __all__ = ["SPAN", "RepConv", "FAST", "QUALITY"]
 
 FAST: dict = {"in_channels": 1, "feat": 16, "blocks": 2, "convs": 2, "skip": "repeat",
               "rep": True, "attention": True}
-QUALITY: dict = {"in_channels": 1, "feat": 64, "blocks": 8, "convs": 2, "skip": "repeat",
+QUALITY: dict = {"in_channels": 1, "feat": 48, "blocks": 14, "convs": 2, "skip": "repeat",
                  "rep": False, "attention": False, "act": "relu"}
 
 

@@ -352,3 +352,11 @@ def test_load_average_is_nan_where_the_platform_has_none(monkeypatch):
     monkeypatch.delattr(os, "getloadavg", raising=False)
     assert load_average() != load_average()  # NaN
     assert speed._load_note() == f"{os.cpu_count()} CPUs"
+
+
+@pytest.mark.parametrize("mpx, text", [(12.34, "12.3"), (1.0, "1.0"), (0.996, "1.0"),
+                                       (0.58, "0.58"), (0.0712, "0.071")])
+def test_speed_cells_keep_a_decimal_point(mpx, text):
+    from srlab.benchmark import _speed
+
+    assert _speed(mpx) == text

@@ -261,8 +261,10 @@ def load_average() -> float:
 
 
 def _speed(mpx_per_s: float) -> str:
-    """One decimal, or two significant digits below 1 so slow nets do not read as 0.0."""
-    return f"{mpx_per_s:.1f}" if mpx_per_s >= 1 else f"{mpx_per_s:.2g}"
+    """One decimal, or two significant digits below 1 so slow nets do not read as 0.0
+    (0.996 rounds up to 1.0, not to a bare "1")."""
+    text = f"{mpx_per_s:.1f}" if mpx_per_s >= 1 else f"{mpx_per_s:.2g}"
+    return text if "." in text or "e" in text else f"{text}.0"
 
 
 def markdown_table(rows: list[BenchRow], command: str | None = None, *,

@@ -298,9 +298,9 @@ def markdown_table(rows: list[BenchRow], command: str | None = None, *,
     note = (f"\n\n{measures} on Y, border = scale, MATLAB-bicubic LR. Made by `{command}`."
             if command else "")
     if reused:  # its own paragraph when there is no command line to follow
-        note += (("\n\n" if not note else " ") + f"Rows of {', '.join(reused)} came from "
-                 "the score cache (same tensors, same images); their Mpx/s is from the run "
-                 "that measured them.")
+        which = "Every row" if all(r.cached for r in rows) else f"Rows of {', '.join(reused)}"
+        note += (("\n\n" if not note else " ") + f"{which} came from the score cache (same "
+                 "tensors, same images); their Mpx/s is from the run that measured them.")
     loads = [r.load for r in rows if r.load == r.load]  # NaN: an older cache entry
     if loads:
         band = f"{min(loads):.1f}" if min(loads) == max(loads) else \

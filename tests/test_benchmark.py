@@ -85,6 +85,17 @@ def test_ship_measures_and_installs_a_run(image_folder, hr_folder, tmp_path, mon
     assert (dest / "span-fast_x2" / "psnr.png").is_file()
     assert "intermediate" not in card  # the run finished its schedule
 
+    # a card from before cards named the architecture catches up from the metadata alone,
+    # its measured section kept word for word; a current card is left as it is
+    from srlab.ship import rerender_card
+
+    assert rerender_card(out) is False
+    card_path = dest / "span-fast_x2.md"
+    old = "\n".join(line for line in card.splitlines() if not line.startswith("- architecture"))
+    card_path.write_text(old + "\n")
+    assert rerender_card(out) is True and card_path.read_text() == card
+    assert not list(dest.glob(".*.tmp"))
+
 
 def test_ship_of_a_stopped_run_says_its_weights_are_intermediate(image_folder, hr_folder,
                                                                  tmp_path, monkeypatch):

@@ -370,6 +370,26 @@ def test_models_table_reads_shipped_metadata(capsys, tmp_path, monkeypatch):
     assert f"{meta.params / 1e3:.1f}K" in row
 
 
+def test_ship_cards_rewrites_shipped_card_headers(capsys, tmp_path, monkeypatch):
+    import srlab.weights as weights
+    from srlab.models.registry import build_model
+
+    monkeypatch.setattr(weights, "SHIPPED_DIR", tmp_path)
+    meta = weights.WeightsMeta(arch="span-fast", scale=4, kwargs={"feat": 8}, recipe="r")
+    path = weights.shipped_weights_path("span-fast", 4)
+    weights.save_weights(build_model("span-fast", 4, feat=8), meta, path)
+    measured = "## Measured (standard protocol)\n\n| a table |\n"
+    path.with_suffix(".md").write_text("# span-fast x4\n\n- old header\n\n" + measured)
+    code, _, err = run(capsys, "ship", "--cards")
+    assert code == 0 and err.strip() == f"rewrote {path.with_suffix('.md')}"
+    card = path.with_suffix(".md").read_text()
+    assert "`srlab upscale` rebuilds this exact net): feat=8" in card
+    assert card.endswith("\n\n" + measured) and "- old header" not in card
+    for argv in (["ship"], ["ship", "--cards", str(tmp_path)]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+
+
 def test_demo(capsys, tmp_path):
     code, out, err = run(capsys, "demo", "--model", "bicubic", "--out", tmp_path / "d",
                          "--scale", "4")

@@ -591,8 +591,12 @@ def _add_ship(sub: argparse._SubParsersAction) -> None:
                        description="Benchmarks RUN/best.safetensors on Set5/Set14/BSD100/"
                                    "Urban100 and installs it with its measured metadata and "
                                    "a generated model card under src/srlab/weights/.")
-    p.add_argument("run", type=Path, help="run directory (runs/NAME)")
+    p.add_argument("run", type=Path, nargs="?", help="run directory (runs/NAME)")
     p.add_argument("--which", choices=("best", "last"), default="best")
+    p.add_argument("--cards", action="store_true",
+                   help="instead of shipping a run, rewrite the header of every shipped "
+                        "model card from its weights' metadata and shipped run config; "
+                        "the measured section is kept as it was shipped")
     p.add_argument("--datasets", nargs="+", default=None, metavar="NAME",
                    help="benchmark sets to measure (default: Set5 Set14 BSD100 Urban100)")
     _add_cache_options(p)
@@ -600,8 +604,19 @@ def _add_ship(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_ship(args: argparse.Namespace) -> int:
-    from .ship import DEFAULT_SETS, ship_run
+    from .ship import DEFAULT_SETS, rerender_card, ship_run
 
+    if args.cards:
+        if args.run is not None:
+            raise UsageError("--cards rewrites the shipped cards; give no run directory")
+        from .weights import SHIPPED_DIR
+
+        for weights in sorted(SHIPPED_DIR.glob("*.safetensors")):
+            if rerender_card(weights):
+                print(f"rewrote {weights.with_suffix('.md')}", file=sys.stderr)
+        return 0
+    if args.run is None:
+        raise UsageError("give a run directory (runs/NAME), or --cards")
     if not args.run.is_dir():
         raise UsageError(f"run directory not found: {args.run}")
     ship_run(args.run, datasets=tuple(args.datasets or DEFAULT_SETS), which=args.which,

@@ -15,7 +15,7 @@ from .benchmark import BenchRow, markdown_table, run_benchmark, shared_dir
 from .config import expand_path
 from .weights import SHIPPED_DIR, WeightsError, WeightsMeta, read_weights, save_weights
 
-__all__ = ["ship_run", "model_card", "DEFAULT_SETS"]
+__all__ = ["ship_run", "model_card", "rerender_card", "DEFAULT_SETS"]
 
 DEFAULT_SETS = ("Set5", "Set14", "BSD100", "Urban100")
 ARTIFACTS = ("loss.png", "psnr.png", "ssim.png", "progress.gif", "metrics.csv", "config.yaml",
@@ -140,6 +140,48 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
+MEASURED = "## Measured (standard protocol)"
+REPLACED = "(the weights shipped there before, which these replaced)"
+
+
+def _status(progress: tuple[int, int, int] | None) -> list[str]:
+    shipped, reached, planned = progress or (0, 0, 0)
+    if reached < planned:
+        return [f"- status: intermediate weights, iteration {shipped:,} of the "
+                f"{planned:,} the run plans (its learning-rate schedule unfinished); "
+                "training continues from the run's checkpoint with "
+                "`srlab train CONFIG --resume`"]
+    if shipped < reached:
+        return [f"- status: the weights of iteration {shipped:,}, the best validation "
+                f"PSNR of the run's completed {planned:,} iterations"]
+    return []
+
+
+def card_header(meta: WeightsMeta, *, status: list[str], gan: str | None = None,
+                init_replaced: bool = False, rescale: str | None = None) -> list[str]:
+    """The card's description of the weights, everything above the measured section."""
+    lines = [
+        f"# {meta.arch} x{meta.scale}",
+        "",
+        f"- parameters: {meta.params:,}",
+        *(["- architecture (constructor arguments, kept in the weights' metadata so "
+           "`srlab upscale` rebuilds this exact net): "
+           + ", ".join(f"{k}={v}" for k, v in sorted(meta.kwargs.items()))]
+          if meta.kwargs else []),
+        f"- training: {meta.recipe}"
+        + (f" {REPLACED}" if init_replaced else ""),
+        f"- CPU training time: {meta.train_seconds / 60:.1f} min wall clock on a 2-core CPU"
+        + (f" for this run, {_minutes(meta.total_seconds)} in all with "
+           f"the {_minutes(meta.init_seconds)} of the weights it started from"
+           if meta.init_seconds else ""),
+    ]
+    if rescale:
+        lines.append(f"- scale augmentation (run config): {rescale}")
+    if gan:
+        lines.append(f"- adversarial training (run config): {gan}")
+    return lines + status + [f"- licence: {meta.license}", ""]
+
+
 def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
                progress: tuple[int, int, int] | None = None, gan: str | None = None,
                init_replaced: bool = False, rescale: str | None = None) -> str:
@@ -150,38 +192,10 @@ def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
     ``init_replaced``: the run started from the very file this ship overwrites, so the
     recipe's "initialised from" path now names these weights; the card says so.
     """
-    lines = [
-        f"# {meta.arch} x{meta.scale}",
-        "",
-        f"- parameters: {meta.params:,}",
-        *(["- architecture (constructor arguments, kept in the weights' metadata so "
-           "`srlab upscale` rebuilds this exact net): "
-           + ", ".join(f"{k}={v}" for k, v in sorted(meta.kwargs.items()))]
-          if meta.kwargs else []),
-        f"- training: {meta.recipe}"
-        + (" (the weights shipped there before, which these replaced)" if init_replaced else ""),
-        f"- CPU training time: {meta.train_seconds / 60:.1f} min wall clock on a 2-core CPU"
-        + (f" for this run, {_minutes(meta.total_seconds)} in all with "
-           f"the {_minutes(meta.init_seconds)} of the weights it started from"
-           if meta.init_seconds else ""),
-    ]
-    if rescale:
-        lines.append(f"- scale augmentation (run config): {rescale}")
-    if gan:
-        lines.append(f"- adversarial training (run config): {gan}")
-    shipped, reached, planned = progress or (0, 0, 0)
-    if reached < planned:
-        lines.append(f"- status: intermediate weights, iteration {shipped:,} of the "
-                     f"{planned:,} the run plans (its learning-rate schedule unfinished); "
-                     "training continues from the run's checkpoint with "
-                     "`srlab train CONFIG --resume`")
-    elif shipped < reached:
-        lines.append(f"- status: the weights of iteration {shipped:,}, the best validation "
-                     f"PSNR of the run's completed {planned:,} iterations")
+    lines = card_header(meta, status=_status(progress), gan=gan, init_replaced=init_replaced,
+                        rescale=rescale)
     lines += [
-        f"- licence: {meta.license}",
-        "",
-        "## Measured (standard protocol)",
+        MEASURED,
         "",
         markdown_table(rows, command),
         "",
@@ -191,6 +205,38 @@ def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
         "",
     ]
     return "\n".join(lines)
+
+
+def rerender_card(weights: Path) -> bool:
+    """Rewrite the header of a shipped model card from the weights' metadata and the run
+    config shipped beside them; True when the card changed.
+
+    Why: a card shipped before cards said something (e.g. the architecture line) catches up
+    without the run folder, which is not kept, and without re-measuring. The measured
+    section is kept word for word: it is the record of the run that measured it. So is a
+    status line, which needs the run's choice of best or last weights to recompute.
+    """
+    _, meta = read_weights(weights)
+    if meta is None:
+        raise WeightsError(f"{weights} has no srlab metadata")
+    card_path = weights.with_suffix(".md")
+    if not card_path.is_file():
+        raise WeightsError(f"{card_path} not found: `srlab ship RUN` writes it")
+    old = card_path.read_text()
+    if MEASURED not in old:
+        raise WeightsError(f"{card_path} has no '{MEASURED}' section to keep")
+    head, measured = old.split(MEASURED, 1)
+    config = _run_config(weights.with_suffix(""))
+    status = [line for line in head.splitlines() if line.startswith("- status:")]
+    lines = card_header(meta, status=status, gan=run_gan(config),
+                        init_replaced=REPLACED in head, rescale=run_rescale(config))
+    new = "\n".join(lines) + "\n" + MEASURED + measured
+    if new == old:
+        return False
+    tmp = card_path.with_name(f".{card_path.name}.tmp")
+    tmp.write_text(new)
+    tmp.replace(card_path)
+    return True
 
 
 def ship_run(

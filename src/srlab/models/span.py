@@ -69,6 +69,10 @@ then ``configs/span48x14_x4_rescale.yaml``) it ended 0.08 dB of validation above
 each from the x4's trunk), each ending above the validation of the 64x8 weights they
 replaced (which had two cycles each) and above them on every benchmark set but x2 Set14
 (-0.009 dB). Every shipped scale is now this body, and a fresh ``srlab train`` builds it.
+A further x4 cycle on 64 px LR patches (``configs/span48x14_x4_patch64.yaml``; x4 had only
+seen 48 px) left validation flat (30.730 vs 30.731) but raised all four benchmark sets by
+0.004-0.017 dB, so it shipped: the recipe is converged for this body and data, and the
+x4 bar needs more than another cycle of it.
 """
 
 from __future__ import annotations

@@ -146,6 +146,32 @@ def test_gap_note_counts_the_cpu_time_of_the_weights_a_run_started_from():
     assert "a gap of +1.35 dB. Why: a CPU budget of 15 minutes" in card
 
 
+def test_gap_note_names_a_different_size_of_the_published_net():
+    """SRCNN's published row is the 57K 9-5-5 net; the reports' 9-1-5 has 8K: the card
+    must say so, not blame the whole gap on the CPU budget."""
+    from conftest import SHARED
+
+    from srlab.benchmark import BenchRow
+    from srlab.ship import _count, model_card
+    from srlab.weights import WeightsMeta
+
+    assert [_count(t) for t in ("57K", "~23K", "1,592K", "43.1M", "-")] == [
+        57e3, 23e3, 1592e3, 43.1e6, None]
+    if not (SHARED / "published-results.md").is_file():
+        pytest.skip("../shared/published-results.md not found")
+
+    def card(arch: str, params: int, psnr: float) -> str:
+        row = BenchRow(model=arch, scale=4, dataset="Set5", psnr=psnr, ssim=0.85, images=5,
+                       params=params, mpx_per_s=1.0, trained=True)
+        return model_card(WeightsMeta(arch=arch, scale=4, params=params, train_seconds=60,
+                                      kwargs={"in_channels": 1}), [row], "cmd")
+
+    assert ("a gap of +0.56 dB. The published net has 57K parameters, this one 8,129. Why:"
+            in card("srcnn", 8129, 29.92))
+    near = card("espcn", 24752, 30.09)  # 25K published: the same size
+    assert "Within 0.5 dB of the paper" in near and "The published net has" not in near
+
+
 def test_compare_cli_on_registry_models(hr_folder, tmp_path, capsys):
     code = main(["compare", "bicubic-matlab", "nearest", "-s", "2", "-d", str(hr_folder),
                  "-o", str(tmp_path / "cmp")])

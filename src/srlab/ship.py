@@ -25,8 +25,9 @@ ARTIFACTS = ("loss.png", "psnr.png", "ssim.png", "progress.gif", "metrics.csv", 
 PAPER_NAMES = {"srcnn": "SRCNN", "espcn": "ESPCN", "vdsr": "VDSR", "fsrcnn": "FSRCNN"}
 
 
-def published_set5(arch: str, scale: int) -> float | None:
-    """The paper's Set5 PSNR from ../shared/published-results.md (None if not listed)."""
+def published(arch: str, scale: int) -> tuple[float, str] | None:
+    """The paper's Set5 PSNR and its parameter count as written (e.g. "57K") from
+    ../shared/published-results.md; None if not listed."""
     name = PAPER_NAMES.get(arch)
     path = shared_dir() / "published-results.md"
     if name is None or not path.is_file():
@@ -37,27 +38,49 @@ def published_set5(arch: str, scale: int) -> float | None:
             section = line[4:].strip()
         cells = [c.strip() for c in line.split("|")]
         if section == str(scale) and len(cells) > 3 and cells[1] == name:
-            return float(cells[3].split("/")[0])
+            return float(cells[3].split("/")[0]), cells[2]
     return None
 
 
+def published_set5(arch: str, scale: int) -> float | None:
+    """The paper's Set5 PSNR from ../shared/published-results.md (None if not listed)."""
+    row = published(arch, scale)
+    return None if row is None else row[0]
+
+
+def _count(text: str) -> float | None:
+    """"57K" -> 57000, "~23K" -> 23000, "1,592K" -> 1592000; None for "-"."""
+    text = text.strip("~ ").replace(",", "")
+    unit = {"K": 1e3, "M": 1e6}.get(text[-1:], 1.0)
+    try:
+        return float(text.rstrip("KM")) * unit
+    except ValueError:
+        return None
+
+
 def _gap_note(meta: WeightsMeta, rows: list[BenchRow]) -> list[str]:
-    paper = published_set5(meta.arch, meta.scale)
+    paper_row = published(meta.arch, meta.scale)
     ours = next((r.psnr for r in rows if r.dataset == "Set5"), None)
-    if paper is None or ours is None:
+    if paper_row is None or ours is None:
         return []
+    paper, paper_params = paper_row
     gap = paper - ours
     colour = ("on luma (Y), as the paper did" if meta.kwargs.get("in_channels") == 1 else
               "on RGB, as the reports built it, where the paper trained on luma")
     head = (f"Published Set5 x{meta.scale} for {PAPER_NAMES[meta.arch]}: {paper:.2f} dB "
             f"(../shared/published-results.md); measured here: {ours:.2f} dB, a gap of "
             f"{gap:+.2f} dB.")
+    # a different size of the same design is part of a gap: SRCNN's table row is its
+    # 57K-parameter 9-5-5 net, where the reports built the 8K 9-1-5
+    count = _count(paper_params)
+    size = (f" The published net has {paper_params} parameters, this one {meta.params:,}."
+            if count and meta.params and abs(count - meta.params) > 0.2 * count else "")
     if gap <= 0.5:
-        return ["", head + f" Within 0.5 dB of the paper; trained {colour}."]
+        return ["", head + f" Within 0.5 dB of the paper; trained {colour}." + size]
     # the budget is all the CPU time in the weights, the runs they started from included
-    return ["", head + f" Why: a CPU budget of {meta.total_seconds / 60:.0f} minutes (the "
-            "papers trained for 10^5-10^6+ iterations on GPUs, with larger training sets); "
-            f"trained {colour}."]
+    return ["", head + size + f" Why: a CPU budget of {meta.total_seconds / 60:.0f} minutes "
+            "(the papers trained for 10^5-10^6+ iterations on GPUs, with larger training "
+            f"sets); trained {colour}."]
 
 
 def _run_config(run_dir: Path) -> dict:

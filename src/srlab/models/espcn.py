@@ -5,7 +5,8 @@ Sub-Pixel Convolutional Neural Network", CVPR 2016.
 
 conv 5x5 (64) - tanh - conv 3x3 (32) - tanh - conv 3x3 (C * s^2) - pixel shuffle. Running
 on the LR grid makes it ~s^2 times cheaper than SRCNN-style pre-upsampling nets; that is the
-point the report makes with it. RGB here (the paper's tables are luma-only).
+point the report makes with it. RGB by default as the reports built it; the shipped x2 and
+x4 weights are luma (``in_channels=1``: 21,284 / 24,752 parameters), as the paper's tables.
 
 Variants (registry name; parameters at RGB):
 =====  ======  ======  ======

@@ -7,7 +7,10 @@ TPAMI 2016.
 The network works on the bicubic-upscaled image: patch extraction (9x9, 64 filters), non-linear
 mapping (1x1, 32 filters), reconstruction (5x5). Two deliberate departures from the paper:
 'same' zero padding instead of 'valid' convolutions (so output size = input size x scale, as
-the model contract requires), and RGB input (the paper's main results are luma-only).
+the model contract requires), and RGB input by default as the reports built it (the paper's
+main results are luma-only). The shipped x2 and x4 weights are luma (``in_channels=1``, 8,129
+parameters), trained as the paper did; the paper's published table row is its larger 9-5-5
+net (57K parameters).
 
 Variants (registry name; parameters do not depend on the scale):
 =====  ========  =======  ======

@@ -121,13 +121,13 @@ def test_ship_of_a_stopped_run_says_its_weights_are_intermediate(image_folder, h
 def test_model_cards_cite_the_published_figure_from_the_shared_file():
     from conftest import SHARED
 
-    from srlab.ship import published_set5
+    from srlab.ship import published
 
     if not (SHARED / "published-results.md").is_file():
         pytest.skip("../shared/published-results.md not found")
-    assert published_set5("srcnn", 4) == pytest.approx(30.48)
-    assert published_set5("vdsr", 2) == pytest.approx(37.53)
-    assert published_set5("span", 4) is None
+    assert published("srcnn", 4) == (pytest.approx(30.48), "57K")
+    assert published("vdsr", 2) == (pytest.approx(37.53), "665K")
+    assert published("span", 4) is None
 
 
 def test_gap_note_counts_the_cpu_time_of_the_weights_a_run_started_from():

@@ -13,7 +13,14 @@ from pathlib import Path
 
 from .benchmark import BenchRow, markdown_table, run_benchmark, shared_dir
 from .config import expand_path
-from .weights import SHIPPED_DIR, WeightsError, WeightsMeta, read_weights, save_weights
+from .weights import (
+    SHIPPED_DIR,
+    WeightsError,
+    WeightsMeta,
+    _atomic_replace,
+    read_weights,
+    save_weights,
+)
 
 __all__ = ["ship_run", "model_card", "rerender_card", "DEFAULT_SETS"]
 
@@ -40,12 +47,6 @@ def published(arch: str, scale: int) -> tuple[float, str] | None:
         if section == str(scale) and len(cells) > 3 and cells[1] == name:
             return float(cells[3].split("/")[0]), cells[2]
     return None
-
-
-def published_set5(arch: str, scale: int) -> float | None:
-    """The paper's Set5 PSNR from ../shared/published-results.md (None if not listed)."""
-    row = published(arch, scale)
-    return None if row is None else row[0]
 
 
 def _count(text: str) -> float | None:
@@ -256,9 +257,7 @@ def rerender_card(weights: Path) -> bool:
     new = "\n".join(lines) + "\n" + MEASURED + measured
     if new == old:
         return False
-    tmp = card_path.with_name(f".{card_path.name}.tmp")
-    tmp.write_text(new)
-    tmp.replace(card_path)
+    _atomic_replace(card_path, lambda tmp: Path(tmp).write_text(new))
     return True
 
 
@@ -305,6 +304,7 @@ def ship_run(
     command = f"srlab ship {run_dir}" + (" --which last" if which == "last" else "")
     card = model_card(meta, rows, command, run_progress(run_dir, which, config), run_gan(config),
                       init_replaced=init_replaced, rescale=run_rescale(config))
-    (dest / f"{meta.arch}_x{meta.scale}.md").write_text(card)
+    card_path = dest / f"{meta.arch}_x{meta.scale}.md"
+    _atomic_replace(card_path, lambda tmp: Path(tmp).write_text(card))
     log(f"shipped {out} ({meta.params:,} parameters)")
     return out

@@ -398,3 +398,22 @@ def test_speed_cells_keep_a_decimal_point(mpx, text):
     from srlab.benchmark import _speed
 
     assert _speed(mpx) == text
+
+
+def test_table_speed_is_total_pixels_over_total_seconds_and_a_missing_cell_is_a_dash():
+    """1 Mpx at 1 Mpx/s and 8 Mpx at 4 Mpx/s take 3 s for 9 Mpx: 3.0, where the mean of
+    the two speeds says 2.5 and a big set's speed counts no more than a small one's."""
+    from srlab.benchmark import BenchRow, markdown_table
+
+    def row(model: str, ds: str, mpx: float, speed: float) -> BenchRow:
+        return BenchRow(model=model, scale=4, dataset=ds, psnr=30.0, ssim=0.9, images=1,
+                        params=10, mpx_per_s=speed, trained=True, load=1.0, mpx=mpx)
+
+    rows = [row("a", "Set5", 1.0, 1.0), row("a", "Urban100", 8.0, 4.0), row("b", "Set5", 1.0, 2.0)]
+    table = markdown_table(rows, "cmd")
+    assert "| a | x4 | 10 | 30.00 / 0.9000 | 30.00 / 0.9000 | 3.0 |" in table  # 9 Mpx in 3 s
+    assert "| b | x4 | 10 | 30.00 / 0.9000 | - | 2.0 |" in table
+    assert "all sets together;" in table
+    old = BenchRow(model="c", scale=4, dataset="Set5", psnr=30.0, ssim=0.9, images=1,
+                   params=1, mpx_per_s=2.0, trained=True)  # cached before rows had pixels
+    assert "mean of per-set speeds for older cache entries" in markdown_table(rows + [old], "cmd")

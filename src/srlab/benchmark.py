@@ -79,6 +79,9 @@ class BenchRow:
     # 1-minute load average when the row was measured: Mpx/s is wall clock on a machine
     # that other jobs share, so a speed read without its load misleads by up to 5x
     load: float = float("nan")
+    # output megapixels the row scored: a table's speed over several sets is their total
+    # pixels over their total seconds, which a mean of per-set speeds is not
+    mpx: float = float("nan")
 
 
 def load_hr(path: Path) -> np.ndarray:
@@ -239,7 +242,7 @@ def run_benchmark(
                                    gmsd=float(np.mean([sc.gmsd for sc in scores])),
                                    images=len(pairs), params=params,
                                    mpx_per_s=pixels / 1e6 / max(seconds, 1e-9),
-                                   trained=trained, load=load_average())
+                                   trained=trained, load=load_average(), mpx=pixels / 1e6)
                     if entry is not None:
                         entry.parent.mkdir(parents=True, exist_ok=True)
                         tmp = entry.with_suffix(".tmp")
@@ -267,6 +270,20 @@ def _speed(mpx_per_s: float) -> str:
     return text if "." in text or "e" in text else f"{text}.0"
 
 
+def _overall_speed(rows: list[BenchRow]) -> float:
+    """Total output megapixels over total seconds; rows cached before they carried their
+    pixel count fall back to the mean of their speeds (``_speed_span`` says which)."""
+    if all(r.mpx == r.mpx for r in rows):
+        return sum(r.mpx for r in rows) / sum(r.mpx / r.mpx_per_s for r in rows)
+    return float(np.mean([r.mpx_per_s for r in rows]))
+
+
+def _speed_span(rows: list[BenchRow]) -> str:
+    if all(r.mpx == r.mpx for r in rows):
+        return "all sets together"
+    return "all sets together (the mean of per-set speeds for older cache entries)"
+
+
 def markdown_table(rows: list[BenchRow], command: str | None = None, *,
                    gmsd: bool = False) -> str:
     """PSNR/SSIM (and GMSD if asked) per dataset in columns; one line per (model, scale).
@@ -280,19 +297,13 @@ def markdown_table(rows: list[BenchRow], command: str | None = None, *,
     head = "| model | scale | params | " + " | ".join(datasets) + " | Mpx/s |"
     lines = [head, "|" + "---|" * (4 + len(datasets))]
     for model, scale in keys:
-        cells = []
-        speeds = []
-        for d in datasets:
-            r = by.get((model, scale, d))
-            cell = f"{r.psnr:.2f} / {r.ssim:.4f}" + (f" / {r.gmsd:.4f}" if gmsd else "")
-            cells.append(cell if r else "-")
-            if r:
-                speeds.append(r.mpx_per_s)
-                trained = r.trained
-        label = model if trained else f"{model} (untrained)"
-        params = by[(model, scale, datasets[0])].params if (model, scale, datasets[0]) in by else 0
-        lines.append(f"| {label} | x{scale} | {params:,} | " + " | ".join(cells)
-                     + f" | {_speed(float(np.mean(speeds)))} |")
+        got = [by.get((model, scale, d)) for d in datasets]
+        mine = [r for r in got if r is not None]
+        cells = ["-" if r is None else f"{r.psnr:.2f} / {r.ssim:.4f}"
+                 + (f" / {r.gmsd:.4f}" if gmsd else "") for r in got]
+        label = model if mine[0].trained else f"{model} (untrained)"
+        lines.append(f"| {label} | x{scale} | {mine[0].params:,} | " + " | ".join(cells)
+                     + f" | {_speed(_overall_speed(mine))} |")
     reused = sorted({f"{r.model} x{r.scale}" for r in rows if r.cached})
     measures = "PSNR (dB) / SSIM / GMSD (lower is better)" if gmsd else "PSNR (dB) / SSIM"
     note = (f"\n\n{measures} on Y, border = scale, MATLAB-bicubic LR. Made by `{command}`."
@@ -306,7 +317,8 @@ def markdown_table(rows: list[BenchRow], command: str | None = None, *,
         band = f"{min(loads):.1f}" if min(loads) == max(loads) else \
             f"{min(loads):.1f}-{max(loads):.1f}"
         older = " (not recorded for older cache entries)" if len(loads) < len(rows) else ""
-        note += (("\n\n" if not note else " ") + "Mpx/s is wall clock; rows were timed at a "
+        note += (("\n\n" if not note else " ") + "Mpx/s is output megapixels over "
+                 f"wall-clock seconds, {_speed_span(rows)}; rows were timed at a "
                  f"1-minute load average of {band} on {os.cpu_count()} CPUs{older} (other "
                  "work on the CPUs lowers it): for speed, compare models in one interleaved "
                  "`srlab bench` run.")

@@ -274,7 +274,8 @@ def _overall_speed(rows: list[BenchRow]) -> float:
     """Total output megapixels over total seconds; rows cached before they carried their
     pixel count fall back to the mean of their speeds (``_speed_span`` says which)."""
     if all(r.mpx == r.mpx for r in rows):
-        return sum(r.mpx for r in rows) / sum(r.mpx / r.mpx_per_s for r in rows)
+        seconds = sum(r.mpx / r.mpx_per_s for r in rows if r.mpx_per_s > 0)
+        return sum(r.mpx for r in rows) / seconds if seconds > 0 else 0.0
     return float(np.mean([r.mpx_per_s for r in rows]))
 
 

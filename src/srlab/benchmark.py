@@ -270,17 +270,22 @@ def _speed(mpx_per_s: float) -> str:
     return text if "." in text or "e" in text else f"{text}.0"
 
 
+def _counted(rows: list[BenchRow]) -> bool:
+    """Whether every row carries its pixel count (rows cached before ``mpx`` have NaN)."""
+    return all(r.mpx == r.mpx for r in rows)
+
+
 def _overall_speed(rows: list[BenchRow]) -> float:
     """Total output megapixels over total seconds; rows cached before they carried their
     pixel count fall back to the mean of their speeds (``_speed_span`` says which)."""
-    if all(r.mpx == r.mpx for r in rows):
+    if _counted(rows):
         seconds = sum(r.mpx / r.mpx_per_s for r in rows if r.mpx_per_s > 0)
         return sum(r.mpx for r in rows) / seconds if seconds > 0 else 0.0
     return float(np.mean([r.mpx_per_s for r in rows]))
 
 
 def _speed_span(rows: list[BenchRow]) -> str:
-    if all(r.mpx == r.mpx for r in rows):
+    if _counted(rows):
         return "all sets together"
     return "all sets together (the mean of per-set speeds for older cache entries)"
 

@@ -71,11 +71,11 @@ replaced (which had two cycles each) and above them on every benchmark set but x
 (-0.009 dB). Every shipped scale is now this body, and a fresh ``srlab train`` builds it.
 A further x4 cycle on 64 px LR patches (``configs/span48x14_x4_patch64.yaml``; x4 had only
 seen 48 px) left validation flat (30.730 vs 30.731) but raised all four benchmark sets by
-0.004-0.017 dB, so it shipped. One long cycle at a higher rate (``configs/span48x14_x4_long.yaml``,
-14,000 iterations in bf16 on an AVX512-BF16 CPU, as many as a session holds there) raised
-validation 30.730 -> 30.775 and every set by 0.01-0.05 dB (Urban100 most), but went flat
-with the rate at 30% of its peak: the x4 bar needs more than another cycle of this body
-on this data.
+0.004-0.017 dB, so it shipped. One long cycle at a higher rate
+(``configs/span48x14_x4_long.yaml``, 14,000 iterations in bf16 on an AVX512-BF16 CPU, as
+many as a session holds there) raised validation 30.730 -> 30.775 and every set by
+0.01-0.05 dB (Urban100 most), but went flat with the rate at 30% of its peak: the x4 bar
+needs more than another cycle of this body on this data.
 """
 
 from __future__ import annotations

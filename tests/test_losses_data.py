@@ -92,6 +92,34 @@ def test_rescale_adds_smaller_copies_of_each_image(image_folder):
     assert lr.shape == (4, 3, 12, 12) and hr.shape == (4, 3, 24, 24)
 
 
+def test_phases_sample_other_lr_grids_and_keep_pairs_aligned(image_folder):
+    from srlab.resize import imresize, modcrop
+
+    data = ImageSet.from_folders([image_folder], scale=4, min_lr_size=8)
+    hr, lr = data.images(0)
+    shifted = data.shifted_lr(0, 1, 3)
+    np.testing.assert_array_equal(shifted, imresize(modcrop(hr[1:, 3:], 4), 0.25))
+    assert shifted.shape == (15, 15, 3) and not np.array_equal(shifted, lr[:15, :15])
+    assert data.shifted_lr(0, 0, 0) is lr and data.shifted_lr(0, 1, 3) is shifted  # cached
+
+    seen = []
+    original = data.shifted_lr
+    data.shifted_lr = lambda i, dy, dx: seen.append((dy, dx)) or original(i, dy, dx)
+    sampler = BatchSampler(data, patch=8, batch=4, seed=1, augment=False, phases=True,
+                           prefetch=False)
+    for it in range(6):
+        lrs, hrs = sampler.get(it)
+        for lr_p, hr_p in zip(lrs, hrs, strict=True):
+            lr_u8 = (lr_p.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+            hr_u8 = (hr_p.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+            remade = imresize(hr_u8, 0.25)  # the LR patch is this HR patch's LR, away from
+            inner = np.s_[2:-2, 2:-2]       # the patch border the kernel reaches across
+            assert np.abs(remade[inner].astype(int) - lr_u8[inner]).max() <= 1
+    assert len(set(seen)) > 4  # many of the 16 grids, not only (0, 0)
+    plain = BatchSampler(data, patch=8, batch=4, seed=1, augment=False, prefetch=False)
+    assert not torch.equal(plain.get(0)[0], sampler.get(0)[0])
+
+
 @pytest.mark.parametrize("factors", [(), (1.0, 1.5), (0.0,), (-0.5,)])
 def test_rescale_factors_outside_0_1_are_refused(image_folder, factors):
     with pytest.raises(ValueError, match="rescale"):

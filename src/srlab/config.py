@@ -58,6 +58,7 @@ class DataConfig:
     augment: bool = True
     rotate_deg: float = 0.0  # arbitrary-angle rotation range, reflect-padded
     rescale: list[float] = field(default_factory=lambda: [1.0])  # HR pyramid (data.ImageSet)
+    phases: bool = False  # LR from all scale**2 sampling grids of each HR (data.BatchSampler)
     cache: bool = True
     prefetch: bool = True
 

@@ -81,6 +81,7 @@ class ImageSet:
         self.level = LEVELS[degradation] if isinstance(degradation, str) else degradation
         self.cache = cache
         self._cache: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+        self._shifted: dict[tuple[int, int, int], np.ndarray] = {}
         kept, small = [], []
         for pair in pairs:
             with Image.open(pair.hr) as im:
@@ -124,6 +125,25 @@ class ImageSet:
             self._cache[i] = (hr, lr)
         return hr, lr
 
+    def shifted_lr(self, i: int, dy: int, dx: int) -> np.ndarray | None:
+        """Clean LR of HR image ``i`` without its first ``dy`` rows and ``dx`` columns.
+
+        ``images()`` samples each HR image on one LR grid; at xS there are S*S grids (phases),
+        each a different LR image of the same scene, so a small training set yields S*S times
+        as many distinct pairs. None where LR is not made here (fixed LR files, degradations).
+        """
+        hr, lr = self.images(i)
+        if lr is None or self.entries[i][0].lr is not None:
+            return None
+        if dy == dx == 0:
+            return lr
+        if (i, dy, dx) in self._shifted:
+            return self._shifted[i, dy, dx]
+        lr = imresize(modcrop(hr[dy:, dx:], self.scale), 1 / self.scale)
+        if self.cache:
+            self._shifted[i, dy, dx] = lr
+        return lr
+
     def full_pair(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Whole (LR, HR) pair by the benchmark protocol, for validation."""
         hr, lr = self.images(i)
@@ -143,12 +163,16 @@ def _augment(lr: np.ndarray, hr: np.ndarray, rng: np.random.Generator):
 
 
 class BatchSampler:
-    """Random LR/HR patch batches as a pure function of the iteration number."""
+    """Random LR/HR patch batches as a pure function of the iteration number.
+
+    ``phases`` draws each clean patch from a random one of the scale**2 LR sampling grids of
+    its HR image (``ImageSet.shifted_lr``) instead of always the grid that starts at pixel 0.
+    """
 
     def __init__(self, data: ImageSet, *, patch: int, batch: int, seed: int, augment: bool = True,
-                 rotate_deg: float = 0.0, prefetch: bool = True) -> None:
+                 rotate_deg: float = 0.0, phases: bool = False, prefetch: bool = True) -> None:
         self.data, self.patch, self.batch, self.seed = data, patch, batch, seed
-        self.augment, self.rotate_deg = augment, rotate_deg
+        self.augment, self.rotate_deg, self.phases = augment, rotate_deg, phases
         self._pool = ThreadPoolExecutor(max_workers=1) if prefetch else None
         self._pending: dict[int, Future] = {}
         if len(data) == 0:
@@ -157,10 +181,18 @@ class BatchSampler:
     def _patch(self, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         s, p = self.data.scale, self.patch
         hr, lr = self.data.images(i)
+        dy = dx = 0
+        if self.phases and lr is not None and self.rotate_deg == 0:
+            dy, dx = (int(v) for v in rng.integers(s, size=2))
+            lr = self.data.shifted_lr(i, dy, dx)
+            if lr is None or min(lr.shape[:2]) < p:  # fixed LR file, or too small once shifted
+                dy = dx = 0
+                lr = self.data.images(i)[1]
         if lr is not None and self.rotate_deg == 0:
             y = int(rng.integers(lr.shape[0] - p + 1))
             x = int(rng.integers(lr.shape[1] - p + 1))
-            return lr[y : y + p, x : x + p], hr[y * s : (y + p) * s, x * s : (x + p) * s]
+            y0, x0 = dy + y * s, dx + x * s
+            return lr[y : y + p, x : x + p], hr[y0 : y0 + p * s, x0 : x0 + p * s]
         hp = p * s
         if self.rotate_deg > 0:  # rotate a larger crop with reflect padding, then cut the centre
             big = int(np.ceil(hp * 1.5))

@@ -349,6 +349,19 @@ def test_card_states_the_scale_augmentation_from_the_run_config():
     assert f"- scale augmentation (run config): {said}" in card.splitlines()
 
 
+def test_card_states_the_sampling_phase_augmentation_from_the_run_config():
+    from srlab.ship import model_card, run_phases
+    from srlab.weights import WeightsMeta
+
+    assert run_phases({}) is None and run_phases({"data": {"phases": False}}) is None
+    said = run_phases({"model": {"scale": 4}, "data": {"phases": True}})
+    assert said is not None and "16 LR sampling grids" in said
+    card = model_card(WeightsMeta(arch="span", scale=4), [], "cmd", phases=said)
+    assert f"- sampling-phase augmentation (run config): {said}" in card.splitlines()
+    assert not any("sampling-phase" in line for line in model_card(
+        WeightsMeta(arch="span", scale=4), [], "cmd").splitlines())
+
+
 def test_card_names_the_architecture_arguments_the_weights_carry():
     """A 48x14 span and a 64x8 span share a registry name; the card must tell them apart."""
     from srlab.ship import model_card

@@ -133,6 +133,16 @@ def run_rescale(config: dict) -> str | None:
             + " of its size (MATLAB bicubic)")
 
 
+def run_phases(config: dict) -> str | None:
+    """The sampling-phase augmentation (``data.phases``) of a run, None without it; the
+    recipe string does not name it either."""
+    if not config.get("data", {}).get("phases"):
+        return None
+    s = int(config.get("model", {}).get("scale", 1))
+    return (f"each patch's LR cut from a random one of the {s * s} LR sampling grids of its "
+            "HR image, not only the grid at pixel 0")
+
+
 def run_init(config: dict) -> Path | None:
     """The weights file a run started from (``model.init``), None for a fresh start."""
     init = config.get("model", {}).get("init")
@@ -182,7 +192,8 @@ def _status(progress: tuple[int, int, int] | None) -> list[str]:
 
 
 def card_header(meta: WeightsMeta, *, status: list[str], gan: str | None = None,
-                init_replaced: bool = False, rescale: str | None = None) -> list[str]:
+                init_replaced: bool = False, rescale: str | None = None,
+                phases: str | None = None) -> list[str]:
     """The card's description of the weights, everything above the measured section."""
     lines = [
         f"# {meta.arch} x{meta.scale}",
@@ -201,6 +212,8 @@ def card_header(meta: WeightsMeta, *, status: list[str], gan: str | None = None,
     ]
     if rescale:
         lines.append(f"- scale augmentation (run config): {rescale}")
+    if phases:
+        lines.append(f"- sampling-phase augmentation (run config): {phases}")
     if gan:
         lines.append(f"- adversarial training (run config): {gan}")
     return lines + status + [f"- licence: {meta.license}", ""]
@@ -208,7 +221,8 @@ def card_header(meta: WeightsMeta, *, status: list[str], gan: str | None = None,
 
 def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
                progress: tuple[int, int, int] | None = None, gan: str | None = None,
-               init_replaced: bool = False, rescale: str | None = None) -> str:
+               init_replaced: bool = False, rescale: str | None = None,
+               phases: str | None = None) -> str:
     """Markdown card: what the model is, how it was trained, what it measures.
 
     ``progress`` (from ``run_progress``) makes an intermediate checkpoint say so: a card
@@ -217,7 +231,7 @@ def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
     recipe's "initialised from" path now names these weights; the card says so.
     """
     lines = card_header(meta, status=_status(progress), gan=gan, init_replaced=init_replaced,
-                        rescale=rescale)
+                        rescale=rescale, phases=phases)
     lines += [
         MEASURED,
         "",
@@ -253,7 +267,8 @@ def rerender_card(weights: Path) -> bool:
     config = _run_config(weights.with_suffix(""))
     status = [line for line in head.splitlines() if line.startswith("- status:")]
     lines = card_header(meta, status=status, gan=run_gan(config),
-                        init_replaced=REPLACED in head, rescale=run_rescale(config))
+                        init_replaced=REPLACED in head, rescale=run_rescale(config),
+                        phases=run_phases(config))
     new = "\n".join(lines) + "\n" + MEASURED + measured
     if new == old:
         return False
@@ -303,7 +318,8 @@ def ship_run(
             shutil.copy2(run_dir / name, art / name)
     command = f"srlab ship {run_dir}" + (" --which last" if which == "last" else "")
     card = model_card(meta, rows, command, run_progress(run_dir, which, config), run_gan(config),
-                      init_replaced=init_replaced, rescale=run_rescale(config))
+                      init_replaced=init_replaced, rescale=run_rescale(config),
+                      phases=run_phases(config))
     card_path = dest / f"{meta.arch}_x{meta.scale}.md"
     _atomic_replace(card_path, lambda tmp: Path(tmp).write_text(card))
     log(f"shipped {out} ({meta.params:,} parameters)")

@@ -74,8 +74,11 @@ seen 48 px) left validation flat (30.730 vs 30.731) but raised all four benchmar
 0.004-0.017 dB, so it shipped. One long cycle at a higher rate
 (``configs/span48x14_x4_long.yaml``, 14,000 iterations in bf16 on an AVX512-BF16 CPU, as
 many as a session holds there) raised validation 30.730 -> 30.775 and every set by
-0.01-0.05 dB (Urban100 most), but went flat with the rate at 30% of its peak: the x4 bar
-needs more than another cycle of this body on this data.
+0.01-0.05 dB (Urban100 most), but went flat with the rate at 30% of its peak. The same
+cycle again with LR drawn from all 16 sampling grids of each HR image
+(``configs/span48x14_x4_phases.yaml``, ``data.phases``) moved that plateau up (validation
+30.775 -> 30.802) and every set by 0.02-0.06 dB: that plateau was at least partly the
+data's, not only the body's.
 """
 
 from __future__ import annotations

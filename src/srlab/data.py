@@ -167,6 +167,7 @@ class BatchSampler:
 
     ``phases`` draws each clean patch from a random one of the scale**2 LR sampling grids of
     its HR image (``ImageSet.shifted_lr``) instead of always the grid that starts at pixel 0.
+    Degraded and rotated patches need no option: they are cut at any HR pixel, so every grid.
     """
 
     def __init__(self, data: ImageSet, *, patch: int, batch: int, seed: int, augment: bool = True,

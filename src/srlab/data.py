@@ -185,10 +185,11 @@ class BatchSampler:
         dy = dx = 0
         if self.phases and lr is not None and self.rotate_deg == 0:
             dy, dx = (int(v) for v in rng.integers(s, size=2))
-            lr = self.data.shifted_lr(i, dy, dx)
-            if lr is None or min(lr.shape[:2]) < p:  # fixed LR file, or too small once shifted
+            shifted = self.data.shifted_lr(i, dy, dx)
+            if shifted is not None and min(shifted.shape[:2]) >= p:
+                lr = shifted
+            else:  # fixed LR file, or too small once shifted: the aligned LR from above
                 dy = dx = 0
-                lr = self.data.images(i)[1]
         if lr is not None and self.rotate_deg == 0:
             y = int(rng.integers(lr.shape[0] - p + 1))
             x = int(rng.integers(lr.shape[1] - p + 1))

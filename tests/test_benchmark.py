@@ -345,7 +345,8 @@ def test_card_states_the_scale_augmentation_from_the_run_config():
     assert run_rescale({}) is None and run_rescale({"data": {"rescale": [1.0]}}) is None
     said = run_rescale({"data": {"rescale": [1.0, 0.9, 0.6]}})
     assert said == "each training image also at 0.9, 0.6 of its size (MATLAB bicubic)"
-    card = model_card(WeightsMeta(arch="span", scale=4), [], "cmd", rescale=said)
+    card = model_card(WeightsMeta(arch="span", scale=4), [], "cmd",
+                      config={"data": {"rescale": [1.0, 0.9, 0.6]}})
     assert f"- scale augmentation (run config): {said}" in card.splitlines()
 
 
@@ -356,7 +357,8 @@ def test_card_states_the_sampling_phase_augmentation_from_the_run_config():
     assert run_phases({}) is None and run_phases({"data": {"phases": False}}) is None
     said = run_phases({"model": {"scale": 4}, "data": {"phases": True}})
     assert said is not None and "16 LR sampling grids" in said
-    card = model_card(WeightsMeta(arch="span", scale=4), [], "cmd", phases=said)
+    card = model_card(WeightsMeta(arch="span", scale=4), [], "cmd",
+                      config={"model": {"scale": 4}, "data": {"phases": True}})
     assert f"- sampling-phase augmentation (run config): {said}" in card.splitlines()
     assert not any("sampling-phase" in line for line in model_card(
         WeightsMeta(arch="span", scale=4), [], "cmd").splitlines())

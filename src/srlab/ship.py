@@ -143,6 +143,14 @@ def run_phases(config: dict) -> str | None:
             "HR image, not only the grid at pixel 0")
 
 
+def run_config_lines(config: dict) -> list[str]:
+    """The card lines for what a run's config did that its recipe string does not name."""
+    said = [("scale augmentation", run_rescale(config)),
+            ("sampling-phase augmentation", run_phases(config)),
+            ("adversarial training", run_gan(config))]
+    return [f"- {what} (run config): {text}" for what, text in said if text]
+
+
 def run_init(config: dict) -> Path | None:
     """The weights file a run started from (``model.init``), None for a fresh start."""
     init = config.get("model", {}).get("init")
@@ -191,9 +199,8 @@ def _status(progress: tuple[int, int, int] | None) -> list[str]:
     return []
 
 
-def card_header(meta: WeightsMeta, *, status: list[str], gan: str | None = None,
-                init_replaced: bool = False, rescale: str | None = None,
-                phases: str | None = None) -> list[str]:
+def card_header(meta: WeightsMeta, *, status: list[str], config: dict,
+                init_replaced: bool = False) -> list[str]:
     """The card's description of the weights, everything above the measured section."""
     lines = [
         f"# {meta.arch} x{meta.scale}",
@@ -210,28 +217,22 @@ def card_header(meta: WeightsMeta, *, status: list[str], gan: str | None = None,
            f"the {_minutes(meta.init_seconds)} of the weights it started from"
            if meta.init_seconds else ""),
     ]
-    if rescale:
-        lines.append(f"- scale augmentation (run config): {rescale}")
-    if phases:
-        lines.append(f"- sampling-phase augmentation (run config): {phases}")
-    if gan:
-        lines.append(f"- adversarial training (run config): {gan}")
-    return lines + status + [f"- licence: {meta.license}", ""]
+    return lines + run_config_lines(config) + status + [f"- licence: {meta.license}", ""]
 
 
 def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
-               progress: tuple[int, int, int] | None = None, gan: str | None = None,
-               init_replaced: bool = False, rescale: str | None = None,
-               phases: str | None = None) -> str:
+               progress: tuple[int, int, int] | None = None, *, config: dict | None = None,
+               init_replaced: bool = False) -> str:
     """Markdown card: what the model is, how it was trained, what it measures.
 
     ``progress`` (from ``run_progress``) makes an intermediate checkpoint say so: a card
     must not read as a finished recipe when the run's schedule is only partly done.
     ``init_replaced``: the run started from the very file this ship overwrites, so the
     recipe's "initialised from" path now names these weights; the card says so.
+    ``config``: the run's config, for what it did that the recipe does not name.
     """
-    lines = card_header(meta, status=_status(progress), gan=gan, init_replaced=init_replaced,
-                        rescale=rescale, phases=phases)
+    lines = card_header(meta, status=_status(progress), config=config or {},
+                        init_replaced=init_replaced)
     lines += [
         MEASURED,
         "",
@@ -266,9 +267,7 @@ def rerender_card(weights: Path) -> bool:
     head, measured = old.split(MEASURED, 1)
     config = _run_config(weights.with_suffix(""))
     status = [line for line in head.splitlines() if line.startswith("- status:")]
-    lines = card_header(meta, status=status, gan=run_gan(config),
-                        init_replaced=REPLACED in head, rescale=run_rescale(config),
-                        phases=run_phases(config))
+    lines = card_header(meta, status=status, config=config, init_replaced=REPLACED in head)
     new = "\n".join(lines) + "\n" + MEASURED + measured
     if new == old:
         return False
@@ -317,9 +316,8 @@ def ship_run(
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, art / name)
     command = f"srlab ship {run_dir}" + (" --which last" if which == "last" else "")
-    card = model_card(meta, rows, command, run_progress(run_dir, which, config), run_gan(config),
-                      init_replaced=init_replaced, rescale=run_rescale(config),
-                      phases=run_phases(config))
+    card = model_card(meta, rows, command, run_progress(run_dir, which, config), config=config,
+                      init_replaced=init_replaced)
     card_path = dest / f"{meta.arch}_x{meta.scale}.md"
     _atomic_replace(card_path, lambda tmp: Path(tmp).write_text(card))
     log(f"shipped {out} ({meta.params:,} parameters)")

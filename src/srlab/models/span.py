@@ -81,6 +81,11 @@ cycle again with LR drawn from all 16 sampling grids of each HR image
 data's, not only the body's. A second phases cycle with twice the scale levels
 (``configs/span48x14_x4_phases2.yaml``, 18,000 iterations over two sessions) added less:
 validation 30.802 -> 30.811, Urban100 and Set14 +0.03 dB, Set5 and BSD100 +0.01 or less.
+Growing that net to 48x20 (``configs/span48x20_x4_grow.yaml``: blocks 14-19 new and zeroed,
+the same phases recipe, 14,000 iterations over two sessions) raised validation 30.811 ->
+30.832 but Set5 and Urban100 only 0.007 and 0.012 dB, for 1.41x the parameters (864,208; every
+conv runs on the LR grid, so about 1.4x the work per pixel too), much as the 64x16 grow had:
+the 48x14 stays the shipped body.
 """
 
 from __future__ import annotations

@@ -124,3 +124,43 @@ def test_phases_sample_other_lr_grids_and_keep_pairs_aligned(image_folder):
 def test_rescale_factors_outside_0_1_are_refused(image_folder, factors):
     with pytest.raises(ValueError, match="rescale"):
         ImageSet.from_folders([image_folder], scale=2, rescale=factors)
+
+
+def test_candidates_keep_the_most_detailed_of_their_draws(tmp_path):
+    from PIL import Image
+
+    from srlab.data import _detail
+
+    # half flat grey, half random texture: uniform positions land on both halves
+    rng = np.random.default_rng(0)
+    img = np.full((64, 128, 3), 128, np.uint8)
+    img[:, 64:] = rng.integers(0, 256, (64, 64, 3))
+    folder = tmp_path / "half"
+    folder.mkdir()
+    Image.fromarray(img).save(folder / "half.png")
+    data = ImageSet.from_folders([folder], scale=2)
+
+    uniform = BatchSampler(data, patch=8, batch=32, seed=3, augment=False, prefetch=False)
+    picky = BatchSampler(data, patch=8, batch=32, seed=3, augment=False, candidates=3,
+                         prefetch=False)
+    draws: list[float] = []
+    one = picky._one_patch
+
+    def recorded(i, g):
+        pair = one(i, g)
+        draws.append(_detail(pair[1], 2))
+        return pair
+
+    picky._one_patch = recorded
+    _, hrs = picky.get(0)
+    assert len(draws) == 3 * 32
+    for hr_p, trio in zip(hrs, np.reshape(draws, (32, 3)), strict=True):
+        hr_u8 = (hr_p.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        assert _detail(hr_u8, 2) == pytest.approx(max(trio))
+
+    def mean_detail(sampler):
+        return np.mean([_detail((h.permute(1, 2, 0).numpy() * 255), 2) for h in sampler.get(1)[1]])
+
+    assert mean_detail(picky) > 1.5 * mean_detail(uniform)
+    with pytest.raises(ValueError, match="candidates"):
+        BatchSampler(data, patch=8, batch=4, seed=0, candidates=0)

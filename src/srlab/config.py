@@ -59,6 +59,7 @@ class DataConfig:
     rotate_deg: float = 0.0  # arbitrary-angle rotation range, reflect-padded
     rescale: list[float] = field(default_factory=lambda: [1.0])  # HR pyramid (data.ImageSet)
     phases: bool = False  # LR from all scale**2 sampling grids of each HR (data.BatchSampler)
+    candidates: int = 1  # draws per patch, the most detailed kept (data.BatchSampler)
     cache: bool = True
     prefetch: bool = True
 

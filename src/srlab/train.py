@@ -281,7 +281,8 @@ def train(
     seed = r.seed if world == 1 else r.seed * 1000 + rank  # each replica its own batches
     sampler = BatchSampler(train_set, patch=cfg.data.patch, batch=cfg.data.batch, seed=seed,
                            augment=cfg.data.augment, rotate_deg=cfg.data.rotate_deg,
-                           phases=cfg.data.phases, prefetch=cfg.data.prefetch)
+                           phases=cfg.data.phases, candidates=cfg.data.candidates,
+                           prefetch=cfg.data.prefetch)
     # 2. model, optimiser, loss (seeded: same init for the same seed)
     torch.manual_seed(r.seed)
     spec = get_spec(cfg.model.name)

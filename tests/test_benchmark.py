@@ -364,6 +364,18 @@ def test_card_states_the_sampling_phase_augmentation_from_the_run_config():
         WeightsMeta(arch="span", scale=4), [], "cmd").splitlines())
 
 
+def test_card_states_detail_weighted_patch_sampling_from_the_run_config():
+    from srlab.ship import model_card, run_candidates
+    from srlab.weights import WeightsMeta
+
+    assert run_candidates({}) is None and run_candidates({"data": {"candidates": 1}}) is None
+    said = run_candidates({"data": {"candidates": 3}})
+    assert said is not None and "most detailed of 3" in said
+    card = model_card(WeightsMeta(arch="span", scale=4), [], "cmd",
+                      config={"data": {"candidates": 3}})
+    assert f"- patch sampling (run config): {said}" in card.splitlines()
+
+
 def test_card_names_the_architecture_arguments_the_weights_carry():
     """A 48x14 span and a 64x8 span share a registry name; the card must tell them apart."""
     from srlab.ship import model_card

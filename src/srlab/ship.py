@@ -143,10 +143,20 @@ def run_phases(config: dict) -> str | None:
             "HR image, not only the grid at pixel 0")
 
 
+def run_candidates(config: dict) -> str | None:
+    """The detail-weighted patch sampling (``data.candidates``) of a run, None without it."""
+    k = int(config.get("data", {}).get("candidates") or 1)
+    if k <= 1:
+        return None
+    return (f"each patch the most detailed of {k} random positions (HR variance within its "
+            "LR sampling cells)")
+
+
 def run_config_lines(config: dict) -> list[str]:
     """The card lines for what a run's config did that its recipe string does not name."""
     said = [("scale augmentation", run_rescale(config)),
             ("sampling-phase augmentation", run_phases(config)),
+            ("patch sampling", run_candidates(config)),
             ("adversarial training", run_gan(config))]
     return [f"- {what} (run config): {text}" for what, text in said if text]
 

@@ -85,7 +85,9 @@ Growing that net to 48x20 (``configs/span48x20_x4_grow.yaml``: blocks 14-19 new 
 the same phases recipe, 14,000 iterations over two sessions) raised validation 30.811 ->
 30.832 but Set5 and Urban100 only 0.007 and 0.012 dB, for 1.41x the parameters (864,208; every
 conv runs on the LR grid, so about 1.4x the work per pixel too), much as the 64x16 grow had:
-the 48x14 stays the shipped body.
+the 48x14 stays the shipped body. Drawing each patch as the most detailed of three random
+positions (``data.candidates``, ``configs/span48x14_x4_detail.yaml``) left validation and
+Set5/Urban100 where they were (best 30.809 vs 30.811; 31.686 / 25.461 vs 31.690 / 25.465).
 """
 
 from __future__ import annotations

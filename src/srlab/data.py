@@ -169,12 +169,13 @@ class BatchSampler:
     its HR image (``ImageSet.shifted_lr``) instead of always the grid that starts at pixel 0.
     Degraded and rotated patches need no option: they are cut at any HR pixel, so every grid.
 
-    ``candidates`` > 1 draws that many patches for each sample and keeps the one with the
-    most HR detail inside its LR sampling cells (``_detail``). Uniform positions spend most
-    steps on sky and walls, where every net is already as good as bicubic; the idea and its
-    reported gains are SamplingAug's (Wang et al., BMVC 2021), which ranks patches by how
-    badly bicubic upsampling restores them. Best-of-k keeps flat patches in the mix (when
-    all k are flat) rather than dropping them as a top-p% cut would.
+    ``candidates`` > 1 draws that many positions in the sample's image and keeps the patch
+    with the most HR detail inside its LR sampling cells (``_detail``). Uniform positions
+    spend many steps on sky and walls, where bicubic is already close to exact; the idea is
+    SamplingAug's (Wang et al., BMVC 2021), which ranks patches by how badly bicubic
+    upsampling restores them. Best-of-k keeps flat patches in the mix (when all k are flat)
+    rather than dropping them as a top-p% cut would. It did not raise the shipped x4
+    (``configs/span48x14_x4_detail.yaml``).
     """
 
     def __init__(self, data: ImageSet, *, patch: int, batch: int, seed: int, augment: bool = True,

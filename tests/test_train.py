@@ -302,3 +302,38 @@ def test_gan_phase_updates_the_discriminator_and_resumes_exactly(image_folder, t
     b, _ = read_weights(tmp_path / "b" / "run" / "last.safetensors")
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_a_teacher_term_changes_training_and_is_recorded(image_folder, tmp_path):
+    train(_cfg(image_folder, tmp_path / "t"), log=lambda _: None)
+    teacher = tmp_path / "t" / "run" / "last.safetensors"
+    # the student starts as the teacher: without ensembling the term is exactly zero at the
+    # first step, so any difference from the plain run comes from the later steps' targets
+    base = ("run.epochs=1", f"model.init={teacher}")
+    train(_cfg(image_folder, tmp_path / "a", *base), log=lambda _: None)
+    train(_cfg(image_folder, tmp_path / "b", *base, f"loss.teacher={teacher}",
+               "loss.teacher_weight=5.0"), log=lambda _: None)
+    a, _ = read_weights(tmp_path / "a" / "run" / "last.safetensors")
+    b, meta = read_weights(tmp_path / "b" / "run" / "last.safetensors")
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    assert f"5*l1 to {teacher}'s self-ensemble" in meta.recipe
+
+
+def test_a_teacher_must_be_an_srlab_file_of_the_runs_scale(image_folder, tmp_path):
+    from safetensors.torch import save_file
+
+    from srlab.distill import load_teacher
+    from srlab.weights import WeightsError
+
+    train(_cfg(image_folder, tmp_path), log=lambda _: None)
+    x2 = tmp_path / "run" / "last.safetensors"
+    with pytest.raises(WeightsError, match="x2, the run is x4"):
+        load_teacher(x2, scale=4, in_channels=1, ensemble=True)
+    with pytest.raises(WeightsError, match="takes 1 input channels, the student 3"):
+        load_teacher(x2, scale=2, in_channels=3, ensemble=True)
+    bare = tmp_path / "bare.safetensors"
+    save_file(read_weights(x2)[0], str(bare))
+    with pytest.raises(WeightsError, match="no srlab metadata"):
+        load_teacher(bare, scale=2, in_channels=1, ensemble=True)
+    teacher = load_teacher(x2, scale=2, in_channels=1, ensemble=True)
+    assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())

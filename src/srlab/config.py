@@ -83,6 +83,11 @@ class OptimConfig:
 class LossConfig:
     terms: dict[str, float] = field(default_factory=lambda: {"l1": 1.0})
     vgg_weights: str | None = None
+    # knowledge distillation (distill.py): a trained weights file whose output (averaged over
+    # the 8 flips and rotations with teacher_ensemble) is a second L1 target, weighted
+    teacher: str | None = None
+    teacher_weight: float = 1.0
+    teacher_ensemble: bool = True
 
 
 @dataclass

@@ -34,6 +34,7 @@ from torch import nn
 
 from .config import Config, expand_path
 from .data import BatchSampler, ImageSet, _pairs_in, split_paths
+from .distill import load_teacher
 from .losses import build_loss
 from .metrics import evaluate
 from .models.registry import build_model, get_spec
@@ -320,6 +321,12 @@ def train(
         net = DistributedDataParallel(model)
     opt = _optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     loss_fn = build_loss(cfg.loss.terms, vgg_weights=cfg.loss.vgg_weights)
+    teacher = None
+    if cfg.loss.teacher:
+        teacher = load_teacher(expand_path(cfg.loss.teacher), scale=s, in_channels=in_ch,
+                               ensemble=cfg.loss.teacher_ensemble)
+        log(f"distilling from {cfg.loss.teacher}"
+            + (" (self-ensemble)" if cfg.loss.teacher_ensemble else ""))
     disc = d_opt = None
     if cfg.gan.enabled:
         from .models.srgan import Discriminator
@@ -378,6 +385,10 @@ def train(
             sr = net(lr_b)
         sr = sr.float()
         loss = loss_fn(sr, hr_b)
+        if teacher is not None:
+            with torch.no_grad(), autocast():
+                target = teacher(lr_b).float()
+            loss = loss + cfg.loss.teacher_weight * F.l1_loss(sr, target)
         if disc is not None and it >= cfg.gan.pretrain_iters:
             with autocast():
                 logits = disc(sr).float()
@@ -528,6 +539,9 @@ def _recipe(cfg: Config, it: int, segments: list[dict[str, Any]]) -> str:
     d, o = cfg.data, cfg.optim
     data = ", ".join(Path(f).name for f in d.train)
     loss = " + ".join(f"{w:g}*{n}" for n, w in cfg.loss.terms.items())
+    if cfg.loss.teacher:
+        loss += (f" + {cfg.loss.teacher_weight:g}*l1 to {cfg.loss.teacher}"
+                 + ("'s self-ensemble" if cfg.loss.teacher_ensemble else ""))
     if cfg.gan.enabled:
         loss += (f" + {cfg.gan.adv_weight:g}*adversarial after {cfg.gan.pretrain_iters} "
                  f"generator-only iterations (discriminator lr {cfg.gan.d_lr:g})")

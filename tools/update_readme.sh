@@ -15,7 +15,7 @@ PEERS="-m bicubic-matlab -m opencv-espcn -m opencv-fsrcnn"
 $S models --readme README.md
 $S benchmark -m bicubic-matlab -s 2 -s 3 -s 4 -d $B/Set5 -d $B/Set14 -o out/bench-bicubic --readme README.md --section bicubic
 ${PYTHON:-.venv/bin/python} tools/published_table.py --readme README.md
-$S benchmark -m span -m span+ -s 4 -d $B/Set5 -d $B/Set14 -o out/self-ensemble --readme README.md --section self-ensemble
+$S benchmark -m span -m span+ -s 4 -d $B/Set5 -d $B/Set14 -d $B/Urban100 -o out/self-ensemble --readme README.md --section self-ensemble
 $S benchmark $PEERS -m span-fast -m span -m srcnn -m espcn -m up-transposed -m up-resize-nearest -m up-resize-bilinear -m up-subpixel -m fcn-upsample -m fcn-residual -m fcn-d2s -m fcn-multi -m srgan -s 4 $ALL -o out/bench-x4 --readme README.md --section bench-x4
 $S benchmark $PEERS -m span-fast -m span -s 3 $ALL -o out/bench-x3 --readme README.md --section bench-x3
 $S benchmark $PEERS -m span-fast -m span -m srcnn -m espcn -m up-transposed -m up-resize-nearest -m up-resize-bilinear -m up-subpixel -m fcn-multi -s 2 $ALL -o out/bench-x2 --readme README.md --section bench-x2

@@ -335,5 +335,8 @@ def test_a_teacher_must_be_an_srlab_file_of_the_runs_scale(image_folder, tmp_pat
     save_file(read_weights(x2)[0], str(bare))
     with pytest.raises(WeightsError, match="no srlab metadata"):
         load_teacher(bare, scale=2, in_channels=1, ensemble=True)
+    with pytest.raises(ConfigError, match="teacher_weight must be > 0"):
+        train(_cfg(image_folder, tmp_path / "w", f"loss.teacher={x2}", "loss.teacher_weight=0"),
+              log=lambda _: None)
     teacher = load_teacher(x2, scale=2, in_channels=1, ensemble=True)
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())

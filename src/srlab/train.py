@@ -32,7 +32,7 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
-from .config import Config, expand_path
+from .config import Config, ConfigError, expand_path
 from .data import BatchSampler, ImageSet, _pairs_in, split_paths
 from .distill import load_teacher
 from .losses import build_loss
@@ -323,6 +323,8 @@ def train(
     loss_fn = build_loss(cfg.loss.terms, vgg_weights=cfg.loss.vgg_weights)
     teacher = None
     if cfg.loss.teacher:
+        if cfg.loss.teacher_weight <= 0:
+            raise ConfigError(f"loss.teacher_weight must be > 0, not {cfg.loss.teacher_weight}")
         teacher = load_teacher(expand_path(cfg.loss.teacher), scale=s, in_channels=in_ch,
                                ensemble=cfg.loss.teacher_ensemble)
         log(f"distilling from {cfg.loss.teacher}"

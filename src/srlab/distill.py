@@ -11,9 +11,10 @@ net to absorb part of the ensemble's gain. Measured on the shipped x4
 
 The teacher runs without gradients in the training loop (``train``), on the same LR batch
 as the student; with ``ensemble`` it costs 8 forward passes per step, so a step takes about
-3x as long (x4 48x14 in bf16: 1.5-2.1 s against 0.5-0.7 s). Only srlab weights files with
-metadata are accepted: the architecture comes from the file, and nothing is unpickled
-(``weights.read_weights``).
+3x as long (x4 48x14 in bf16: 1.6-1.8 s against 0.5-0.7 s, from the ``patches_per_s`` of
+runs/span48x14_x4_distill and runs/span48x14_x4_phases2 after the first epoch, in which the
+image cache fills). Only srlab weights files with metadata are accepted: the architecture
+comes from the file, and nothing is unpickled (``weights.read_weights``).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import torch
 
 import srlab
 from srlab.models.registry import MODELS, build_model
+from srlab.models.span import SPAN
 from srlab.models.srcnn import SRCNN
 from srlab.models.srgan import Discriminator
 from srlab.models.upsampling import UpsamplingNet, checkerboard_score
@@ -287,3 +288,37 @@ def test_checkerboard_score_inputs() -> None:
     assert checkerboard_score(smooth, 2) < 1e-12
     assert checkerboard_score(np.stack([pattern] * 3, -1), 2) == pytest.approx(0.25)
     assert checkerboard_score(torch.from_numpy(pattern), 2) == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("dilation", [1, 3])
+def test_span_dilation_widens_the_declared_field_exactly(dilation: int) -> None:
+    """The declared field is the real one (not only a bound): tiling overlaps rely on it."""
+    torch.manual_seed(0)
+    net = SPAN(scale=2, in_channels=1, feat=4, blocks=4, convs=2, skip="repeat",
+               attention=False, act="relu", dilation=dilation).eval()
+    with torch.no_grad():  # positive weights: no tap cancels, so the gradient shows the reach
+        for p in net.parameters():
+            p.uniform_(0.01, 0.1)
+    rf = net.receptive_field
+    assert rf == 1 + 4 * 2 + 2 * (dilation - 1) + 2
+    x = torch.rand(1, 1, 2 * rf + 5, 3, requires_grad=True)
+    net(x)[..., 2 * (rf + 2), 2].sum().backward()
+    g = x.grad.abs().sum(dim=(0, 1, 3))
+    assert int((torch.nonzero(g).flatten() - (rf + 2)).abs().max()) == rf
+
+
+def test_span_dilated_rep_branches_fuse_into_one_dilated_conv() -> None:
+    torch.manual_seed(0)
+    net = SPAN(scale=2, in_channels=1, feat=4, blocks=2, rep=True, dilation=2).eval()
+    x = torch.rand(1, 1, 13, 11)
+    with torch.no_grad():
+        before = net(x)
+        net.reparameterize()
+        after = net(x)
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=0)
+    assert net.blocks[1].convs[1].fused.dilation == (2, 2)
+
+
+def test_span_refuses_a_dilation_below_one() -> None:
+    with pytest.raises(ValueError, match="dilation"):
+        SPAN(scale=2, dilation=0)

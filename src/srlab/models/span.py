@@ -114,9 +114,9 @@ QUALITY: dict = {"in_channels": 1, "feat": 48, "blocks": 14, "convs": 2, "skip":
 class RepConv(nn.Module):
     """3x3 conv trained as 3x3 + 1x1 (+ identity) branches, fusable into one 3x3 conv."""
 
-    def __init__(self, *, cin: int, cout: int) -> None:
+    def __init__(self, *, cin: int, cout: int, dilation: int = 1) -> None:
         super().__init__()
-        self.conv3 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.conv3 = nn.Conv2d(cin, cout, 3, padding=dilation, dilation=dilation)
         self.conv1 = nn.Conv2d(cin, cout, 1)
         self.identity = cin == cout
         self.fused: nn.Conv2d | None = None
@@ -134,15 +134,18 @@ class RepConv(nn.Module):
         if self.identity:
             idx = torch.arange(w.shape[0])
             w[idx, idx, 1, 1] += 1.0
-        conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1).to(w.device, w.dtype)
+        d = self.conv3.dilation[0]  # the 1x1 and identity sit on the centre tap at any dilation
+        conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=d, dilation=d).to(w.device, w.dtype)
         conv.weight.copy_(w)
         conv.bias.copy_(self.conv3.bias + self.conv1.bias)
         self.fused = conv
         del self.conv3, self.conv1
 
 
-def _conv3(cin: int, cout: int, rep: bool) -> nn.Module:
-    return RepConv(cin=cin, cout=cout) if rep else nn.Conv2d(cin, cout, 3, padding=1)
+def _conv3(cin: int, cout: int, rep: bool, dilation: int = 1) -> nn.Module:
+    if rep:
+        return RepConv(cin=cin, cout=cout, dilation=dilation)
+    return nn.Conv2d(cin, cout, 3, padding=dilation, dilation=dilation)
 
 
 class _Block(nn.Module):
@@ -157,9 +160,12 @@ class _Block(nn.Module):
     """
 
     def __init__(self, *, feat: int, convs: int, rep: bool, attention: bool,
-                 act: Literal["silu", "relu"]) -> None:
+                 act: Literal["silu", "relu"], dilation: int = 1) -> None:
         super().__init__()
-        self.convs = nn.ModuleList(_conv3(feat, feat, rep) for _ in range(convs))
+        # only the last conv is dilated, so each block still sees every pixel of its window
+        self.convs = nn.ModuleList(
+            _conv3(feat, feat, rep, dilation if i == convs - 1 else 1) for i in range(convs)
+        )
         self.attention = attention
         self.act = F.silu if act == "silu" else F.relu
 
@@ -189,24 +195,30 @@ class SPAN(nn.Module):
         rep: bool = False,
         attention: bool = True,
         act: Literal["silu", "relu"] = "silu",
+        dilation: int = 1,
     ) -> None:
         super().__init__()
         if skip not in ("bicubic", "repeat", "none"):
             raise ValueError(f"skip must be bicubic, repeat or none, not {skip!r}")
         if act not in ("silu", "relu"):
             raise ValueError(f"act must be silu or relu, not {act!r}")
+        if dilation < 1:
+            raise ValueError(f"dilation must be at least 1, not {dilation}")
         self.scale = scale
         self.in_channels = in_channels
         self.skip = skip
         self.head = _conv3(in_channels, feat, rep)
         self.blocks = nn.ModuleList(
-            _Block(feat=feat, convs=convs, rep=rep, attention=attention, act=act)
-            for _ in range(blocks)
+            _Block(feat=feat, convs=convs, rep=rep, attention=attention, act=act,
+                   dilation=dilation if i % 2 else 1)
+            for i in range(blocks)
         )
         self.body_tail = _conv3(feat, feat, rep)
         self.fusion = nn.Conv2d(2 * feat, feat, 1)
         self.tail = nn.Conv2d(feat, in_channels * scale * scale, 3, padding=1)
-        self.receptive_field = 1 + blocks * convs + 1 + 1 + (2 if skip == "bicubic" else 0)
+        dilated = blocks // 2  # every second block ends in a conv of this dilation
+        self.receptive_field = (1 + blocks * convs + dilated * (dilation - 1) + 1 + 1
+                                + (2 if skip == "bicubic" else 0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         head = self.head(x)

@@ -93,6 +93,13 @@ The shipped x4 is the phases2 weights distilled from their own 8-way self-ensemb
 output beside the one toward HR, 4,000 iterations at a third of the rate): every set rose,
 Set5 +0.030, Set14 +0.016, BSD100 +0.008, Urban100 +0.002 dB, about a fifth of the
 ensemble's own Set5 gain (31.83) carried into one pass.
+
+``dilation`` widens the receptive field at no cost in parameters or time: every second
+block's last 3x3 conv is dilated, so a 48x14 body sees 91 LR pixels instead of 63 at
+``dilation=3``. Trained from scratch beside an undilated control on the same recipe
+(``configs/span48x14_x4_ctx_d3.yaml`` and ``_d1.yaml``, 5,000 iterations each), it was
+behind at every validation point (by 0.07-0.09 dB) and at 5,000 on Set5 and Urban100 (31.10
+/ 24.87 against 31.20 / 24.94), so the shipped body stays undilated.
 """
 
 from __future__ import annotations

@@ -169,7 +169,8 @@ class _Block(nn.Module):
     def __init__(self, *, feat: int, convs: int, rep: bool, attention: bool,
                  act: Literal["silu", "relu"], dilation: int = 1) -> None:
         super().__init__()
-        # only the last conv is dilated, so each block still sees every pixel of its window
+        # only the last conv is dilated: after an undilated 3x3, a dilation of up to 3 still
+        # leaves no pixel of the block's window unseen (larger ones leave gaps)
         self.convs = nn.ModuleList(
             _conv3(feat, feat, rep, dilation if i == convs - 1 else 1) for i in range(convs)
         )

@@ -39,9 +39,10 @@ def load_teacher(path: str | Path, *, scale: int, in_channels: int, ensemble: bo
     if meta.scale != scale:
         raise WeightsError(f"teacher {Path(path).name} is x{meta.scale}, the run is x{scale}")
     net = load_model(meta.arch, scale, weights=path).net
-    if getattr(net, "in_channels", 3) != in_channels:
-        raise WeightsError(f"teacher {Path(path).name} takes {getattr(net, 'in_channels', 3)} "
-                           f"input channels, the student {in_channels}")
+    takes = getattr(net, "in_channels", 3)
+    if takes != in_channels:
+        raise WeightsError(f"teacher {Path(path).name} takes {takes} input channels, "
+                           f"the student {in_channels}")
     teacher = SelfEnsemble(net) if ensemble else net
     teacher.eval()
     for p in teacher.parameters():

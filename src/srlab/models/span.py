@@ -222,16 +222,16 @@ class SPAN(nn.Module):
         self.in_channels = in_channels
         self.skip = skip
         self.head = _conv3(in_channels, feat, rep)
+        # every second block ends in a conv of this dilation; the field below is their sum
+        dilations = [dilation if i % 2 else 1 for i in range(blocks)]
         self.blocks = nn.ModuleList(
-            _Block(feat=feat, convs=convs, rep=rep, attention=attention, act=act,
-                   dilation=dilation if i % 2 else 1)
-            for i in range(blocks)
+            _Block(feat=feat, convs=convs, rep=rep, attention=attention, act=act, dilation=d)
+            for d in dilations
         )
         self.body_tail = _conv3(feat, feat, rep)
         self.fusion = nn.Conv2d(2 * feat, feat, 1)
         self.tail = nn.Conv2d(feat, in_channels * scale * scale, 3, padding=1)
-        dilated = blocks // 2  # every second block ends in a conv of this dilation
-        self.receptive_field = (1 + blocks * convs + dilated * (dilation - 1) + 1 + 1
+        self.receptive_field = (1 + sum(convs - 1 + d for d in dilations) + 1 + 1
                                 + (2 if skip == "bicubic" else 0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

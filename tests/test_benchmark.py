@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 from conftest import synthetic_image
 from PIL import Image
@@ -444,3 +445,42 @@ def test_table_speed_is_total_pixels_over_total_seconds_and_a_missing_cell_is_a_
     old = BenchRow(model="c", scale=4, dataset="Set5", psnr=30.0, ssim=0.9, images=1,
                    params=1, mpx_per_s=2.0, trained=True)  # cached before rows had pixels
     assert "mean of per-set speeds for older cache entries" in markdown_table(rows + [old], "cmd")
+
+
+def test_degraded_tracks_score_lower_than_clean_and_are_cached_apart(hr_folder, tmp_path):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    argv = ["benchmark", "-m", "bicubic-matlab", "-s", "2", "-d", str(hr_folder),
+            "--degrade", "clean", "--degrade", "jpeg50", "--degrade", "noise10",
+            "-o", str(out), "--cache", str(cache)]
+    assert main(argv) == 0
+    rows = list(csv.DictReader(open(out / "benchmark.csv")))
+    psnr = {r["track"]: float(r["psnr"]) for r in rows}
+    assert set(psnr) == {"clean", "jpeg50", "noise10"}
+    assert psnr["clean"] > psnr["jpeg50"] and psnr["clean"] > psnr["noise10"]
+    md = (out / "benchmark.md").read_text()
+    assert "| LR input | model |" in md and "| jpeg50 | bicubic-matlab | x2 |" in md
+    assert "`noise10` the seeded damage" in md
+    assert main(argv) == 0  # all three from the cache now, each under its own key
+    again = list(csv.DictReader(open(out / "benchmark.csv")))
+    assert {r["track"]: float(r["psnr"]) for r in again} == psnr
+    assert all(r["cached"] == "True" for r in again)
+    assert len(list(cache.glob("*.json"))) == 3
+
+
+def test_unknown_track_is_a_usage_error(hr_folder, tmp_path, capsys):
+    code = main(["benchmark", "-m", "bicubic-matlab", "-d", str(hr_folder), "--degrade", "fog"])
+    assert code == 2 and "invalid choice: 'fog'" in capsys.readouterr().err
+
+
+def test_strip_draws_lr_each_model_and_hr_from_the_track_inputs(hr_folder, tmp_path):
+    from srlab.benchmark import load_pairs, visual_strip
+
+    out = visual_strip(["bicubic-matlab", "nearest"], 2, hr_folder, tmp_path / "s.png",
+                       track="jpeg50", crop=32)
+    img = np.asarray(Image.open(out))
+    assert img.shape == (14 + 3 * (32 + 2), 4 * (32 + 2), 3)
+    # the LR column is the track's LR, pixel-doubled: its crop of the first image matches
+    name, lr, hr = load_pairs(hr_folder, 2, "jpeg50")[0]
+    h, w = hr.shape[:2]
+    y, x = (h - 32) // 2 // 2 * 2, (w - 32) // 2 // 2 * 2
+    assert np.array_equal(img[14:14 + 32:2, 0:32:2], lr[y // 2 : y // 2 + 16, x // 2 : x // 2 + 16])

@@ -437,3 +437,9 @@ def test_help_does_not_import_torch():
             "sys.exit(3 if 'torch' in sys.modules else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert proc.returncode == 0, "srlab --help imported torch"
+
+
+def test_models_says_what_an_untrainable_offline_model_needs(capsys):
+    code, out, _ = run(capsys, "models")
+    line = next(row for row in out.splitlines() if row.startswith("fcn-vgg "))
+    assert code == 0 and line.rstrip().endswith("needs VGG16 weights")

@@ -30,11 +30,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .degrade import TRACKS, track_lr
 from .metrics import Scores, evaluate
 from .resize import imresize, modcrop
 
-__all__ = ["BenchRow", "run_benchmark", "PEERS", "make_upscaler", "load_hr", "write_tables",
-           "shared_dir", "load_pairs", "score_pairs", "split_ensemble", "SCORE_VERSION"]
+__all__ = ["BenchRow", "run_benchmark", "PEERS", "PeerUnavailable", "make_upscaler", "load_hr",
+           "write_tables", "shared_dir", "load_pairs", "score_pairs", "split_ensemble",
+           "SCORE_VERSION"]
 
 SCORE_VERSION = 2  # bump when the protocol or the scoring code changes: old cache rows expire
 
@@ -82,6 +84,7 @@ class BenchRow:
     # output megapixels the row scored: a table's speed over several sets is their total
     # pixels over their total seconds, which a mean of per-set speeds is not
     mpx: float = float("nan")
+    track: str = "clean"  # the LR inputs: the protocol, or a degraded track (degrade.TRACKS)
 
 
 def load_hr(path: Path) -> np.ndarray:
@@ -92,21 +95,47 @@ def load_hr(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+class PeerUnavailable(RuntimeError):
+    """An OpenCV peer that cannot run here, with the one-line reason: callers skip it (or stop
+    with that line) instead of failing on OpenCV's multi-line C++ error text."""
+
+
+def _opencv_failure(version: str, exc: Exception) -> str:
+    """Why OpenCV could not load a peer. OpenCV 5's dnn engine no longer reads TensorFlow
+    graphs (its readModel of a .pb fails in the ONNX importer), hence pyproject's opencv<5."""
+    if _major(version) >= 5:
+        return f"OpenCV {version} cannot read TensorFlow .pb models (needs opencv<5)"
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()] or [type(exc).__name__]
+    detail = lines[0].split(" error: ", 1)[-1]
+    return f"OpenCV {version} could not load the model: {detail}"
+
+
+def _major(version: str) -> int:
+    """4 for '4.14.0', 5 for '5.1.0-dev'; 0 when unreadable (then no 'needs opencv<5' claim)."""
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
 def _opencv_peer(name: str, scale: int) -> ArrayFn:
+    algo, prefix = PEERS[name]
+    what = f"OpenCV {prefix} peer unavailable"
     try:
         import cv2
     except ImportError:
-        raise RuntimeError(f"{name} needs OpenCV: pip install opencv-contrib-python-headless") \
-            from None
+        raise PeerUnavailable(f"{what}: OpenCV is not installed "
+                              "(pip install 'opencv-contrib-python-headless<5')") from None
     if not hasattr(cv2, "dnn_superres"):
-        raise RuntimeError(f"{name} needs opencv-contrib (cv2.dnn_superres is missing)")
-    algo, prefix = PEERS[name]
+        raise PeerUnavailable(f"{what}: cv2.dnn_superres is missing (needs opencv-contrib)")
     path = shared_dir() / "peers" / "opencv-dnn-superres" / f"{prefix}_x{scale}.pb"
     if not path.is_file():
-        raise RuntimeError(f"{name}: weights not found at {path} (set SRLAB_SHARED)")
+        raise PeerUnavailable(f"{what}: weights not found at {path} (set SRLAB_SHARED)")
     sr = cv2.dnn_superres.DnnSuperResImpl_create()
-    sr.readModel(str(path))
-    sr.setModel(algo, scale)
+    try:
+        sr.readModel(str(path))
+        sr.setModel(algo, scale)
+        sr.upsample(np.zeros((8, 8, 3), np.uint8))  # a dnn may fail only at its first pass
+    except cv2.error as exc:
+        raise PeerUnavailable(f"{what}: {_opencv_failure(cv2.__version__, exc)}") from None
 
     def run(img: np.ndarray) -> np.ndarray:
         if img.ndim == 2:
@@ -120,7 +149,8 @@ def _opencv_peer(name: str, scale: int) -> ArrayFn:
 
 def make_upscaler(name: str, scale: int, weights: str | None = None) -> tuple[ArrayFn, int, bool]:
     """(uint8 array -> uint8 array, parameter count, trained?) for a model or a peer;
-    a trailing ``+`` on a model's name adds the self-ensemble."""
+    a trailing ``+`` on a model's name adds the self-ensemble. A peer that cannot run here
+    raises ``PeerUnavailable`` with the reason in one line."""
     if name in PEERS:
         return _opencv_peer(name, scale), 0, True
     from .upscaler import load_model
@@ -132,8 +162,10 @@ def make_upscaler(name: str, scale: int, weights: str | None = None) -> tuple[Ar
     return up.upscale_array, up.params, up.trained
 
 
-def load_pairs(ds: Path, scale: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(file name, LR, HR) for each image of a folder, by the protocol: modcrop + MATLAB bicubic."""
+def load_pairs(ds: Path, scale: int,
+               track: str | None = None) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(file name, LR, HR) for each image of a folder, by the protocol: modcrop + MATLAB
+    bicubic, then the seeded damage of ``track`` (``degrade.TRACKS``) if one is named."""
     files = sorted(p for p in Path(ds).iterdir()
                    if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".tif"))
     if not files:
@@ -141,7 +173,8 @@ def load_pairs(ds: Path, scale: int) -> list[tuple[str, np.ndarray, np.ndarray]]
     out = []
     for f in files:
         hr = modcrop(load_hr(f), scale)
-        out.append((f.name, imresize(hr, 1 / scale), hr))
+        lr = imresize(hr, 1 / scale) if track is None else track_lr(hr, scale, track, f.name)
+        out.append((f.name, lr, hr))
     return out
 
 
@@ -170,10 +203,12 @@ def _model_identity(name: str, scale: int, weights: str | None) -> str | None:
             return None
         h.update(path.read_bytes())
         return h.hexdigest()
-    from .models.registry import get_spec
+    from .models.registry import AUTO, get_spec
     from .weights import read_weights, shipped_weights_path
 
     name = split_ensemble(name)[0]  # the hash above already tells 'span+' from 'span'
+    if name == AUTO:  # its choice per image depends on the estimator's code too: not cached
+        return None
     if not get_spec(name).trainable:
         return h.hexdigest()
     path = Path(weights) if weights else shipped_weights_path(name, scale)
@@ -209,6 +244,7 @@ def run_benchmark(
     weights: dict[str, str] | None = None,
     cache: Path | None = None,
     refresh: bool = False,
+    track: str | None = None,
     log: Callable[[str], None] = print,
 ) -> list[BenchRow]:
     """Score every (model, scale, dataset) combination; images are loaded once per scale,
@@ -216,8 +252,12 @@ def run_benchmark(
 
     ``refresh`` measures every row again and stores it over the cached one, so a later
     cached run (e.g. tools/update_readme.sh) repeats the fresh figures, not older ones.
+    ``track`` scores on that degraded track's LR inputs instead of the protocol's.
     """
+    if track is not None and track not in TRACKS:
+        raise ValueError(f"unknown degradation track '{track}' (known: {', '.join(TRACKS)})")
     rows: list[BenchRow] = []
+    unavailable: dict[tuple[str, int], str] = {}  # peers this OpenCV cannot run: said once
     for scale in scales:
         for ds in datasets:
             pairs: list[tuple[np.ndarray, np.ndarray]] | None = None
@@ -228,13 +268,20 @@ def run_benchmark(
                 model_id = _model_identity(name, scale, w) if cache is not None else None
                 entry = None
                 if model_id is not None:
-                    key = hashlib.sha256(f"{SCORE_VERSION}|{model_id}|{ds_id}".encode())
+                    tag = "" if track is None else f"|{track}"  # clean keys stay as they were
+                    key = hashlib.sha256(f"{SCORE_VERSION}|{model_id}|{ds_id}{tag}".encode())
                     entry = cache / f"{key.hexdigest()[:32]}.json"
                 row = _cached_row(entry) if entry is not None and not refresh else None
                 if row is None:
+                    if (name, scale) in unavailable:
+                        continue
+                    try:
+                        fn, params, trained = make_upscaler(name, scale, w)
+                    except PeerUnavailable as exc:
+                        unavailable[(name, scale)] = str(exc)
+                        continue
                     if pairs is None:
-                        pairs = [(lr, hr) for _, lr, hr in load_pairs(Path(ds), scale)]
-                    fn, params, trained = make_upscaler(name, scale, w)
+                        pairs = [(lr, hr) for _, lr, hr in load_pairs(Path(ds), scale, track)]
                     scores, seconds, pixels = score_pairs(fn, pairs, scale)
                     row = BenchRow(model=name, scale=scale, dataset=Path(ds).name,
                                    psnr=float(np.mean([sc.psnr for sc in scores])),
@@ -242,16 +289,61 @@ def run_benchmark(
                                    gmsd=float(np.mean([sc.gmsd for sc in scores])),
                                    images=len(pairs), params=params,
                                    mpx_per_s=pixels / 1e6 / max(seconds, 1e-9),
-                                   trained=trained, load=load_average(), mpx=pixels / 1e6)
+                                   trained=trained, load=load_average(), mpx=pixels / 1e6,
+                                   track=track or "clean")
                     if entry is not None:
                         entry.parent.mkdir(parents=True, exist_ok=True)
                         tmp = entry.with_suffix(".tmp")
                         tmp.write_text(json.dumps({**asdict(row), "cached": False}))
                         tmp.replace(entry)
                 rows.append(row)
-                log(f"x{scale} {row.dataset:<10} {name:<22} {row.psnr:7.3f} dB  "
+                log(f"x{scale} {row.dataset:<10} {(track or '') + ' ' * bool(track)}"
+                    f"{name:<22} {row.psnr:7.3f} dB  "
                     f"{row.ssim:.4f}  {row.mpx_per_s:8.2f} Mpx/s{'  (cached)' * row.cached}")
+    if not rows and unavailable:  # nothing else was asked for: the reason is the error
+        raise PeerUnavailable(next(iter(unavailable.values())))
+    for (name, scale), why in unavailable.items():
+        log(f"skipped {name} x{scale}: {why}")
     return rows
+
+
+def visual_strip(models: list[str], scale: int, dataset: Path, out: Path, *,
+                 track: str | None = None, images: int = 3, crop: int = 128) -> Path:
+    """A PNG grid, one row per image: LR (pixel-doubled) | each model | HR, centre crops of
+    ``crop`` HR pixels. The LR inputs are the benchmark's own (``load_pairs``), so the
+    strip shows exactly what the table scores."""
+    from PIL import Image, ImageDraw
+
+    pairs = load_pairs(Path(dataset), scale, track)[:images]
+    fns = [make_upscaler(m, scale)[0] for m in models]
+    labels = ["LR input", *models, "HR"]
+    rows = []
+    for _, lr, hr in pairs:
+        h, w = hr.shape[:2]
+        c = min(crop, h, w) // scale * scale
+        y, x = (h - c) // 2 // scale * scale, (w - c) // 2 // scale * scale
+        def rgb(a: np.ndarray) -> np.ndarray:
+            return np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a
+        lr_c = lr[y // scale : (y + c) // scale, x // scale : (x + c) // scale]
+        cells = [np.kron(rgb(lr_c), np.ones((scale, scale, 1), dtype=np.uint8))]
+        cells += [rgb(fn(lr))[y : y + c, x : x + c] for fn in fns]
+        cells.append(rgb(hr)[y : y + c, x : x + c])
+        rows.append(np.concatenate([np.pad(a, ((0, 0), (0, 2), (0, 0)), constant_values=255)
+                                    for a in cells], axis=1))
+    width = max(r.shape[1] for r in rows)
+    grid = np.concatenate([np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0)),
+                                  constant_values=255) for r in rows], axis=0)
+    head = Image.new("RGB", (grid.shape[1], 14), "white")
+    draw = ImageDraw.Draw(head)
+    cell = grid.shape[1] // len(labels)
+    for i, text in enumerate(labels):
+        draw.text((i * cell + 2, 1), text, fill="black")
+    img = Image.new("RGB", (grid.shape[1], grid.shape[0] + 14), "white")
+    img.paste(head, (0, 0))
+    img.paste(Image.fromarray(grid), (0, 14))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    img.save(out, optimize=True)
+    return out
 
 
 def load_average() -> float:
@@ -298,22 +390,27 @@ def markdown_table(rows: list[BenchRow], command: str | None = None, *,
     cannot say whether the adversarial phase helped or hurt.
     """
     datasets = list(dict.fromkeys(r.dataset for r in rows))
-    keys = list(dict.fromkeys((r.model, r.scale) for r in rows))
-    by = {(r.model, r.scale, r.dataset): r for r in rows}
-    head = "| model | scale | params | " + " | ".join(datasets) + " | Mpx/s |"
-    lines = [head, "|" + "---|" * (4 + len(datasets))]
-    for model, scale in keys:
-        got = [by.get((model, scale, d)) for d in datasets]
+    degraded = any(r.track != "clean" for r in rows)  # then one column says which LR input
+    keys = list(dict.fromkeys((r.track, r.scale, r.model) for r in rows))
+    by = {(r.track, r.scale, r.model, r.dataset): r for r in rows}
+    head = ("| LR input " * degraded + "| model | scale | params | " + " | ".join(datasets)
+            + " | Mpx/s |")
+    lines = [head, "|" + "---|" * (4 + degraded + len(datasets))]
+    for track, scale, model in keys:
+        got = [by.get((track, scale, model, d)) for d in datasets]
         mine = [r for r in got if r is not None]
         cells = ["-" if r is None else f"{r.psnr:.2f} / {r.ssim:.4f}"
                  + (f" / {r.gmsd:.4f}" if gmsd else "") for r in got]
         label = model if mine[0].trained else f"{model} (untrained)"
-        lines.append(f"| {label} | x{scale} | {mine[0].params:,} | " + " | ".join(cells)
-                     + f" | {_speed(_overall_speed(mine))} |")
+        lines.append(f"| {track} " * degraded + f"| {label} | x{scale} | {mine[0].params:,} | "
+                     + " | ".join(cells) + f" | {_speed(_overall_speed(mine))} |")
     reused = sorted({f"{r.model} x{r.scale}" for r in rows if r.cached})
     measures = "PSNR (dB) / SSIM / GMSD (lower is better)" if gmsd else "PSNR (dB) / SSIM"
-    note = (f"\n\n{measures} on Y, border = scale, MATLAB-bicubic LR. Made by `{command}`."
-            if command else "")
+    damaged = list(dict.fromkeys(r.track for r in rows if r.track != "clean"))
+    lr = "MATLAB-bicubic LR" if not damaged else (
+        "LR: MATLAB bicubic (`clean`), then for " + ", ".join(f"`{t}`" for t in damaged)
+        + " the seeded damage of degrade.TRACKS")
+    note = f"\n\n{measures} on Y, border = scale, {lr}. Made by `{command}`." if command else ""
     if reused:  # its own paragraph when there is no command line to follow
         which = "Every row" if all(r.cached for r in rows) else f"Rows of {', '.join(reused)}"
         note += (("\n\n" if not note else " ") + f"{which} came from the score cache (same "

@@ -80,6 +80,18 @@ def _int_at_least(low: int, what: str, high: int | None = None) -> Callable[[str
     return parse
 
 
+def _fraction(text: str) -> float:
+    """--denoise: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--denoise must be a number from 0 to 1, not "
+                                         f"'{text}'") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"--denoise must be from 0 to 1, not {value:g}")
+    return value
+
+
 def _pixel_count(text: str) -> int:
     """'100000000', '250M', '1.5G' or '2e8' -> pixels; 0 means no limit."""
     t = text.strip().upper().replace("_", "")
@@ -117,13 +129,13 @@ def _add_common_model_args(p: argparse.ArgumentParser, *, scale_default: int = 4
                    help="CPU threads for torch (default: torch's choice)")
 
 
-def _check_model(name: str | None, scale: int) -> str:
+def _check_model(name: str | None, scale: int, *, allow_auto: bool = False) -> str:
     """Unknown model or unsupported scale is a usage error (exit 2), found before any work."""
     from .upscale_task import UsageError as TaskUsageError
     from .upscale_task import resolve_model
 
     try:
-        return resolve_model(name, scale)
+        return resolve_model(name, scale, allow_auto=allow_auto)
     except TaskUsageError as exc:
         raise UsageError(str(exc)) from None
 
@@ -169,6 +181,9 @@ def _add_upscale(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--self-ensemble", action="store_true",
                    help="average the model over the 8 flips and rotations of each image: "
                         "8x slower, usually a little sharper (Timofte 2016; EDSR+)")
+    p.add_argument("--denoise", type=_fraction, default=None, metavar="S",
+                   help="0..1: blend span (0, faithful) towards span-real (1, removes JPEG "
+                        "artifacts, noise and blur); default: auto picks per image")
     p.add_argument("--ext", default=None, metavar="EXT",
                    choices=("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"),
                    help="output format when writing into a folder or next to the inputs: "
@@ -201,6 +216,10 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     def error(_src: Path, message: str) -> None:
         tqdm.write(f"{PROG}: error: {_one_line(message)}", file=sys.stderr)
 
+    def choice(src: Path, cond: Any, name: str) -> None:
+        if not args.quiet:
+            tqdm.write(f"{src}: auto: {cond.describe()} -> {name}", file=sys.stderr)
+
     try:
         result = upscale_files(
             args.inputs, output=args.output, scale=args.scale, model=args.model,
@@ -208,6 +227,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             upscaler=_backend_upscaler(args), self_ensemble=args.self_ensemble,
             max_pixels=args.max_pixels or None, ext=args.ext, quality=args.quality,
             progress=True, on_written=written, on_error=error, on_model=_warn_if_untrained,
+            on_choice=choice,
         )
     except TaskUsageError as exc:
         raise UsageError(str(exc)) from None
@@ -297,7 +317,8 @@ def model_rows() -> list[dict[str, str]]:
                 f"x{s}" + ("(corrupt)" if metas[s] == "corrupt" else "") for s in sorted(metas)
             ) or "none"
             trained = any(m not in (None, "corrupt") and m.trained for m in metas.values())
-            status = "trained" if trained else "untrained"
+            status = "trained" if trained else (f"needs {spec.needs}" if spec.needs
+                                                else "untrained")
         psnrs = [(s, _set5_psnr(m)) for s, m in sorted(metas.items()) if m != "corrupt"]
         psnr = " ".join(f"x{s} {v:.2f}" for s, v in psnrs if v is not None) or "-"
         minutes = " ".join(f"x{s} {m.total_seconds / 60:.0f}"
@@ -467,6 +488,8 @@ def _benchmark_sets(given: list[Path] | None) -> list[Path]:
 
 
 def _add_benchmark(sub: argparse._SubParsersAction) -> None:
+    from .degrade import TRACKS
+
     p = sub.add_parser("benchmark", help="PSNR/SSIM by the standard protocol, and CPU speed",
                        description="Standard protocol: modcrop, MATLAB-bicubic LR, Y-channel "
                                    "PSNR/SSIM with border = scale; throughput in output "
@@ -491,6 +514,14 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
                    help="marker name for --readme (default: benchmark)")
     p.add_argument("--gmsd", action="store_true",
                    help="add GMSD (perceptual, lower is better) to every table cell")
+    p.add_argument("--degrade", action="append", default=None, metavar="TRACK",
+                   choices=["clean", *TRACKS],
+                   help="score on seeded degraded LR inputs instead of (or, with 'clean', "
+                        "beside) the protocol's (repeatable): " + ", ".join(TRACKS)
+                        + " (see degrade.TRACKS)")
+    p.add_argument("--strip", type=Path, default=None, metavar="PNG",
+                   help="also draw LR | each model | HR crops of the first 3 images of the "
+                        "first dataset, on the last --degrade track, at the first scale")
     _add_cache_options(p)
     p.add_argument("--threads", type=_int_at_least(1, "--threads"), default=None, metavar="N")
     p.set_defaults(handler=_cmd_benchmark)
@@ -524,7 +555,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     for name in args.model:
         if name not in bm.PEERS and name != "shipped":
             for scale in scales:
-                _check_model(bm.split_ensemble(name)[0], scale)
+                _check_model(bm.split_ensemble(name)[0], scale, allow_auto=True)
     datasets = _benchmark_sets(args.dataset)
     weights = {}
     for item in args.weights:
@@ -533,13 +564,21 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         name, file = item.split("=", 1)
         weights[name] = file
     rows = []
+    tracks = list(dict.fromkeys(args.degrade or ["clean"]))
     for scale in scales:  # "shipped" means a different list of models at each scale
         names = list(dict.fromkeys(
             n for m in args.model for n in (_shipped_models(scale) if m == "shipped" else [m])))
-        rows += bm.run_benchmark(names, [scale], datasets, weights=weights, cache=args.cache,
-                                 refresh=args.refresh,
-                                 log=lambda line: print(line, file=sys.stderr))
+        for track in tracks:
+            rows += bm.run_benchmark(names, [scale], datasets, weights=weights,
+                                     cache=args.cache, refresh=args.refresh,
+                                     track=None if track == "clean" else track,
+                                     log=lambda line: print(line, file=sys.stderr))
     command = bm.command_line()
+    if args.strip is not None:
+        last = tracks[-1]
+        bm.visual_strip([m for m in args.model if m != "shipped"], scales[0], datasets[0],
+                        args.strip, track=None if last == "clean" else last)
+        print(f"wrote {args.strip}", file=sys.stderr)
     md = bm.write_tables(rows, args.out, command, gmsd=args.gmsd)
     print(md.read_text())
     if args.readme is not None:
@@ -756,16 +795,47 @@ def _add_backend_arg(p: argparse.ArgumentParser) -> None:
 
 def _backend_upscaler(args: argparse.Namespace) -> Any:
     """None for the torch backend (upscale_files loads the model itself), else the model on
-    the chosen backend, loaded once for the batch."""
-    if getattr(args, "backend", "torch") == "torch":
-        return None
-    model = _check_model(args.model, args.scale)
+    the chosen backend, loaded once for the batch; ``auto`` (the model) and ``--denoise``
+    load their networks here too, on that backend where they are whole shipped networks."""
     from .export import OnnxError, load_backend
+    from .models.registry import AUTO, DENOISE_PAIR
 
+    denoise = getattr(args, "denoise", None)
+    backend = getattr(args, "backend", "torch")
+    if denoise is not None:
+        if args.model not in (None, DENOISE_PAIR[0]) or args.weights is not None:
+            raise UsageError(f"--denoise blends the shipped {' and '.join(DENOISE_PAIR)} "
+                             "weights; drop --model/--weights")
+    model = AUTO if denoise is not None else _check_model(args.model, args.scale,
+                                                          allow_auto=args.weights is None)
+
+    def on_backend(name: str) -> Any:
+        try:
+            return load_backend(name, args.scale, backend=backend, weights=args.weights,
+                                threads=args.threads)
+        except OnnxError as exc:  # e.g. --backend onnx without onnxruntime installed
+            raise UsageError(str(exc)) from None
+
+    if model == AUTO:
+        from .upscaler import AutoUpscaler, load_model
+
+        def net(d: float) -> Any:  # whole shipped networks go to the backend; blends to torch
+            if d in (0, 1) and backend != "torch":
+                return on_backend(DENOISE_PAIR[int(d)])
+            return load_model(scale=args.scale, denoise=d)
+
+        if denoise is not None:
+            return _or_usage(lambda: net(denoise))
+        return _or_usage(lambda: AutoUpscaler(args.scale, loader=net))
+    if backend == "torch":
+        return None
+    return on_backend(model)
+
+
+def _or_usage(make: Callable[[], Any]) -> Any:
     try:
-        return load_backend(model, args.scale, backend=args.backend, weights=args.weights,
-                            threads=args.threads)
-    except OnnxError as exc:  # e.g. --backend onnx without onnxruntime installed
+        return make()
+    except ValueError as exc:  # e.g. span-real not shipped at this scale
         raise UsageError(str(exc)) from None
 
 
@@ -860,6 +930,56 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- inspect: srlab inspect (srlab.condition, srlab.inspect_task) --------------------------
+
+
+def _add_inspect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("inspect", help="what auto detects in images (JPEG history, noise)",
+                       description="Print the condition auto reads from each image and the "
+                                   "model strength it would choose; --eval measures the "
+                                   "estimator on a seeded labelled set made from training "
+                                   "images.")
+    p.add_argument("images", nargs="*", type=Path, metavar="IMAGE")
+    p.add_argument("--eval", dest="eval_dir", nargs="?", type=Path, default=None,
+                   const=Path("${SRLAB_SHARED}/datasets/train/BSDS500-test"), metavar="DIR",
+                   help="labelled-set confusion table from the HR images in DIR (default: "
+                        "BSDS500-test of $SRLAB_SHARED's training images)")
+    p.add_argument("--limit", type=_int_at_least(1, "--limit"), default=100, metavar="N",
+                   help="images of DIR to use (default 100)")
+    p.add_argument("--readme", type=Path, default=None, metavar="FILE",
+                   help="also write the table into FILE between '<!-- srlab:NAME -->' and "
+                        "'<!-- /srlab:NAME -->' markers")
+    p.add_argument("--section", default="estimator", metavar="NAME",
+                   help="marker name for --readme (default: estimator)")
+    p.set_defaults(handler=_cmd_inspect)
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    if not args.images and args.eval_dir is None:
+        raise UsageError("give one or more images, or --eval")
+    if args.eval_dir is not None:
+        from .benchmark import command_line, update_readme
+        from .config import expand_path
+        from .inspect_task import confusion_markdown, labelled_eval
+
+        folder = Path(expand_path(str(args.eval_dir)))
+        if not folder.is_dir():
+            raise UsageError(f"dataset folder not found: {folder}")
+        md = confusion_markdown(labelled_eval(folder, args.limit), command_line())
+        print(md)
+        if args.readme is not None:
+            update_readme(args.readme, args.section, md)
+            print(f"updated section '{args.section}' of {args.readme}", file=sys.stderr)
+    from .condition import estimate
+    from .imageio import load_image
+
+    for path in args.images:
+        cond = estimate(load_image(path).array, path)
+        verdict = "span-real (clean it up)" if cond.degraded else "span (faithful)"
+        print(f"{path}: {cond.describe()} -> {verdict}")
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -874,6 +994,7 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_serve,
     _add_export,
     _add_bench,
+    _add_inspect,
 ]
 
 
@@ -905,6 +1026,9 @@ def _known_failure_types() -> tuple[type[BaseException], ...]:
     weights = sys.modules.get(f"{__package__}.weights")
     if weights is not None:
         types.insert(1, weights.WeightsError)
+    bench = sys.modules.get(f"{__package__}.benchmark")
+    if bench is not None:  # an OpenCV peer this OpenCV cannot run: its reason is the line
+        types.append(bench.PeerUnavailable)
     return tuple(types)
 
 

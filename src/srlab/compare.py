@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .benchmark import PEERS, load_hr, load_pairs, make_upscaler, score_pairs
+from .benchmark import PEERS, PeerUnavailable, load_hr, load_pairs, make_upscaler, score_pairs
 from .metrics import rgb_to_y
 from .resize import imresize, modcrop
 
@@ -142,6 +142,8 @@ def compare(
     rows: list[CompareRow] = []
     images: list[ImageRow] = []
     extremes: list[Path] = []
+    skipped: list[str] = []  # peers that cannot run here, said once at the end
+    reason: PeerUnavailable | None = None
     for scale in sorted(set(scales) | set(run_scales)):
         todo = [r for r in resolved
                 if (r.scale == scale) or (r.scale is None and scale in scales)]
@@ -150,7 +152,12 @@ def compare(
             if not _supports(r.arch, scale):
                 log(f"skipping {r.label} at x{scale}: scale not supported")
                 continue
-            fns[r.label] = make_upscaler(r.arch, scale, r.weights)
+            try:
+                fns[r.label] = make_upscaler(r.arch, scale, r.weights)
+            except PeerUnavailable as exc:  # e.g. OpenCV 5 reads no .pb: say so, go on
+                skipped.append(f"skipping {r.label} at x{scale}: {exc}")
+                reason = reason or exc
+                continue
             if not fns[r.label][2]:
                 log(f"warning: {r.label} x{scale} runs on random weights (untrained)")
         files: dict[str, Path] = {}  # "dataset/image" -> file, to redraw the extremes
@@ -181,8 +188,12 @@ def compare(
             mine = [i for i in images if i.model == label and i.scale == scale]
             extremes.append(_extremes_grid(mine, files, fn, scale, label,
                                            out / "extremes" / f"{_safe(label)}_x{scale}.png"))
+    if not rows and reason is not None:  # only peers were asked for: the reason is the error
+        raise reason
     if not rows:
         raise ValueError("no (model, scale) combination could be scored")
+    for line in skipped:
+        log(line)
     table, csv_path = _write_tables(rows, images, out, command)
     charts = _bar_charts(rows, out)
     (out / "compare.json").write_text(json.dumps(

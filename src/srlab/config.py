@@ -54,7 +54,7 @@ class DataConfig:
     val_max: int = 20  # validate on at most this many images (speed)
     patch: int = 32  # LR patch size
     batch: int = 16
-    degradation: str = "clean"  # clean | moderate | severe
+    degradation: str = "clean"  # clean | moderate | severe | real (degrade.LEVELS)
     augment: bool = True
     rotate_deg: float = 0.0  # arbitrary-angle rotation range, reflect-padded
     rescale: list[float] = field(default_factory=lambda: [1.0])  # HR pyramid (data.ImageSet)

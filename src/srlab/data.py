@@ -18,11 +18,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .degrade import LEVELS, Degradation, degrade
+from .degrade import LEVELS, Level, degrade
 from .resize import imresize, modcrop
 
 __all__ = ["ImageSet", "find_images", "split_paths", "BatchSampler", "Pair", "load_rgb"]
 
+VAL_SEED = 7_777  # degraded validation inputs: one fixed draw per image
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
@@ -72,7 +73,7 @@ class ImageSet:
     their HR at factor 1.
     """
 
-    def __init__(self, pairs: list[Pair], *, scale: int, degradation: str | Degradation = "clean",
+    def __init__(self, pairs: list[Pair], *, scale: int, degradation: str | Level = "clean",
                  cache: bool = True, min_lr_size: int = 1,
                  rescale: tuple[float, ...] = (1.0,)) -> None:
         if not rescale or any(not 0 < f <= 1 for f in rescale):
@@ -80,7 +81,7 @@ class ImageSet:
         self.scale = scale
         self.level = LEVELS[degradation] if isinstance(degradation, str) else degradation
         self.cache = cache
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+        self._cache: dict[int | tuple[str, int], tuple[np.ndarray, np.ndarray | None]] = {}
         self._shifted: dict[tuple[int, int, int], np.ndarray] = {}
         kept, small = [], []
         for pair in pairs:
@@ -145,10 +146,15 @@ class ImageSet:
         return lr
 
     def full_pair(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """Whole (LR, HR) pair by the benchmark protocol, for validation."""
+        """Whole (LR, HR) pair for validation: the benchmark protocol, or this set's
+        degradation drawn once per image from a fixed seed, so every epoch (and every rerun)
+        is scored on the same degraded inputs."""
         hr, lr = self.images(i)
         if lr is None:
-            lr = imresize(hr, 1 / self.scale)
+            if ("full", i) not in self._cache:
+                rng = np.random.default_rng([VAL_SEED, i])
+                self._cache[("full", i)] = (degrade(hr, self.scale, self.level, rng), hr)
+            lr = self._cache[("full", i)][0]
         return lr, hr
 
 

@@ -65,6 +65,7 @@ BACKENDS = ("torch", "onnx", "torch-bf16", "auto")
 # torch: span-fast 19.37 vs 18.43, espcn 17.83 vs 10.20, span 1.29 vs 0.96, srcnn 1.35 vs
 # 0.53. Re-measure on other hardware; unlisted models use torch.
 BACKEND_DEFAULTS: dict[str, str] = {"span-fast": "onnx", "espcn": "onnx", "span": "onnx",
+                                    "span-real": "onnx",
                                     "srcnn": "onnx"}
 
 

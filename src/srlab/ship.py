@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from .artifacts import shrink_artifact
 from .benchmark import BenchRow, markdown_table, run_benchmark, shared_dir
 from .config import expand_path
 from .weights import (
@@ -152,9 +153,19 @@ def run_candidates(config: dict) -> str | None:
             "LR sampling cells)")
 
 
+def run_degradation(config: dict) -> str | None:
+    level = config.get("data", {}).get("degradation", "clean")
+    if level == "clean":
+        return None
+    return (f"LR made by the '{level}' degradation (srlab.degrade.LEVELS), validated on the "
+            "same degradation; scores on the degraded benchmark tracks (srlab benchmark "
+            "--degrade) are in docs/real-world.md")
+
+
 def run_config_lines(config: dict) -> list[str]:
     """The card lines for what a run's config did that its recipe string does not name."""
-    said = [("scale augmentation", run_rescale(config)),
+    said = [("training degradation", run_degradation(config)),
+            ("scale augmentation", run_rescale(config)),
             ("sampling-phase augmentation", run_phases(config)),
             ("patch sampling", run_candidates(config)),
             ("adversarial training", run_gan(config))]
@@ -325,6 +336,10 @@ def ship_run(
     for name in ARTIFACTS:
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, art / name)
+            if name.endswith((".png", ".gif")):  # a run from before artifacts.py: shrink it
+                from .train import GIF_FRAMES
+
+                shrink_artifact(art / name, gif_frames=GIF_FRAMES)
     command = f"srlab ship {run_dir}" + (" --which last" if which == "last" else "")
     card = model_card(meta, rows, command, run_progress(run_dir, which, config), config=config,
                       init_replaced=init_replaced)

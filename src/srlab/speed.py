@@ -246,6 +246,7 @@ def run_speed(
     models = list(models or default_models())
     if backends is None:
         backends = default_backends()
+    log = _once(log)  # each section asks for the peers again: say why one is missing once
     w, h = lr_size
     img = lr_image(w, h)
     rows: list[SpeedRow] = []
@@ -289,6 +290,20 @@ def run_speed(
             for r in new:
                 log(f"threads={n} x{scale} {r.label:<28} {r.mpx_per_s:8.2f} Mpx/s")
     return rows
+
+
+def _once(log: Callable[[str], None]) -> Callable[[str], None]:
+    """``log`` that drops a 'skipped ...' line it has already printed."""
+    seen: set[str] = set()
+
+    def once(line: str) -> None:
+        if line.startswith("skipped "):
+            if line in seen:
+                return
+            seen.add(line)
+        log(line)
+
+    return once
 
 
 def suggested_backends(rows: Sequence[SpeedRow]) -> dict[str, str]:

@@ -32,8 +32,10 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
+from .artifacts import compact_plot, evenly, save_progress_gif
 from .config import Config, ConfigError, expand_path
 from .data import BatchSampler, ImageSet, _pairs_in, split_paths
+from .degrade import LEVELS
 from .distill import load_teacher
 from .losses import build_loss
 from .metrics import evaluate
@@ -131,11 +133,19 @@ def _datasets(cfg: Config) -> tuple[ImageSet, ImageSet]:
     train_set = ImageSet(train_pairs, scale=s, degradation=d.degradation, cache=d.cache,
                          min_lr_size=int(d.patch * 1.5) if margin == 2 else d.patch,
                          rescale=tuple(d.rescale))
-    val_set = ImageSet(val_pairs[: d.val_max], scale=s, degradation="clean", cache=True,
+    # validation follows the task: a run on a degradation picks ``best`` on degraded inputs
+    val_set = ImageSet(val_pairs[: d.val_max], scale=s, degradation=d.degradation, cache=True,
                        min_lr_size=12)
     if len(val_set) == 0:
         raise ValueError("no validation images (set data.val or a val_fraction > 0)")
     return train_set, val_set
+
+
+def _clean_twin(val: ImageSet) -> ImageSet | None:
+    """The same validation images by the benchmark protocol, when ``val`` is degraded."""
+    if val.level == LEVELS["clean"]:
+        return None
+    return ImageSet([p for p, _ in val.entries], scale=val.scale, cache=True, min_lr_size=12)
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -193,6 +203,7 @@ def _plots(rows: list[dict[str, Any]], run_dir: Path) -> None:
         fig.tight_layout()
         fig.savefig(run_dir / fname, dpi=90)
         plt.close(fig)
+        compact_plot(run_dir / fname)  # shipped beside the weights: keep it small
 
 
 GIF_FRAMES = 12
@@ -202,14 +213,13 @@ def _gif(pred_dir: Path, run_dir: Path) -> None:
     from PIL import Image
 
     paths = sorted(pred_dir.glob("epoch_*.png"))
-    # at most GIF_FRAMES frames, spread evenly and always ending on the last epoch, so a long
-    # run's GIF stays small enough to ship beside its weights
-    keep = sorted({round(i * (len(paths) - 1) / max(GIF_FRAMES - 1, 1))
-                   for i in range(min(len(paths), GIF_FRAMES))})
-    frames = [Image.open(paths[i]).convert("P", palette=Image.ADAPTIVE, colors=128) for i in keep]
-    if frames:
-        frames[0].save(run_dir / "progress.gif", save_all=True, append_images=frames[1:],
-                       duration=500, loop=0)
+    # at most GIF_FRAMES frames, spread evenly and always ending on the last epoch, with one
+    # shared palette (artifacts.py), so a long run's GIF stays small enough to ship
+    frames = []
+    for i in evenly(len(paths), GIF_FRAMES):
+        with Image.open(paths[i]) as im:
+            frames.append(im.convert("RGB"))
+    save_progress_gif(frames, run_dir / "progress.gif")
 
 
 def _roll_back(model: nn.Module, opt: torch.optim.Optimizer, good: dict[str, Any],
@@ -279,6 +289,7 @@ def train(
 
     # 1. data
     train_set, val_set = _datasets(cfg)
+    val_clean = _clean_twin(val_set)
     seed = r.seed if world == 1 else r.seed * 1000 + rank  # each replica its own batches
     sampler = BatchSampler(train_set, patch=cfg.data.patch, batch=cfg.data.batch, seed=seed,
                            augment=cfg.data.augment, rotate_deg=cfg.data.rotate_deg,
@@ -454,8 +465,12 @@ def train(
         rows.append({"epoch": epoch, "iteration": it, "loss": epoch_loss / max(epoch_n, 1),
                      "lr": lr_now, "val_psnr": v_psnr, "val_ssim": v_ssim,
                      "bicubic_psnr": bicubic, "patches_per_s": pps, "seconds": spent})
+        clean_note = ""
+        if val_clean is not None:
+            rows[-1]["val_psnr_clean"] = validate(eval_model, val_clean, s, cfg.data.val_max)[0]
+            clean_note = f"  clean {rows[-1]['val_psnr_clean']:.3f}"
         log(f"epoch {epoch}: loss {rows[-1]['loss']:.4f}  val PSNR {v_psnr:.3f} dB "
-            f"(bicubic {bicubic:.3f})  SSIM {v_ssim:.4f}  {pps:.1f} patches/s")
+            f"(bicubic {bicubic:.3f}){clean_note}  SSIM {v_ssim:.4f}  {pps:.1f} patches/s")
         epoch_loss, epoch_n = 0.0, 0
         # the full architecture (variant defaults + overrides), so the file still loads if
         # the registry's defaults for this name change later

@@ -44,7 +44,8 @@ from .imageio import (
 )
 
 if TYPE_CHECKING:
-    from .upscaler import Upscaler
+    from .condition import Condition
+    from .upscaler import AutoUpscaler, Upscaler
 
 __all__ = [
     "AUTO_TILE",
@@ -227,11 +228,19 @@ def plan_jobs(
     return jobs, failed
 
 
-def resolve_model(model: str | None, scale: int) -> str:
-    """The model name to use (the default for the scale when None), checked before any work:
-    an unknown model or unsupported scale is a ``UsageError``."""
-    from .models.registry import UnknownModelError, default_model, get_spec
+def resolve_model(model: str | None, scale: int, *, allow_auto: bool = False) -> str:
+    """The model name to use, checked before any work: an unknown model or unsupported scale
+    is a ``UsageError``. None means the default for the scale: ``auto`` where it is allowed
+    and both its networks ship, else the default network."""
+    from .models.registry import AUTO, UnknownModelError, auto_available, default_model, get_spec
 
+    if model == AUTO or (model is None and allow_auto and auto_available(scale)):
+        if not allow_auto:
+            raise UsageError("'auto' chooses a network per image; name one network here")
+        if not auto_available(scale):
+            raise UsageError(f"auto is not available at x{scale} (span-real ships at x2 "
+                             "and x4); name a model")
+        return AUTO
     name = model or default_model(scale)
     try:
         spec = get_spec(name)
@@ -247,7 +256,8 @@ def load_upscaler(model: str | None, scale: int, weights: str | Path | None = No
     ``UsageError``; a bad weights file raises ``WeightsError``."""
     from .upscaler import load_model
 
-    return load_model(resolve_model(model, scale), scale, weights=weights)
+    return load_model(resolve_model(model, scale, allow_auto=weights is None), scale,
+                      weights=weights)
 
 
 def upscale_files(
@@ -269,6 +279,7 @@ def upscale_files(
     on_written: Callable[[Written], None] | None = None,
     on_error: Callable[[Path, str], None] | None = None,
     on_model: Callable[[Upscaler], None] | None = None,
+    on_choice: Callable[[Path, Condition, str], None] | None = None,
 ) -> BatchResult:
     """Upscale every input image and write the results (see the module docstring for names).
 
@@ -279,7 +290,8 @@ def upscale_files(
     tiled output identical to untiled. ``progress`` shows a bar on stderr (when it is a
     terminal): per image for a batch, per tile for one large image. ``on_error`` receives
     each failure as it happens, with a one-line reason that names the file; ``on_model``
-    the loaded model before the first image (the CLI warns there about untrained weights).
+    the loaded model before the first image (the CLI warns there about untrained weights);
+    ``on_choice`` what ``auto`` read in each image and the network it chose.
     """
     from tqdm import tqdm
 
@@ -311,7 +323,8 @@ def upscale_files(
             try:
                 written = _upscale_one(job, up, tile=tile, overlap=overlap,
                                        max_pixels=max_pixels, quality=quality,
-                                       tile_bar=progress and len(jobs) == 1)
+                                       tile_bar=progress and len(jobs) == 1,
+                                       on_choice=on_choice)
             except ImageError as exc:
                 fail(job.source, str(exc))
             except (ValueError, OSError, RuntimeError, MemoryError) as exc:
@@ -330,12 +343,19 @@ def upscale_files(
     return result
 
 
-def _upscale_one(job: Job, up: Upscaler, *, tile: int, overlap: int | None,
-                 max_pixels: int | None, quality: int, tile_bar: bool) -> Written:
+def _upscale_one(job: Job, up: Upscaler | AutoUpscaler, *, tile: int, overlap: int | None,
+                 max_pixels: int | None, quality: int, tile_bar: bool,
+                 on_choice: Callable[[Path, Condition, str], None] | None = None) -> Written:
     from tqdm import tqdm
+
+    from .upscaler import AutoUpscaler
 
     start = time.perf_counter()
     img = load_image(job.source, max_pixels=max_pixels)
+    if isinstance(up, AutoUpscaler):  # the file too: its JPEG tables are the best cue
+        auto, up = up, up.pick(img.array, job.source)
+        if on_choice is not None and auto.last is not None:
+            on_choice(job.source, auto.last[0], up.name)
     t = tile if tile > 0 else auto_tile(img.height, img.width)
     n_tiles = math.ceil(img.height / t) * math.ceil(img.width / t) if t > 0 else 1
     with tqdm(total=n_tiles, unit="tile", file=sys.stderr, leave=False, dynamic_ncols=True,

@@ -17,7 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models.registry import build_model, default_model, get_spec
+from .models.registry import (
+    AUTO,
+    DENOISE_PAIR,
+    auto_available,
+    build_model,
+    default_model,
+    get_spec,
+)
 from .tiling import tiled_apply
 from .weights import (
     WeightsError,
@@ -32,7 +39,9 @@ from .weights import (
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["Upscaler", "load_model", "upscale"]
+    from .condition import Condition
+
+__all__ = ["Upscaler", "AutoUpscaler", "load_model", "upscale"]
 
 
 def _cubic(t: float, a: float = -0.75) -> float:
@@ -173,14 +182,115 @@ class Upscaler:
         return to_pil(self.upscale_array(from_pil(image), tile=tile, overlap=overlap))
 
 
+class AutoUpscaler:
+    """span or span-real per image, from the condition ``condition.estimate`` reads in it.
+
+    Both networks are loaded on first use and kept. ``last`` holds the latest decision, so a
+    caller can say what was detected and chosen.
+    """
+
+    def __init__(self, scale: int, *, fuse: bool = True, ensemble: bool = False,
+                 loader: Callable[[float], Upscaler] | None = None) -> None:
+        if not auto_available(scale):
+            raise ValueError(f"auto needs {' and '.join(DENOISE_PAIR)} weights at x{scale}, "
+                             "which are not shipped")
+        self.name, self.scale, self._fuse, self._ensemble = AUTO, scale, fuse, ensemble
+        # denoise strength -> Upscaler; the CLI passes one that honours --backend
+        self._loader = loader or (lambda d: load_model(scale=scale, fuse=fuse, denoise=d))
+        self._nets: dict[float, Upscaler] = {}
+        self.last: tuple[Condition, Upscaler] | None = None
+
+    def _net(self, denoise: float) -> Upscaler:
+        if denoise not in self._nets:
+            up = self._loader(denoise)
+            self._nets[denoise] = up.self_ensembled() if self._ensemble else up
+        return self._nets[denoise]
+
+    def pick(self, arr: np.ndarray, path: str | Path | None = None) -> Upscaler:
+        """The network for this image (``last`` says what was read and chosen)."""
+        from .condition import estimate
+
+        cond = estimate(arr, path)
+        self.last = (cond, self._net(cond.denoise))
+        return self.last[1]
+
+    def _any(self) -> Upscaler:
+        return next(iter(self._nets.values())) if self._nets else self._net(0.0)
+
+    @property
+    def trained(self) -> bool:
+        return True
+
+    @property
+    def params(self) -> int:
+        return self._any().params
+
+    @property
+    def meta(self) -> WeightsMeta | None:
+        return self._any().meta
+
+    @property
+    def receptive_field(self) -> int:
+        return self._any().receptive_field
+
+    def self_ensembled(self) -> AutoUpscaler:
+        return AutoUpscaler(self.scale, fuse=self._fuse, ensemble=True, loader=self._loader)
+
+    def upscale_array(self, arr: np.ndarray, *, tile: int = 0, overlap: int | None = None,
+                      on_tile=None, path: str | Path | None = None) -> np.ndarray:
+        return self.pick(arr, path).upscale_array(arr, tile=tile, overlap=overlap,
+                                                  on_tile=on_tile)
+
+    def __call__(self, image: np.ndarray | Image.Image, *, tile: int = 0,
+                 overlap: int | None = None) -> np.ndarray | Image.Image:
+        if isinstance(image, np.ndarray):
+            return self.upscale_array(image, tile=tile, overlap=overlap)
+        from .imageio import from_pil, to_pil
+
+        return to_pil(self.upscale_array(from_pil(image), tile=tile, overlap=overlap))
+
+
+def _denoised(scale: int, denoise: float, fuse: bool) -> Upscaler:
+    """span's and span-real's weights blended ``(1 - d) * span + d * span-real`` (one
+    architecture, so the blend is a network too: Real-ESRGAN's ``-dn``)."""
+    if not 0 <= denoise <= 1:
+        raise ValueError(f"denoise must be between 0 and 1, not {denoise:g}")
+    faithful, real = DENOISE_PAIR
+    if denoise in (0, 1):
+        return load_model(real if denoise == 1 else faithful, scale, fuse=fuse)
+    if not auto_available(scale):
+        raise ValueError(f"denoise needs {faithful} and {real} weights at x{scale}, "
+                         "which are not shipped")
+    (ta, ma), (tb, mb) = (read_weights(shipped_weights_path(n, scale)) for n in DENOISE_PAIR)
+    if ma is None or mb is None or ma.kwargs != mb.kwargs or ta.keys() != tb.keys():
+        raise WeightsError(f"{faithful} and {real} x{scale} do not share one architecture")
+    net = build_model(faithful, scale, **ma.kwargs)
+    apply_state_dict(net, {k: torch.lerp(ta[k].float(), tb[k].float(), denoise)
+                           for k in ta}, f"{faithful}/{real} blend")
+    params = count_params(net)
+    if fuse and hasattr(net, "reparameterize"):
+        net.reparameterize()
+    if fuse:
+        net = net.to(memory_format=torch.channels_last)
+    meta = WeightsMeta(arch=faithful, scale=scale, kwargs=ma.kwargs, params=params,
+                       recipe=f"blend: {1 - denoise:g} x {faithful} + {denoise:g} x {real}",
+                       train_seconds=ma.total_seconds + mb.total_seconds)
+    return Upscaler(net, name=f"{faithful} (denoise {denoise:g})", scale=scale, meta=meta,
+                    params=params)
+
+
 def load_model(
     name: str | None = None,
     scale: int = 4,
     *,
     weights: str | Path | None = None,
     fuse: bool = True,
-) -> Upscaler:
+    denoise: float | None = None,
+) -> Upscaler | AutoUpscaler:
     """Build a registered model, with ``weights`` or the weights srlab ships for it.
+
+    ``name="auto"`` returns an ``AutoUpscaler`` (span or span-real per image); ``denoise``
+    (0..1, for span) blends span's weights towards span-real's.
 
     Without either, a network runs on random weights and ``Upscaler.trained`` is False.
     ``fuse`` (the default) prepares the network for inference: re-parameterised branches,
@@ -190,6 +300,16 @@ def load_model(
     end it matters most for luma models, whose 1-channel input cannot: span-fast x4 on
     480x320, 222 -> 193 ms. ``fuse=False`` keeps the network bit-exact with the one trained.
     """
+    if name == AUTO:
+        if weights is not None or denoise is not None:
+            raise ValueError("auto chooses its own weights: drop --weights/--denoise, or "
+                             "name a model")
+        return AutoUpscaler(scale, fuse=fuse)
+    if denoise is not None:
+        if weights is not None or (name is not None and name != DENOISE_PAIR[0]):
+            raise ValueError(f"denoise blends the shipped {' and '.join(DENOISE_PAIR)} "
+                             "weights; it does not apply to other models or weights files")
+        return _denoised(scale, denoise, fuse)
     name = name or default_model(scale)
     spec = get_spec(name)
     if scale not in spec.scales:
@@ -239,5 +359,8 @@ def _check_fits(name: str, scale: int, kwargs: object, tensors: dict[str, torch.
 
 
 def upscale(image: np.ndarray | Image.Image, scale: int = 4, model: str | None = None):
-    """One-call upscaling with the default (or a named) model."""
+    """One-call upscaling: ``auto`` (span or span-real per image) where both ship at
+    ``scale``, else the default model; or the named one."""
+    if model is None and auto_available(scale):
+        model = AUTO
     return load_model(model, scale)(image)

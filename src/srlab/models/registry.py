@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from torch import nn
@@ -22,7 +21,7 @@ from torch import nn
 from . import autoencoder, classical, espcn, fcn, span, srcnn, srgan, upsampling, vdsr
 
 __all__ = ["ModelSpec", "MODELS", "DEFAULT_MODEL", "default_model", "build_model", "get_spec",
-           "SRModel"]
+           "SRModel", "DENOISE_PAIR", "AUTO", "auto_available"]
 
 
 class SRModel(Protocol):
@@ -40,6 +39,8 @@ class ModelSpec:
     family: str
     kwargs: dict[str, Any] = field(default_factory=dict)  # fixed arch args of this variant
     trainable: bool = True
+    # what training needs that srlab cannot ship or fetch (shown as the status when untrained)
+    needs: str = ""
 
 
 _ALL = (2, 3, 4)
@@ -60,6 +61,9 @@ _SPECS: list[ModelSpec] = [
     ModelSpec("span-fast", span.SPAN, _ALL, "flagship, fast: luma-only reparameterised net",
               "flagship", kwargs=span.FAST),
     ModelSpec("span", span.SPAN, _ALL, "flagship, quality: luma residual net, 48 ch x 14 blocks",
+              "flagship", kwargs=span.QUALITY),
+    ModelSpec("span-real", span.SPAN, (2, 4),
+              "flagship, real photos: span trained to remove JPEG, noise and blur",
               "flagship", kwargs=span.QUALITY),
     # --- report networks (zoo) --- entries below are added per architecture file
     ModelSpec("srcnn", srcnn.SRCNN, _ALL, "SRCNN 9-1-5 on bicubic input (Dong 2014)", "report"),
@@ -93,7 +97,7 @@ _SPECS: list[ModelSpec] = [
     ModelSpec("fcn-dilated", fcn.FCN, _ALL, "FCN with dilated blocks (1, 2, 4)", "report",
               kwargs={"block": "dilated", "blocks": 2}),
     ModelSpec("fcn-vgg", fcn.FCN, _ALL, "FCN + frozen VGG16 relu1_2 branch", "report",
-              kwargs={"vgg": True}),
+              kwargs={"vgg": True}, needs="VGG16 weights"),
     ModelSpec("fcn-d2s", fcn.FCN, _ALL, "FCN with a depth-to-space head", "report",
               kwargs={"upsample": "d2s"}),
     ModelSpec("fcn-multi", fcn.FCNMulti, (2, 4), "FCN, one trunk with x2 and x4 heads",
@@ -104,6 +108,10 @@ _SPECS: list[ModelSpec] = [
 ]
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
+# one architecture, two weights: --denoise S blends them (0 = faithful, 1 = cleaned), and
+# "auto" picks between them per image from what condition.estimate reads in it
+DENOISE_PAIR = ("span", "span-real")
+AUTO = "auto"
 DEFAULT_MODEL = "span"
 # when the default has no shipped weights at a scale, the first of these that has them is used
 DEFAULT_CHAIN = ("span", "span-fast")
@@ -111,11 +119,19 @@ DEFAULT_CHAIN = ("span", "span-fast")
 
 def default_model(scale: int) -> str:
     """srlab's default at ``scale``: the first of DEFAULT_CHAIN that ships trained weights."""
-    shipped = Path(__file__).resolve().parent.parent / "weights"
+    from ..weights import shipped_weights_path
+
     for name in DEFAULT_CHAIN:
-        if (shipped / f"{name}_x{scale}.safetensors").is_file():
+        if shipped_weights_path(name, scale).is_file():
             return name
     return DEFAULT_MODEL
+
+
+def auto_available(scale: int) -> bool:
+    """Whether both weights of DENOISE_PAIR ship at ``scale`` (auto and --denoise need them)."""
+    from ..weights import shipped_weights_path
+
+    return all(shipped_weights_path(n, scale).is_file() for n in DENOISE_PAIR)
 
 
 class UnknownModelError(ValueError):

@@ -1,0 +1,190 @@
+"""What state is an input image in? JPEG history and noise, for ``auto``.
+
+Cues, each cheap and each catching what the others miss:
+
+- the file's JPEG quantisation tables give the quality it was last saved at (the libjpeg
+  scaling of the standard luma table that fits best);
+- the pixels give a JPEG history even without the file (a PNG or screenshot of a JPEG): a
+  decoded JPEG's 8x8 DCT coefficients sit on multiples of the quantiser steps (Fan and de
+  Queiroz, IEEE TIP 2003). ``jpeg_lattice`` scores that for every libjpeg quality: about 0 for
+  a clean image, 0.5-1 for one saved at that quality or lower. It replaced a blockiness ratio
+  (jump across the 8x8 grid over the jump inside it), which separated clean images from
+  quality-75 ones poorly on textured photos (see docs/real-world.md);
+- the noise level is Immerkaer's Laplacian-difference estimate (CVIU 1996) over the flattest
+  quarter of 16x16 tiles, so that texture reads as noise as little as possible.
+
+``choose`` turns them into a denoise strength: 0 keeps span (faithful), 1 is span-real.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Condition", "estimate", "jpeg_quality_of", "jpeg_lattice", "noise_sigma", "choose"]
+
+# IJG's standard luminance quantisation table (ITU-T T.81 Annex K), zigzag order irrelevant:
+# we compare the 64 entries as a set in file order.
+_STD_LUMA = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.float64)
+
+# thresholds, set on the labelled set of ``srlab inspect --eval`` (training images only)
+LATTICE = 0.3  # lattice score above which the pixels show a JPEG history
+NOISY = 5.5  # estimated luma noise sigma (0..255) above which an image counts as noisy
+JPEG_CLEAN = 90  # quality above which JPEG damage is too small to remove
+
+
+@dataclass(frozen=True)
+class Condition:
+    jpeg_quality: int | None  # from the file's tables; None when not a JPEG file
+    lattice: float  # ~0 clean; 0.5-1 for a JPEG history in the pixels
+    lattice_quality: int | None  # the lowest quality whose steps the pixels fit
+    noise: float  # estimated luma noise sigma in 0..255 units
+    denoise: float  # the strength ``choose`` picked, 0..1
+
+    @property
+    def degraded(self) -> bool:
+        return self.denoise > 0
+
+    def describe(self) -> str:
+        parts = []
+        if self.jpeg_quality is not None:
+            parts.append(f"JPEG file, quality ~{self.jpeg_quality}")
+        if self.lattice > LATTICE and self.lattice_quality is not None:
+            parts.append(f"JPEG history in the pixels (quality ~{self.lattice_quality})")
+        elif self.jpeg_quality is None:
+            parts.append("no JPEG history")
+        parts.append(f"luma noise sigma ~{self.noise:.1f}")
+        return ", ".join(parts)
+
+
+def _ijg_table(quality: int) -> np.ndarray:
+    s = 5000 / quality if quality < 50 else 200 - 2 * quality
+    return np.clip(np.floor((_STD_LUMA * s + 50) / 100), 1, 255)
+
+
+_TABLES = {q: _ijg_table(q) for q in range(1, 101)}
+
+
+def jpeg_quality_of(path: str | Path) -> int | None:
+    """The libjpeg quality whose luma table best fits the file's, None for non-JPEG files."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if im.format != "JPEG":
+                return None
+            tables = getattr(im, "quantization", None) or {}
+    except OSError:
+        return None
+    if 0 not in tables:
+        return None
+    luma = np.asarray(tables[0], dtype=np.float64)
+    if luma.size != 64:
+        return None
+    return min(_TABLES, key=lambda q: float(np.abs(np.sort(_TABLES[q]) - np.sort(luma)).sum()))
+
+
+def _luma(img: np.ndarray) -> np.ndarray:
+    """BT.601 luma in 0..255 (float) of a gray or RGB(A) array, uint8 or uint16."""
+    a = img.astype(np.float64) / (257.0 if img.dtype == np.uint16 else 1.0)
+    if a.ndim == 2:
+        return a
+    if a.shape[2] < 3:
+        return a[..., 0]
+    return a[..., 0] * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114
+
+
+def _dct_matrix() -> np.ndarray:
+    k = np.arange(8)
+    d = np.sqrt(2 / 8) * np.cos((2 * k[None, :] + 1) * k[:, None] * np.pi / 16)
+    d[0] /= np.sqrt(2)
+    return d  # orthonormal DCT-II: JPEG's forward DCT of a block B is d @ B @ d.T
+
+
+_DCT = _dct_matrix()
+_LOW = [(0, 1), (1, 0), (1, 1), (0, 2), (2, 0), (1, 2), (2, 1), (2, 2), (0, 3), (3, 0)]
+
+
+def jpeg_lattice(img: np.ndarray, side: int = 256) -> tuple[float, int | None]:
+    """(score, quality): how well the luma DCT coefficients of a centred ``side`` crop on the
+    image's 8x8 grid fit the quantiser steps of the best libjpeg quality in 30..95.
+
+    Per low-frequency coefficient, the mean of cos(2 pi c / step) over blocks where
+    |c| >= step / 2 (near-zero coefficients say nothing): ~0 when c is spread, ~1 when every c
+    is a multiple of the step. Finer steps also fit (their multiples include the coarse ones),
+    so the quality returned is the lowest that scores within 0.05 of the best.
+    """
+    y = _luma(img)
+    h, w = y.shape
+    y0, x0 = max(0, (h - side) // 2) // 8 * 8, max(0, (w - side) // 2) // 8 * 8
+    y = y[y0 : y0 + side, x0 : x0 + side]
+    h, w = y.shape[0] // 8 * 8, y.shape[1] // 8 * 8
+    if h == 0 or w == 0:
+        return 0.0, None
+    blocks = (y[:h, :w] - 128).reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3)
+    c = np.einsum("ij,abjk,lk->abil", _DCT, blocks, _DCT).reshape(-1, 8, 8)
+    scores = {}
+    for q in range(30, 96):
+        steps = _TABLES[q].reshape(8, 8)
+        per = []
+        for i, j in _LOW:
+            v = c[:, i, j]
+            keep = np.abs(v) >= steps[i, j] / 2
+            if keep.sum() >= 20:
+                per.append(float(np.cos(2 * np.pi * v[keep] / steps[i, j]).mean()))
+        scores[q] = float(np.mean(per)) if per else 0.0
+    best = max(scores.values())
+    if best <= 0:
+        return 0.0, None
+    return best, min(q for q, sc in scores.items() if sc >= best - 0.05)
+
+
+def noise_sigma(img: np.ndarray, block: int = 16) -> float:
+    """Immerkaer's estimate of luma noise over the flattest quarter of ``block``-sized tiles.
+
+    Tiles touching 0 or 255 are left out: clipping flattens noise there, and saturated sky is
+    exactly what the flattest tiles would otherwise be. Colour noise of sigma s in each of R,
+    G and B reads as about 0.67 s in luma.
+    """
+    y = _luma(img)
+    h, w = y.shape
+    if h < 3 or w < 3:
+        return 0.0
+    lap = (y[:-2, :-2] - 2 * y[:-2, 1:-1] + y[:-2, 2:]
+           - 2 * y[1:-1, :-2] + 4 * y[1:-1, 1:-1] - 2 * y[1:-1, 2:]
+           + y[2:, :-2] - 2 * y[2:, 1:-1] + y[2:, 2:])
+    hb, wb = lap.shape[0] // block, lap.shape[1] // block
+    if hb * wb < 4:
+        return float(np.sqrt(np.pi / 2) * np.abs(lap).mean() / 6)
+    cut = (slice(0, hb * block), slice(0, wb * block))
+    tiles = np.abs(lap[cut]).reshape(hb, block, wb, block).mean(axis=(1, 3))
+    inner = y[1:-1, 1:-1][cut].reshape(hb, block, wb, block)
+    unclipped = (inner.min(axis=(1, 3)) > 4) & (inner.max(axis=(1, 3)) < 251)
+    values = tiles[unclipped] if unclipped.sum() >= 4 else tiles.ravel()
+    flat = np.sort(values)[: max(1, values.size // 4)]
+    return float(np.sqrt(np.pi / 2) * flat.mean() / 6)
+
+
+def choose(jpeg_quality: int | None, lattice: float, lattice_quality: int | None,
+           noise: float) -> float:
+    """Denoise strength from the cues: full for a real JPEG history or noise, else none."""
+    if jpeg_quality is not None and jpeg_quality <= JPEG_CLEAN:
+        return 1.0
+    if lattice > LATTICE and (lattice_quality or 100) <= JPEG_CLEAN:
+        return 1.0
+    return 1.0 if noise > NOISY else 0.0
+
+
+def estimate(img: np.ndarray, path: str | Path | None = None) -> Condition:
+    """The condition of ``img`` (uint8 array as decoded), with the file's tables if given."""
+    q = jpeg_quality_of(path) if path is not None else None
+    lat, lat_q = jpeg_lattice(img)
+    n = noise_sigma(img)
+    return Condition(jpeg_quality=q, lattice=lat, lattice_quality=lat_q, noise=n,
+                     denoise=choose(q, lat, lat_q, n))

@@ -1,0 +1,148 @@
+"""auto and --denoise: the condition estimator, span/span-real per image, weight blending."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from conftest import synthetic_image
+from PIL import Image
+
+from srlab import cli, weights
+from srlab.condition import LATTICE, estimate, jpeg_lattice, jpeg_quality_of, noise_sigma
+from srlab.degrade import jpeg
+from srlab.resize import imresize
+from srlab.upscaler import AutoUpscaler, load_model
+from srlab.weights import read_weights, save_weights
+
+
+def photo(seed: int = 0, size: int = 128) -> np.ndarray:
+    return imresize(synthetic_image(seed, 2 * size, 2 * size), 0.5)
+
+
+@pytest.mark.parametrize("q", [50, 75, 90])
+def test_quality_is_read_from_the_file_tables(tmp_path, q):
+    path = tmp_path / "a.jpg"
+    Image.fromarray(photo()).save(path, quality=q)
+    assert abs(jpeg_quality_of(path) - q) <= 1
+    assert jpeg_quality_of(tmp_path / "missing.jpg") is None
+
+
+def test_png_is_not_a_jpeg_file(tmp_path):
+    Image.fromarray(photo()).save(tmp_path / "a.png")
+    assert jpeg_quality_of(tmp_path / "a.png") is None
+
+
+def test_lattice_finds_a_jpeg_history_in_pixels_only():
+    clean = photo()
+    assert jpeg_lattice(clean)[0] < LATTICE
+    score, q = jpeg_lattice(jpeg(clean, 70))
+    assert score > LATTICE + 0.05 and abs(q - 70) <= 3
+
+
+def test_noise_estimate_tracks_gray_noise():
+    flat = np.full((128, 128), 120.0)
+    for sigma in (3, 10):
+        noisy = np.clip(flat + np.random.default_rng(0).normal(0, sigma, flat.shape), 0, 255)
+        assert abs(noise_sigma(noisy.astype(np.uint8)) - sigma) < 0.2 * sigma + 0.3
+
+
+def test_estimate_sends_clean_to_span_and_jpeg_or_noise_to_span_real():
+    clean = photo()
+    assert not estimate(clean).degraded
+    assert estimate(jpeg(clean, 60)).degraded
+    noisy = np.clip(clean + np.random.default_rng(1).normal(0, 15, clean.shape), 0, 255)
+    assert estimate(noisy.astype(np.uint8)).degraded
+
+
+@pytest.fixture
+def shipped_pair(tmp_path, monkeypatch):
+    """A weights dir with span x4 and a stand-in span-real x4 (span's weights x 0.5)."""
+    tensors, meta = read_weights(weights.shipped_weights_path("span", 4))
+    (tmp_path / "span_x4.safetensors").write_bytes(
+        weights.shipped_weights_path("span", 4).read_bytes())
+    net = load_model("span", 4, fuse=False).net
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(0.5)
+    meta.arch = "span-real"
+    save_weights(net, meta, tmp_path / "span-real_x4.safetensors")
+    monkeypatch.setattr(weights, "SHIPPED_DIR", tmp_path)
+    return tmp_path
+
+
+def test_denoise_blends_the_two_weights(shipped_pair):
+    a = load_model("span", 4, fuse=False).net.state_dict()
+    b = load_model("span-real", 4, fuse=False).net.state_dict()
+    mid = load_model(scale=4, fuse=False, denoise=0.25).net.state_dict()
+    for k in a:
+        assert torch.allclose(mid[k], 0.75 * a[k] + 0.25 * b[k], atol=1e-6)
+    assert load_model(scale=4, denoise=1.0).name == "span-real"
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        load_model(scale=4, denoise=1.5)
+    with pytest.raises(ValueError, match="does not apply"):
+        load_model("espcn", 4, denoise=0.5)
+
+
+def test_auto_picks_per_image(shipped_pair):
+    auto = load_model("auto", 4)
+    assert isinstance(auto, AutoUpscaler)
+    clean = photo(size=64)
+    assert auto.pick(clean).name == "span"
+    assert auto.pick(jpeg(clean, 50)).name == "span-real"
+    out = auto(jpeg(clean, 50))
+    assert out.shape == (256, 256, 3)
+
+
+def test_auto_unavailable_without_span_real(tmp_path, monkeypatch):
+    monkeypatch.setattr(weights, "SHIPPED_DIR", tmp_path)
+    with pytest.raises(ValueError, match="auto needs"):
+        load_model("auto", 4)
+
+
+def test_cli_upscale_says_what_auto_detected(shipped_pair, tmp_path, capsys):
+    src = tmp_path / "web.jpg"
+    Image.fromarray(photo(size=48)).save(src, quality=60)
+    code = cli.main([
+        "upscale", str(src), "-o", str(tmp_path / "out.png"), "--backend", "torch"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "auto: JPEG file, quality ~60" in err and "-> span-real" in err
+    assert Image.open(tmp_path / "out.png").size == (192, 192)
+
+
+def test_cli_denoise_errors_are_one_line(shipped_pair, tmp_path, capsys):
+    src = tmp_path / "a.png"
+    buf = io.BytesIO()
+    Image.fromarray(photo(size=32)).save(buf, format="PNG")
+    src.write_bytes(buf.getvalue())
+    for argv, frag in ((["--denoise", "2"], "--denoise must be from 0 to 1"),
+                       (["--denoise", "0.5", "-m", "espcn"], "--denoise blends")):
+        code = cli.main(["upscale", str(src), "-o", str(tmp_path / "o.png"), *argv])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        assert frag in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_inspect_prints_the_condition_and_the_choice(tmp_path, capsys):
+    jpg, png = tmp_path / "a.jpg", tmp_path / "b.png"
+    Image.fromarray(photo()).save(jpg, quality=60)
+    Image.fromarray(photo()).save(png)
+    assert cli.main(["inspect", str(jpg), str(png)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "JPEG file, quality ~60" in out[0] and out[0].endswith("span-real (clean it up)")
+    assert "no JPEG history" in out[1] and out[1].endswith("span (faithful)")
+
+
+def test_inspect_eval_writes_a_confusion_table(image_folder, tmp_path, capsys):
+    doc = tmp_path / "doc.md"
+    doc.write_text("<!-- srlab:estimator -->\n<!-- /srlab:estimator -->\n")
+    assert cli.main(["inspect", "--eval", str(image_folder), "--limit", "2",
+                     "--readme", str(doc)]) == 0
+    text = doc.read_text()
+    assert "| JPEG q50 .jpg | 2 | 0 (0%) | 2 (100%) |" in text  # the file's tables say so
+    assert "| clean | 2 |" in text and "Made by `srlab" in text
+    assert cli.main(["inspect"]) == 2

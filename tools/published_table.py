@@ -1,9 +1,9 @@
 """Copy the published figures for srlab's architectures out of ../shared/published-results.md.
 
-The README shows our measured tables beside the papers' numbers; this keeps the cited numbers
-a verbatim extract of the reference file rather than something typed by hand.
+docs/benchmarks.md shows our measured tables beside the papers' numbers; this keeps the cited
+numbers a verbatim extract of the reference file rather than something typed by hand.
 
-    python tools/published_table.py --readme README.md
+    python tools/published_table.py --readme docs/benchmarks.md   (any file with the markers)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Run srlab's reliability tests and print the README's "Reliability" section from the run.
+"""Run srlab's reliability tests and print the "Reliability" section (docs/benchmarks.md).
 
 The figures (corpus outcomes, hypothesis examples, fuzz iterations and findings, kills
 survived, web requests served / busy / rejected, server memory) are never typed: each test
@@ -7,8 +7,8 @@ plugin collects those records while the tests run in this process, and a fuzz ru
 ``--fuzz-iterations`` inputs adds its own summary. Failing or skipped tests show up as such.
 
     .venv/bin/python tools/reliability_report.py                      # print the section
-    .venv/bin/python tools/reliability_report.py --readme README.md   # and write it between
-        <!-- srlab:reliability --> and <!-- /srlab:reliability -->
+    .venv/bin/python tools/reliability_report.py --readme docs/benchmarks.md   # and write it
+        between <!-- srlab:reliability --> and <!-- /srlab:reliability --> (any markdown file)
 
 Exit status 0 when every test passed (skips allowed) and the fuzz run had no findings.
 """

@@ -5,7 +5,7 @@ Checkerboard: ``srlab.models.upsampling.checkerboard_score`` on each output's Y 
 (border = scale cropped), as a ratio to the same score of the HR image — 1.0 means no more
 period-s energy than the ground truth has, above 1.0 means the upsampler added a pattern.
 
-    python tools/upsampling_study.py --scale 4 --readme README.md   (and --scale 2)
+    python tools/upsampling_study.py --scale 4 --readme docs/studies.md   (and --scale 2)
 """
 
 from __future__ import annotations
@@ -60,11 +60,11 @@ def main() -> int:
     for i, name in enumerate(models):
         ratio = checkerboard_ratio(name, args.scale, datasets)
         table[2 + i] += f" {ratio:.2f} |"
+    target = "" if args.readme is None else f" --readme {args.readme}"
     text = "\n".join(table) + (
         f"\n\nPSNR (dB) / SSIM on Y, border = scale; checkerboard: period-{args.scale} pattern "
         "energy of the output over that of the HR image (1.00 = none added), mean over the "
-        f"images. Made by `python tools/upsampling_study.py --scale {args.scale} --readme "
-        "README.md`.")
+        f"images. Made by `python tools/upsampling_study.py --scale {args.scale}{target}`.")
     print(text)
     if args.readme is not None:
         from srlab.benchmark import update_readme

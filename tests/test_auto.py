@@ -146,3 +146,16 @@ def test_inspect_eval_writes_a_confusion_table(image_folder, tmp_path, capsys):
     assert "| JPEG q50 .jpg | 2 | 0 (0%) | 2 (100%) |" in text  # the file's tables say so
     assert "| clean | 2 |" in text and "Made by `srlab" in text
     assert cli.main(["inspect"]) == 2
+
+
+def test_auto_rows_are_cached_under_both_networks_and_the_estimator(shipped_pair, monkeypatch):
+    from srlab import benchmark, condition
+
+    key = benchmark._model_identity("auto", 4, None)
+    assert key is not None and key != benchmark._model_identity("span", 4, None)
+    source = condition.SOURCE
+    monkeypatch.setattr(condition, "SOURCE", source + b"# edited")
+    assert benchmark._model_identity("auto", 4, None) != key  # other estimator code
+    monkeypatch.setattr(condition, "SOURCE", source)
+    (shipped_pair / "span-real_x4.safetensors").unlink()
+    assert benchmark._model_identity("auto", 4, None) is None  # nothing to cache

@@ -39,7 +39,7 @@ $S benchmark -m bicubic-matlab -m vdsr -m autoencoder -s 2 -s 4 -d $B/Set5 -d $B
 $S benchmark -m bicubic-matlab -m vdsr-5 -m vdsr-10 -m vdsr-15 -m vdsr -s 2 -d $B/Set5 -d $B/Set14 -o out/vdsr-depth --readme $STUDIES --section vdsr-depth
 $P tools/upsampling_study.py --scale 4 --readme $STUDIES
 $P tools/upsampling_study.py --scale 2 --readme $STUDIES
-$S benchmark -m bicubic-matlab -m fcn-upsample -m fcn-residual -m fcn-d2s -m fcn-multi -s 4 $ALL -o out/fcn-study --readme $STUDIES --section fcn-study
+$S benchmark -m bicubic-matlab -m fcn-upsample -m fcn-residual -m fcn-dilated -m fcn-d2s -m fcn-multi -s 4 $ALL -o out/fcn-study --readme $STUDIES --section fcn-study
 $S benchmark -m bicubic-matlab -m srgan -m span -s 4 $ALL --gmsd -o out/srgan --readme $STUDIES --section srgan
 exit 0
 fi

@@ -207,8 +207,16 @@ def _model_identity(name: str, scale: int, weights: str | None) -> str | None:
     from .weights import read_weights, shipped_weights_path
 
     name = split_ensemble(name)[0]  # the hash above already tells 'span+' from 'span'
-    if name == AUTO:  # its choice per image depends on the estimator's code too: not cached
-        return None
+    if name == AUTO:  # its choice per image: both networks and the estimator's code
+        from . import condition
+        from .models.registry import DENOISE_PAIR
+
+        parts = [_model_identity(n, scale, None) for n in DENOISE_PAIR]
+        if None in parts:
+            return None
+        h.update("|".join(parts).encode())
+        h.update(condition.SOURCE)
+        return h.hexdigest()
     if not get_spec(name).trainable:
         return h.hexdigest()
     path = Path(weights) if weights else shipped_weights_path(name, scale)

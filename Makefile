@@ -67,3 +67,11 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV)
+
+# Mutation testing, not in CI (tens of minutes on 2 cores): mutmut ([tool.mutmut] in
+# pyproject.toml) writes mutants of metrics, resize and tiling under mutants/, runs the tests
+# that reach each one and lists the survivors; a rerun keeps the verdicts of unchanged code.
+.PHONY: mutate
+mutate: $(STAMP)
+	nice -n 15 $(BIN)/mutmut run --max-children 1
+	$(BIN)/mutmut results

@@ -41,3 +41,27 @@ def running_server(limits=None) -> Iterator[str]:
         server.should_exit = True
         thread.join(15)
         sock.close()
+
+
+def make_shipped_pair(folder, monkeypatch):
+    """Point srlab at a weights folder holding span x4 and a stand-in span-real x4 (span's
+    weights x 0.5, saved as span-real), so ``auto`` is available whatever ships today.
+
+    The same construction as tests/test_auto.py's ``shipped_pair`` fixture.
+    """
+    import torch
+
+    from srlab import weights
+    from srlab.upscaler import load_model
+
+    span = weights.shipped_weights_path("span", 4)
+    _, meta = weights.read_weights(span)
+    (folder / "span_x4.safetensors").write_bytes(span.read_bytes())
+    net = load_model("span", 4, fuse=False).net
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(0.5)
+    meta.arch = "span-real"
+    weights.save_weights(net, meta, folder / "span-real_x4.safetensors")
+    monkeypatch.setattr(weights, "SHIPPED_DIR", folder)
+    return folder

@@ -20,7 +20,7 @@ from _web_server import running_server  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from srlab import web  # noqa: E402
-from srlab.models.registry import MODELS, default_model  # noqa: E402
+from srlab.models.registry import MODELS, auto_available, default_model  # noqa: E402
 
 LIMITS = web.Limits(max_upload_bytes=150_000, max_pixels=200 * 200, concurrency=1,
                     queue_size=1)
@@ -68,9 +68,10 @@ def test_models_listing(client):
     assert r.status_code == 200
     models = r.json()
     by_name = {m["name"]: m for m in models}
-    assert set(by_name) == set(MODELS)
+    assert set(by_name) == set(MODELS) | {"auto"}  # auto is listed as a model of its own
     for m in models:
-        assert m["scales"] == sorted(MODELS[m["name"]].scales)
+        if m["name"] != "auto":
+            assert m["scales"] == sorted(MODELS[m["name"]].scales)
         assert isinstance(m["params"], int) and isinstance(m["trained"], bool)
         assert isinstance(m["metrics"], dict)
         assert [v["scale"] for v in m["variants"]] == m["scales"]
@@ -96,9 +97,9 @@ def test_upscale_bicubic_x2_matches_library(client, smooth_rgb):
 
 
 def test_upscale_default_model_x2(client, smooth_rgb):
-    r = upload(client, png_bytes(smooth_rgb), scale=2)  # no model: srlab's default at x2
+    r = upload(client, png_bytes(smooth_rgb), scale=2)  # no model: auto, else the default
     assert r.status_code == 200, r.text
-    assert r.headers["x-srlab-model"] == default_model(2)
+    assert r.headers["x-srlab-model"] == ("auto" if auto_available(2) else default_model(2))
     assert decode(r.content).shape == (80, 72, 3)
 
 
@@ -196,7 +197,7 @@ def test_model_card_and_artifacts(tmp_path, monkeypatch):
     folder = tmp_path / "span_x4"
     folder.mkdir()
     (folder / "loss.png").write_bytes(png_bytes(np.zeros((4, 4, 3), np.uint8)))
-    monkeypatch.setattr(web, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setattr(web.catalog, "ARTIFACTS_DIR", tmp_path)
     assert set(web.training_artifacts("span", 4)) == {"loss.png"}
     assert web.training_artifacts("span", 2) == {}
 
@@ -205,6 +206,196 @@ def test_serve_main_without_web_extra(monkeypatch, capsys):
     def missing():
         raise web.MissingWebExtra(web.WEB_EXTRA_HINT)
 
-    monkeypatch.setattr(web, "_import_gradio", missing)
+    monkeypatch.setattr(web.state, "import_gradio", missing)
     assert web.serve_main("127.0.0.1", 0) == 2
     assert "pip install 'srlab[web]'" in capsys.readouterr().err
+
+
+# --- issue 41: one error shape, only trained combinations, offline docs, formats ------------
+
+
+@pytest.mark.parametrize("params, needle", [
+    ({"scale": "abc"}, "scale must be 2, 3 or 4, not 'abc'"),
+    ({"scale": "5"}, "scale must be 2, 3 or 4, not 5"),
+    ({"ensemble": "maybe"}, "ensemble must be true or false, not 'maybe'"),
+    ({"denoise": "2"}, "denoise must be a number from 0 to 1"),
+    ({"format": "gif"}, "format must be one of png, jpg, webp"),
+    ({"quality": "0", "format": "jpg"}, "quality must be a whole number from 1 to 100"),
+    ({"tile": "7"}, "tile must be 0 (automatic) or from 32 to 2048 pixels, not 7"),
+    ({"model": "espcn", "denoise": "0.5"}, "denoise blends span and span-real"),
+], ids=["scale-abc", "scale-5", "ensemble", "denoise", "format", "quality", "tile",
+        "denoise-other-model"])
+def test_bad_parameter_is_400_in_the_error_shape(client, smooth_rgb, params, needle):
+    """FastAPI would answer 422 {"detail": [...]}: the API documents {"error": ...}, 400."""
+    r = upload(client, png_bytes(smooth_rgb), **{"model": "bicubic", "scale": 2, **params})
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert set(body) == {"error", "status"} and body["status"] == 400
+    assert needle in body["error"], body
+
+
+def test_wrong_method_is_405_and_unknown_path_404(client):
+    r = client.get("/api/upscale")
+    assert r.status_code == 405 and r.json()["error"].startswith("/api/upscale accepts POST")
+    assert r.headers["allow"] == "POST"
+    r = client.post("/api/models")
+    assert r.status_code == 405 and "error" in r.json()
+    r = client.get("/api/nope")
+    assert r.status_code == 404 and r.json() == {"error": "no API endpoint /api/nope "
+                                                          "(see /docs)", "status": 404}
+
+
+@pytest.fixture
+def only_span_x4(tmp_path, monkeypatch):
+    """A weights folder holding span x4 alone: everything else is untrained, whatever ships."""
+    from srlab import weights
+
+    src = weights.shipped_weights_path("span", 4)
+    (tmp_path / src.name).write_bytes(src.read_bytes())
+    monkeypatch.setattr(weights, "SHIPPED_DIR", tmp_path)
+    return tmp_path
+
+
+def test_untrained_combination_needs_allow_untrained(client, smooth_rgb, only_span_x4):
+    r = upload(client, png_bytes(smooth_rgb), model="span", scale=2)
+    assert r.status_code == 400
+    assert r.json()["error"] == ("span x2 has no trained weights (trained at x4); add "
+                                 "allow_untrained=true to run it on random weights")
+    r = upload(client, png_bytes(smooth_rgb), model="srgan", scale=4)
+    assert r.status_code == 400 and "no trained weights at any scale" in r.json()["error"]
+    r = upload(client, png_bytes(smooth_rgb), model="srgan", scale=2, allow_untrained="true")
+    assert r.status_code == 200, r.text
+    assert r.headers["x-srlab-trained"] == "false"
+    assert decode(r.content).shape == (80, 72, 3)
+    by_name = {m["name"]: m for m in client.get("/api/models").json()}
+    assert by_name["span"]["trained_scales"] == [4] and not by_name["srgan"]["trained"]
+
+
+def test_models_give_params_per_scale(client):
+    models = client.get("/api/models").json()
+    for m in models:
+        per_scale = {str(v["scale"]): v["params"] for v in m["variants"]}
+        assert m["params_by_scale"] == per_scale, m["name"]
+        # the headline count is a trained scale's (srgan's was its untrained x2's)
+        assert m["params"] == per_scale[str(m["params_scale"])]
+        if m["trained"]:
+            assert m["params_scale"] in m["trained_scales"], m["name"]
+            if 4 in m["trained_scales"]:
+                assert m["params_scale"] == 4
+    srgan = {m["name"]: m for m in models}["srgan"]["params_by_scale"]
+    assert srgan["2"] != srgan["4"]  # the x4 generator has one more upsampling stage
+    main = [m["name"] for m in models[:2]]
+    assert main == ["span", "span-fast"] or main[0] == "auto"
+
+
+@pytest.mark.parametrize("fmt, mime, pil_format", [("jpg", "image/jpeg", "JPEG"),
+                                                   ("webp", "image/webp", "WEBP")])
+def test_output_format(client, smooth_rgb, fmt, mime, pil_format):
+    r = upload(client, png_bytes(smooth_rgb), model="bicubic", scale=2, format=fmt,
+               quality="80")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == mime
+    assert f'in_bicubic_x2.{fmt}"' in r.headers["content-disposition"]
+    with Image.open(io.BytesIO(r.content)) as im:
+        assert im.format == pil_format and im.size == (72, 80)
+
+
+def test_tile_option_gives_the_same_pixels(client, rng):
+    data = png_bytes(rng.integers(0, 256, (70, 90, 3), dtype=np.uint8))
+    whole = upload(client, data, model="espcn", scale=2)
+    tiled = upload(client, data, model="espcn", scale=2, tile="32")
+    assert whole.status_code == tiled.status_code == 200
+    np.testing.assert_array_equal(decode(whole.content), decode(tiled.content))
+
+
+def test_odd_file_name_is_safe_in_the_header(client, smooth_rgb):
+    r = client.post("/api/upscale", params={"model": "bicubic", "scale": 2},
+                    files={"file": ('pho"to é.png', png_bytes(smooth_rgb), "image/png")})
+    assert r.status_code == 200, r.text
+    assert 'filename="pho_to_.png' not in r.headers["content-disposition"]
+    assert r.headers["content-disposition"].isascii()
+
+
+def test_docs_are_served_from_local_files(client):
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn." not in page.text and "unpkg" not in page.text
+    assert "/api-docs-assets/swagger-ui-bundle.js" in page.text
+    js = client.get("/api-docs-assets/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 100_000
+    assert "cdn." not in client.get("/redoc").text
+    spec = client.get("/openapi.json").json()
+    assert "/api/upscale" in spec["paths"]
+    assert "X-Srlab-Chosen" in spec["paths"]["/api/upscale"]["post"]["responses"]["200"][
+        "headers"]
+
+
+def test_user_mistakes_log_one_line_not_a_traceback(client, smooth_rgb, caplog, capfd):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="srlab.web"):
+        upload(client, b"not an image" * 10, name="notes.png", model="bicubic", scale=2)
+        upload(client, png_bytes(smooth_rgb), model="bicubic", scale="abc")
+        client.get("/api/upscale")
+    records = [r for r in caplog.records if r.name == "srlab.web"]
+    assert len(records) == 3, [r.getMessage() for r in records]
+    for rec in records:
+        assert rec.exc_info is None and "\n" not in rec.getMessage()
+    assert "notes.png" in records[0].getMessage()
+    assert "Traceback" not in capfd.readouterr().err
+
+
+# --- auto and denoise (issue 36): a stand-in span-real makes auto available -----------------
+
+
+@pytest.fixture
+def pair(tmp_path, monkeypatch):
+    from _web_server import make_shipped_pair
+
+    return make_shipped_pair(tmp_path, monkeypatch)
+
+
+def test_auto_is_refused_where_it_does_not_ship(client, smooth_rgb, tmp_path, monkeypatch):
+    from srlab import weights
+
+    monkeypatch.setattr(weights, "SHIPPED_DIR", tmp_path)  # nothing ships here
+    r = upload(client, png_bytes(smooth_rgb), model="auto", scale=4)
+    assert r.status_code == 400
+    assert r.json()["error"] == ("auto needs the span and span-real weights at x4, which are "
+                                 "not shipped; name a model instead")
+
+
+def test_auto_reports_what_it_detected_and_chose(client, pair):
+    from conftest import synthetic_image
+
+    from srlab.degrade import jpeg
+    from srlab.resize import imresize
+
+    photo = imresize(synthetic_image(3, 192, 192), 0.5)  # 96 x 96, smooth and clean
+    buf = io.BytesIO()
+    Image.fromarray(jpeg(photo, 40)).save(buf, format="JPEG", quality=40)
+    r = upload(client, buf.getvalue(), name="web.jpg", scale=4)  # no model: auto
+    assert r.status_code == 200, r.text
+    assert r.headers["x-srlab-model"] == "auto"
+    assert r.headers["x-srlab-chosen"] == "span-real"
+    assert r.headers["x-srlab-condition"].startswith("JPEG file, quality ~40")
+    assert r.headers["x-srlab-denoise"] == "1"
+    assert decode(r.content).shape == (384, 384, 3)
+    clean = upload(client, png_bytes(photo), scale=4, model="auto")
+    assert clean.status_code == 200, clean.text
+    assert clean.headers["x-srlab-chosen"] == "span"
+    assert clean.headers["x-srlab-denoise"] == "0"
+    assert "no JPEG history" in clean.headers["x-srlab-condition"]
+
+
+def test_denoise_blends_and_says_so(client, pair, smooth_rgb):
+    from srlab import load_model
+
+    r = upload(client, png_bytes(smooth_rgb), scale=4, denoise="0.5")
+    assert r.status_code == 200, r.text
+    assert r.headers["x-srlab-model"] == "auto"
+    assert r.headers["x-srlab-chosen"] == "span (denoise 0.5)"
+    assert r.headers["x-srlab-denoise"] == "0.5"
+    assert "span-dn0.5_x4.png" in r.headers["content-disposition"]
+    want = load_model(scale=4, denoise=0.5).upscale_array(smooth_rgb)
+    np.testing.assert_array_equal(decode(r.content), want)

@@ -1,16 +1,18 @@
 """The ``srlab serve`` UI in a real headless browser (Debian's chromium via Playwright).
 
-Drives what a person does: open the page, upload a photo, press Upscale, look at the result
-and download it, then ask for the training metrics. Uses the system chromium
-(``apt-get install chromium``) — nothing is downloaded at run time, so no ``playwright
-install``. The shipped-artifacts folder is pointed at a temporary one holding fake curves, so
-the "Show training metrics" path is exercised whatever models ship today.
+Drives what a person does: open the page, upload a photo (or a bad file, or a batch), press
+Upscale, follow the progress, cancel, zoom into the comparison, download the result or the
+zip, open the API docs with the network cut off, ask for the training metrics. Uses the
+system chromium (``apt-get install chromium chromium-driver``) — nothing is downloaded at
+run time, so no ``playwright install``. Screenshots of the page at 1280x900 and 390x844 go
+to docs/screenshots/.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +21,16 @@ from conftest import BENCH
 
 CHROMIUM = Path("/usr/bin/chromium")
 BABY = BENCH / "Set5" / "baby.png"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+TIMEOUT_MS = 120_000  # generous: the machine may be shared with training runs
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.is_file() or not os.access(CHROMIUM, os.X_OK),
-                       reason="needs Debian's chromium at /usr/bin/chromium "
-                              "(apt-get install -y chromium)"),
+                       reason="needs Debian's chromium at /usr/bin/chromium: "
+                              "apt-get install chromium chromium-driver"),
     pytest.mark.skipif(not BABY.is_file(),
                        reason=f"{BABY} not found (set SRLAB_SHARED to the shared folder)"),
     # gradio's queue trips pandas 3 deprecation warnings; not ours to fix
@@ -36,10 +40,91 @@ pytest.importorskip("gradio", reason="the web extra is not installed: pip instal
 sync_api = pytest.importorskip("playwright.sync_api",
                                reason="playwright is not installed: pip install playwright")
 
-from _web_server import running_server  # noqa: E402
+from _web_server import make_shipped_pair, running_server  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from srlab import web  # noqa: E402
+
+LIMITS = web.Limits(concurrency=1, queue_size=4, max_pixels=700 * 700)
+
+
+@pytest.fixture(scope="module")
+def base():
+    with running_server(LIMITS) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """One Chromium for the module, on a fresh profile (--user-data-dir)."""
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_api.sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900})
+        try:
+            yield ctx
+        finally:
+            ctx.close()
+
+
+@pytest.fixture
+def page(browser):
+    p = browser.new_page()
+    p.set_viewport_size({"width": 1280, "height": 900})
+    p.set_default_timeout(TIMEOUT_MS)
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("crops")
+    out = {}
+    with Image.open(BABY) as im:
+        rgb = im.convert("RGB")
+        for name, box in (("baby_crop", (192, 192, 320, 320)), ("eye", (100, 120, 196, 216)),
+                          ("mouth", (220, 330, 316, 426)), ("chin", (200, 380, 264, 444))):
+            rgb.crop(box).save(folder / f"{name}.png")
+            out[name] = folder / f"{name}.png"
+        rgb.resize((448, 448), Image.Resampling.LANCZOS).save(folder / "big.png")
+        out["big"] = folder / "big.png"
+        rgb.crop((96, 96, 416, 416)).resize((176, 176), Image.Resampling.LANCZOS).save(
+            folder / "web.jpg", quality=35)  # a small, low-quality web JPEG
+        out["web"] = folder / "web.jpg"
+    (folder / "notes.png").write_bytes(b"this is not an image\n" * 40)
+    out["notes"] = folder / "notes.png"
+    return out
+
+
+def _open(page, url: str, card: str) -> None:
+    page.goto(url)
+    page.wait_for_function(
+        f"document.querySelector('#srlab-card')?.innerText.includes({card!r})")
+
+
+def _upload(page, *paths: Path, expect: str = "press Upscale") -> None:
+    page.set_input_files("#srlab-input input[type=file]", [str(p) for p in paths])
+    page.wait_for_function(
+        f"document.querySelector('#srlab-status')?.innerText.includes({expect!r})")
+
+
+def _run(page, expect: str = "→") -> str:
+    page.click("#srlab-run")
+    page.wait_for_function(
+        f"document.querySelector('#srlab-status')?.innerText.includes({expect!r})")
+    return page.inner_text("#srlab-status")
+
+
+def _status(page) -> str:
+    return page.inner_text("#srlab-status")
+
+
+def _small_png(src: Path | io.BytesIO, dest: Path) -> None:
+    """Screenshots kept small for the repository: a 256-colour palette PNG."""
+    with Image.open(src) as im:
+        im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT,
+                                   dither=Image.Dither.NONE).save(dest, optimize=True)
 
 
 @pytest.fixture
@@ -52,66 +137,275 @@ def fake_artifacts(tmp_path, monkeypatch) -> Path:
     frames[0].save(folder / "progress.gif", save_all=True, append_images=frames[1:],
                    duration=200, loop=0)
     (folder / "metrics.csv").write_text("epoch,loss,val_psnr\n1,0.1,30.0\n")
-    monkeypatch.setattr(web, "SHIPPED_DIR", folder.parent)
+    monkeypatch.setattr(web.catalog, "ARTIFACTS_DIR", folder.parent)
     return folder
 
 
-def test_upload_upscale_download_in_browser(tmp_path, fake_artifacts):
-    crop = tmp_path / "baby_crop.png"
-    with Image.open(BABY) as im:
-        im.convert("RGB").crop((192, 192, 320, 320)).save(crop)  # 128 x 128: quick on CPU
-    shot = tmp_path / "srlab-web.png"
-    timeout = 60_000
-    with running_server(web.Limits(concurrency=1, queue_size=4)) as base, \
-            sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+def test_upload_upscale_download_in_browser(page, base, crops, fake_artifacts):
+    crop = crops["baby_crop"]
+    _open(page, f"{base}/?model=bicubic&scale=2", "bicubic ×2")
+    _upload(page, crop)
+    page.wait_for_selector("#srlab-preview img")
+    status = _run(page)
+    assert "128 × 128 → 256 × 256" in status, status
+
+    # the comparison shows both images at full resolution
+    page.wait_for_function(
+        "[...document.querySelectorAll('#srlab-compare img')]"
+        ".filter(i => i.complete && i.naturalWidth === 256 && i.naturalHeight === 256)"
+        ".length === 2")
+
+    # the download is the full-resolution PNG, with a readable file name
+    link = page.wait_for_selector("#srlab-download a[download]")
+    assert link.get_attribute("download") == "baby_crop_bicubic_x2.png"
+    resp = page.request.get(link.get_attribute("href"))
+    assert resp.ok
+    with Image.open(io.BytesIO(resp.body())) as out:
+        assert out.format == "PNG" and out.size == (256, 256)
+        result = np.asarray(out.convert("RGB"))
+    from srlab import load_model
+
+    expected = load_model("bicubic", 2).upscale_array(np.asarray(Image.open(crop).convert("RGB")))
+    np.testing.assert_array_equal(result, expected)
+
+    # the self-ensemble box (under Options) reaches the job: its result is named model+
+    page.click("#srlab-options")
+    page.check("#srlab-ensemble input[type=checkbox]")
+    _run(page, "bicubic+")
+    link = page.wait_for_selector("#srlab-download a[download*='bicubic+']")
+    assert link.get_attribute("download") == "baby_crop_bicubic+_x2.png"
+
+    # training metrics: curves and the progress GIF appear on demand
+    page.click("#srlab-show-metrics")
+    page.wait_for_function(
+        "[...document.querySelectorAll('img')].filter(i => i.src.includes('.gif')"
+        " || i.src.includes('loss')).some(i => i.complete && i.naturalWidth > 0)")
+
+
+def test_bad_upload_gives_the_api_sentence_and_nothing_else(page, base, crops):
+    _open(page, f"{base}/?model=bicubic&scale=2", "bicubic ×2")
+    _upload(page, crops["notes"], expect="notes.png")
+    shown = page.inner_text("#srlab-status").strip()
+    api = page.request.post(f"{base}/api/upscale?model=bicubic&scale=2", multipart={
+        "file": {"name": "notes.png", "mimeType": "image/png",
+                 "buffer": crops["notes"].read_bytes()}})
+    assert api.status == 400
+    assert shown == api.json()["error"]  # one sentence, worded as the API words it
+    assert "Traceback" not in shown and "/tmp" not in shown and "index 0" not in shown
+    assert page.query_selector("#srlab-preview img") is None  # no broken-image icon
+    assert page.locator(".toast-body").count() == 0  # no Gradio error toast
+    # pressing Upscale anyway: one sentence again
+    assert _run(page, "Upload an image first").strip() == "Upload an image first."
+    # a batch with one bad file: the bad one is named, the others go ahead
+    _upload(page, crops["eye"], crops["notes"], expect="eye.png: 96 × 96 — press Upscale")
+    assert "notes.png: not an image srlab can read" in _status(page)
+
+
+def test_picker_offers_only_trained_models_and_keeps_a_valid_scale(page, base):
+    _open(page, f"{base}/?model=span&scale=2", "span ×2")
+    page.click("#srlab-model input")
+    page.wait_for_selector("#srlab-model [role=option]")
+    options = page.eval_on_selector_all("#srlab-model [role=option]",
+                                        "els => els.map(e => e.getAttribute('aria-label'))")
+    names = [o.split(" — ")[0].split(" · ")[-1].strip() for o in options]
+    listing = page.request.get(f"{base}/api/models").json()
+    untrained = [m["name"] for m in listing if not m["trained"]]
+    assert not set(untrained) & set(names), untrained
+    assert not any("untrained" in o for o in options)
+    assert names[0] in ("auto", "span") and "srgan" in names
+    assert options[-1].startswith("study · ")
+    # span x2 -> a model trained at x4 only: the scale follows
+    only4 = next(m["name"] for m in listing if m["trained_scales"] == [4])
+    page.click(f"#srlab-model [role=option][aria-label^='study · {only4} — ']")
+    page.wait_for_function(
+        f"document.querySelector('#srlab-card')?.innerText.includes('{only4} ×4')")
+    scales = page.eval_on_selector_all("#srlab-scale label", "els => els.map(e => e.innerText)")
+    assert [s.strip() for s in scales] == ["×4"]
+    assert page.is_checked("#srlab-scale input[value='4']")
+    # a link to an untrained model explains itself instead of landing on random weights
+    if untrained:
+        page.goto(f"{base}/?model={untrained[0]}")
+        page.wait_for_function("document.querySelector('#srlab-status')?.innerText"
+                               f".includes('{untrained[0]} has no trained weights here')")
+        assert f"{untrained[0]} ×" not in page.inner_text("#srlab-card")
+    # the card is a table with whole words and 4-decimal GMSD
+    _open(page, f"{base}/?model=span&scale=4", "span ×4")
+    headers = page.eval_on_selector_all("#srlab-card th", "els => els.map(e => e.innerText)")
+    assert "GMSD" in headers and "dataset" in headers
+    cell_heights = page.eval_on_selector_all(
+        "#srlab-card td, #srlab-card th", "els => els.map(e => e.getBoundingClientRect().height)")
+    assert max(cell_heights) < 2 * min(cell_heights), cell_heights  # no cell wraps a line
+
+
+def test_comparison_zooms_and_pans_at_one_to_one(page, base, crops):
+    _open(page, f"{base}/?model=bicubic&scale=2", "bicubic ×2")
+    _upload(page, crops["baby_crop"])
+    _run(page)
+    page.wait_for_function("document.querySelector('.srlab-cmp')?.dataset.wired")
+    page.wait_for_function("document.querySelector('.srlab-cmp').dataset.scale === '1.0000'")
+
+    def state():
+        return page.evaluate("""() => { const r = document.querySelector('.srlab-cmp');
+            const i = r.querySelector('.srlab-after').getBoundingClientRect();
+            return {scale: r.srlabPanzoom.getScale(), pan: r.srlabPanzoom.getPan(),
+                    width: i.width, x: i.x,
+                    clip: r.querySelector('.srlab-before').style.clipPath}; }""")
+
+    start = state()
+    assert abs(start["width"] - 256) < 1  # starts at real pixels when they fit
+    stage = page.locator(".srlab-stage").bounding_box()
+    cx, cy = stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2
+    page.mouse.move(cx, cy)
+    for _ in range(5):
+        page.mouse.wheel(0, -120)  # wheel zooms in
+        page.wait_for_timeout(60)
+    page.wait_for_timeout(300)
+    zoomed = state()
+    assert zoomed["scale"] > 1.5, zoomed
+    page.mouse.move(cx - 120, cy)  # drag pans (off the divider, which sits in the middle)
+    page.mouse.down()
+    page.mouse.move(cx - 40, cy + 30, steps=5)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+    panned = state()
+    assert abs(panned["x"] - zoomed["x"] - 80) < 3, (zoomed, panned)
+    page.click(".srlab-bar button[data-act='1:1']")  # back to real pixels
+    page.wait_for_timeout(300)
+    assert abs(state()["width"] - 256) < 1
+    # the divider: dragging it moves the clip of the bicubic image
+    before = state()["clip"]
+    knob = page.locator(".srlab-divider").bounding_box()
+    page.mouse.move(knob["x"] + knob["width"] / 2, knob["y"] + knob["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(knob["x"] - 60, knob["y"] + knob["height"] / 2, steps=4)
+    page.mouse.up()
+    page.wait_for_timeout(200)
+    assert state()["clip"] != before
+
+
+def test_batch_of_three_gives_a_zip(page, base, crops):
+    _open(page, f"{base}/?model=bicubic&scale=2", "bicubic ×2")
+    _upload(page, crops["eye"], crops["mouth"], crops["chin"], expect="3 images ready")
+    status = _run(page, "chin.png")
+    assert status.count("→") == 3, status
+    link = page.wait_for_selector("#srlab-download a[download$='.zip']")
+    resp = page.request.get(link.get_attribute("href"))
+    with zipfile.ZipFile(io.BytesIO(resp.body())) as zf:
+        assert sorted(zf.namelist()) == ["chin_bicubic_x2.png", "eye_bicubic_x2.png",
+                                         "mouth_bicubic_x2.png"]
+    downloads = page.eval_on_selector_all("#srlab-download a[download]",
+                                          "els => els.map(e => e.getAttribute('download'))")
+    assert len(downloads) == 4  # the zip and each image
+    # the comparison can show any of the three
+    page.click("#srlab-pick input")
+    page.click("#srlab-pick [role=option]:has-text('mouth.png')")
+    page.wait_for_function("document.querySelector('.srlab-tag-r') && [...document."
+                           "querySelectorAll('#srlab-compare img')].some(i => i.complete"
+                           " && i.naturalWidth === 192)")
+
+
+def test_progress_of_a_tiled_job_and_cancel(page, base, crops):
+    _open(page, f"{base}/?model=vdsr&scale=2", "vdsr ×2")
+    _upload(page, crops["big"])
+    page.click("#srlab-options")
+    page.click("#srlab-tile input")
+    page.click("#srlab-tile [role=option]:has-text('64 px')")
+    page.click("#srlab-run")  # 448 x 448 in 64 px tiles: 49 tiles, about a second each
+    page.wait_for_function(
+        "/tile [1-9][0-9]* of 49/.test(document.querySelector('#srlab-status')?.innerText)")
+    shown = _status(page)
+    assert "Upscaling big.png: tile" in shown and "%" in shown, shown
+    assert page.locator("#srlab-status progress").count() == 1
+    page.click("#srlab-cancel")
+    page.wait_for_function(
+        "document.querySelector('#srlab-status')?.innerText.includes('Cancelled after')")
+    assert "of 49 tiles" in _status(page)
+    # the worker stopped at the next tile: the server has nothing pending
+    health = page.request.get(f"{base}/api/health").json()
+    assert health["pending"] == 0, health
+
+
+def test_docs_render_offline(page, base):
+    outside = []
+
+    def only_local(route):
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.goto(f"{base}/docs")
+    page.wait_for_selector(".swagger-ui .info .title")
+    assert "srlab" in page.inner_text(".swagger-ui .info .title")
+    page.wait_for_selector(".opblock-summary-path[data-path='/api/upscale']")
+    assert outside == [], outside
+
+
+def test_auto_is_the_default_and_shows_its_choice(tmp_path, monkeypatch, browser, crops):
+    make_shipped_pair(tmp_path, monkeypatch)  # a stand-in span-real: auto is available
+    with running_server(LIMITS) as url:
+        page = browser.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.set_default_timeout(timeout)
-            page.goto(f"{base}/?model=bicubic&scale=2")
-            page.wait_for_function(
-                "document.querySelector('#srlab-card')?.innerText.includes('bicubic ×2')")
-            page.set_input_files("#srlab-input input[type=file]", str(crop))
-            page.wait_for_selector("#srlab-input img")
-            page.click("#srlab-run")
-            page.wait_for_function(
-                "document.querySelector('#srlab-status')?.innerText.includes('→')")
-            status = page.inner_text("#srlab-status")
-            assert "128 × 128 → 256 × 256" in status, status
-
-            # the comparison shows images at full resolution
-            page.wait_for_function(
-                "[...document.querySelectorAll('#srlab-compare img')]"
-                ".some(i => i.complete && i.naturalWidth === 256 && i.naturalHeight === 256)")
-
-            # the download is the full-resolution PNG, with a readable file name
+            _open(page, url, "auto ×4")
+            # on_load updates the card and the denoise group in one event; wait for both
+            page.wait_for_selector("#srlab-denoise-auto", state="visible")
+            _upload(page, crops["web"])
+            status = _run(page, "chose")
+            assert "Detected: JPEG file, quality ~35" in status, status
+            assert "chose span-real" in status, status
             link = page.wait_for_selector("#srlab-download a[download]")
-            assert link.get_attribute("download") == "baby_crop_bicubic_x2.png"
-            resp = page.request.get(link.get_attribute("href"))
-            assert resp.ok
-            with Image.open(io.BytesIO(resp.body())) as out:
-                assert out.format == "PNG" and out.size == (256, 256)
-                result = np.asarray(out.convert("RGB"))
-            from srlab import load_model
-
-            expected = load_model("bicubic", 2).upscale_array(
-                np.asarray(Image.open(crop).convert("RGB")))
-            np.testing.assert_array_equal(result, expected)
-
-            # the self-ensemble box reaches the job: its result is named model+
-            page.check("#srlab-ensemble input[type=checkbox]")
-            page.click("#srlab-run")
+            assert link.get_attribute("download") == "web_span-real_x4.png"
+            # a manual denoise strength overrides what auto reads
+            page.uncheck("#srlab-denoise-auto input[type=checkbox]")
+            page.fill("#srlab-denoise input[type=number]", "0.5")
+            page.press("#srlab-denoise input[type=number]", "Enter")
+            status = _run(page, "denoise 0.5")
+            assert "span-dn0.5 ×4" in status, status
+            # another model hides the denoise controls
+            page.click("#srlab-model input")
+            page.click("#srlab-model [role=option]:has-text('bicubic — ')")
             page.wait_for_function(
-                "document.querySelector('#srlab-status')?.innerText.includes('bicubic+')")
-            link = page.wait_for_selector("#srlab-download a[download*='bicubic+']")
-            assert link.get_attribute("download") == "baby_crop_bicubic+_x2.png"
-
-            # training metrics: curves and the progress GIF appear on demand
-            page.click("#srlab-show-metrics")
-            page.wait_for_function(
-                "[...document.querySelectorAll('img')].filter(i => i.src.includes('.gif')"
-                " || i.src.includes('loss')).some(i => i.complete && i.naturalWidth > 0)")
-            page.screenshot(path=str(shot), full_page=True)
+                "document.querySelector('#srlab-card')?.innerText.includes('bicubic ×4')")
+            page.wait_for_selector("#srlab-denoise-auto", state="hidden")
         finally:
-            browser.close()
-    assert shot.stat().st_size > 10_000
+            page.close()
+
+
+def test_layout_and_screenshots_at_desktop_and_phone_widths(page, base, crops):
+    """The result beside the input above the fold at 1280x900; on a phone, on screen after
+    tapping Upscale. The screenshots (real shipped weights, the default model) go to
+    docs/screenshots/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    _open(page, base, "×4")  # the default: x4, like the API
+    _upload(page, crops["web"])  # a quality-35 JPEG: what auto is for
+    _run(page, "704 × 704")
+    page.wait_for_function("[...document.querySelectorAll('#srlab-compare img')]"
+                           ".every(i => i.complete && i.naturalWidth === 704)")
+    page.click(".srlab-bar button[data-act='1:1']")  # real pixels, so the difference shows
+    page.wait_for_timeout(300)
+    stage = page.locator(".srlab-stage").bounding_box()
+    upload = page.locator("#srlab-input").bounding_box()
+    run = page.locator("#srlab-run").bounding_box()
+    assert stage["y"] + stage["height"] <= 900 and run["y"] + run["height"] <= 900
+    assert stage["x"] >= upload["x"] + upload["width"] - 1  # the result right of the input
+    shot = page.screenshot()
+    _small_png(io.BytesIO(shot), SCREENSHOTS / "web-1280x900.png")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    _open(page, base, "×4")
+    _upload(page, crops["web"])
+    assert page.locator(".srlab-stage").count() == 0
+    page.click("#srlab-run")
+    page.wait_for_function(
+        "document.querySelector('#srlab-status')?.innerText.includes('704 × 704')")
+    page.wait_for_function("""() => { const s = document.querySelector('.srlab-stage');
+        if (!s) return false; const r = s.getBoundingClientRect();
+        return r.top >= -1 && r.top < window.innerHeight / 2; }""")  # scrolled into view
+    page.wait_for_timeout(300)
+    shot = page.screenshot()
+    _small_png(io.BytesIO(shot), SCREENSHOTS / "web-390x844.png")
+    for name in ("web-1280x900.png", "web-390x844.png"):
+        assert 10_000 < (SCREENSHOTS / name).stat().st_size < 400_000

@@ -139,3 +139,65 @@ def test_burst_of_uploads(record_property):
         "limits": {"concurrency": LIMITS.concurrency, "queue_size": LIMITS.queue_size},
     })
     record_property("reliability", {"web": figures})
+
+
+BIG_SIDE = 1024  # x4: a 4096 x 4096 (16.8 Mpx, 48 MB as uint8 RGB) result
+BIG_GROWTH_LIMIT = 6.0  # peak RSS growth, in output-array sizes
+
+
+def _peak_rss_during(fn) -> tuple[float, object]:
+    """(peak RSS in MB sampled every 20 ms while ``fn`` runs, fn's result)."""
+    import threading
+
+    peak = [_rss_mb()]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_mb())
+            time.sleep(0.02)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    try:
+        out = fn()
+    finally:
+        done.set()
+        t.join()
+    return peak[0], out
+
+
+def test_large_output_memory_is_bounded(record_property):
+    """A large result is tiled, written to disk and streamed: the server never holds more
+    than the output array, one encoding copy and a tile's activations (no PNG bytes in
+    memory, no second full-size image for the comparison)."""
+    from srlab.resize import imresize
+
+    y, x = np.mgrid[0:BIG_SIDE // 4, 0:BIG_SIDE // 4]
+    small = np.stack([x % 256, y % 256, (x + y) % 256], axis=-1).astype(np.uint8)
+    body = _png(imresize(small, 4.0))  # smooth: a small PNG, a real 1024 x 1024 image
+    limits = web.Limits(max_upload_bytes=8 * 2**20, max_pixels=BIG_SIDE * BIG_SIDE)
+    out_mb = (4 * BIG_SIDE) ** 2 * 3 / 2**20
+    with running_server(limits) as base, httpx.Client(base_url=base, timeout=300) as client:
+        r, _ = _post(client, {"model": "bicubic", "scale": 4}, _png(small[:32, :32]))
+        assert r.status_code == 200, r.text
+        before = _rss_mb()
+
+        def big() -> tuple[int, dict]:
+            n = 0
+            with client.stream("POST", "/api/upscale", params={"model": "bicubic", "scale": 4},
+                               files={"file": ("big.png", body, "image/png")}) as resp:
+                assert resp.status_code == 200, resp.read()
+                for chunk in resp.iter_bytes():
+                    n += len(chunk)
+                return n, dict(resp.headers)
+
+        peak, (nbytes, headers) = _peak_rss_during(big)
+    assert headers["x-srlab-output-size"] == f"{4 * BIG_SIDE}x{4 * BIG_SIDE}"
+    assert nbytes > 100_000
+    growth = peak - before
+    record_property("web_large_output", {"output_mb": round(out_mb, 1),
+                                         "rss_before_mb": round(before, 1),
+                                         "rss_peak_mb": round(peak, 1),
+                                         "growth_mb": round(growth, 1)})
+    assert growth < BIG_GROWTH_LIMIT * out_mb, (before, peak, out_mb)

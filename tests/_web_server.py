@@ -51,8 +51,8 @@ def make_shipped_pair(folder, monkeypatch):
     """
     import torch
 
-    from srlab import weights
-    from srlab.upscaler import load_model
+    from srlab.api import load_model
+    from srlab.zoo import weights
 
     span = weights.shipped_weights_path("span", 4)
     _, meta = weights.read_weights(span)

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from srlab.imageio import save_image
+from srlab.image.imageio import save_image
 
 Expected = Literal["ok", "error"]
 

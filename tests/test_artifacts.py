@@ -8,7 +8,7 @@ import numpy as np
 from conftest import synthetic_image
 from PIL import Image
 
-from srlab.artifacts import compact_plot, evenly, save_progress_gif, shrink_artifact
+from srlab.train.report import compact_plot, evenly, save_progress_gif, shrink_artifact
 
 
 def _strips(n: int) -> list[Image.Image]:

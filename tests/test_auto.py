@@ -10,12 +10,13 @@ import torch
 from conftest import synthetic_image
 from PIL import Image
 
-from srlab import cli, weights
-from srlab.condition import LATTICE, estimate, jpeg_lattice, jpeg_quality_of, noise_sigma
-from srlab.degrade import jpeg
-from srlab.resize import imresize
-from srlab.upscaler import AutoUpscaler, load_model
-from srlab.weights import read_weights, save_weights
+from srlab import cli
+from srlab.api import AutoUpscaler, load_model
+from srlab.image.condition import LATTICE, estimate, jpeg_lattice, jpeg_quality_of, noise_sigma
+from srlab.image.degrade import jpeg
+from srlab.image.resize import imresize
+from srlab.zoo import weights
+from srlab.zoo.weights import read_weights, save_weights
 
 
 def photo(seed: int = 0, size: int = 128) -> np.ndarray:
@@ -149,8 +150,8 @@ def test_inspect_eval_writes_a_confusion_table(image_folder, tmp_path, capsys):
 
 
 def test_auto_rows_are_cached_under_both_networks_and_the_estimator(shipped_pair, monkeypatch):
-    from srlab import benchmark, condition
-
+    from srlab.eval import benchmark
+    from srlab.image import condition
     key = benchmark._model_identity("auto", 4, None)
     assert key is not None and key != benchmark._model_identity("span", 4, None)
     source = condition.SOURCE

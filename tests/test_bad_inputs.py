@@ -22,7 +22,7 @@ from corpus import OK_SIZES, WHY, build_corpus, gif_frame_bomb
 from PIL import Image
 from test_cli import assert_one_line_error, listing, run
 
-from srlab.imageio import load_image, save_image
+from srlab.image.imageio import load_image, save_image
 
 SCALE = 2
 
@@ -221,7 +221,7 @@ def test_unlistable_folder_does_not_stop_the_batch(capsys, tmp_path, monkeypatch
 _BOMB_CHILD = """
 import json, resource, sys, time
 resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))
-from srlab.imageio import ImageError, load_image
+from srlab.image.imageio import ImageError, load_image
 t0 = time.perf_counter()
 try:
     load_image(sys.argv[1])

@@ -46,7 +46,7 @@ def test_benchmark_writes_tables_and_ranks_bicubic_above_nearest(hr_folder, tmp_
 
 def test_benchmark_opencv_peer(hr_folder, tmp_path):
     pytest.importorskip("cv2")
-    from srlab.benchmark import shared_dir
+    from srlab.eval.benchmark import shared_dir
 
     if not (shared_dir() / "peers" / "opencv-dnn-superres" / "ESPCN_x2.pb").is_file():
         pytest.skip("OpenCV peer weights not found under $SRLAB_SHARED")
@@ -62,10 +62,10 @@ def test_benchmark_usage_errors(hr_folder, tmp_path, capsys):
 
 
 def test_ship_measures_and_installs_a_run(image_folder, hr_folder, tmp_path, monkeypatch):
-    from srlab.config import load_config
     from srlab.ship import ship_run
-    from srlab.train import train
-    from srlab.weights import read_weights
+    from srlab.train.config import load_config
+    from srlab.train.loop import train
+    from srlab.zoo.weights import read_weights
 
     cfg = load_config(None, ["model.name=span-fast", "model.scale=2", "data.patch=8",
                              "data.batch=2", "data.val_max=2", "run.epochs=1",
@@ -100,9 +100,9 @@ def test_ship_measures_and_installs_a_run(image_folder, hr_folder, tmp_path, mon
 
 def test_ship_of_a_stopped_run_says_its_weights_are_intermediate(image_folder, hr_folder,
                                                                  tmp_path, monkeypatch):
-    from srlab.config import load_config
     from srlab.ship import ship_run
-    from srlab.train import train
+    from srlab.train.config import load_config
+    from srlab.train.loop import train
 
     cfg = load_config(None, ["model.name=span-fast", "model.scale=2", "data.patch=8",
                              "data.batch=2", "data.val_max=2", "run.epochs=3",
@@ -134,9 +134,9 @@ def test_model_cards_cite_the_published_figure_from_the_shared_file():
 def test_gap_note_counts_the_cpu_time_of_the_weights_a_run_started_from():
     from conftest import SHARED
 
-    from srlab.benchmark import BenchRow
+    from srlab.eval.benchmark import BenchRow
     from srlab.ship import model_card
-    from srlab.weights import WeightsMeta
+    from srlab.zoo.weights import WeightsMeta
 
     if not (SHARED / "published-results.md").is_file():
         pytest.skip("../shared/published-results.md not found")
@@ -152,9 +152,9 @@ def test_gap_note_names_a_different_size_of_the_published_net():
     must say so, not blame the whole gap on the CPU budget."""
     from conftest import SHARED
 
-    from srlab.benchmark import BenchRow
+    from srlab.eval.benchmark import BenchRow
     from srlab.ship import _count, model_card
-    from srlab.weights import WeightsMeta
+    from srlab.zoo.weights import WeightsMeta
 
     assert [_count(t) for t in ("57K", "~23K", "1,592K", "43.1M", "-")] == [
         57e3, 23e3, 1592e3, 43.1e6, None]
@@ -207,9 +207,9 @@ def test_gmsd_option_puts_the_measured_perceptual_score_in_each_cell(hr_folder, 
 def test_score_cache_reuses_rows_only_for_the_same_tensors_and_images(hr_folder, tmp_path):
     import torch
 
-    from srlab.benchmark import markdown_table, run_benchmark
-    from srlab.models.registry import build_model
-    from srlab.weights import WeightsMeta, save_weights
+    from srlab.eval.benchmark import markdown_table, run_benchmark
+    from srlab.zoo.registry import build_model
+    from srlab.zoo.weights import WeightsMeta, save_weights
 
     torch.manual_seed(0)
     net = build_model("span", 2, feat=8, blocks=1)
@@ -271,7 +271,7 @@ def test_refresh_flag_measures_again_and_keeps_the_fresh_rows(hr_folder, tmp_pat
 
 
 def test_benchmark_shipped_expands_to_the_weights_in_the_package(hr_folder, tmp_path):
-    from srlab.weights import SHIPPED_DIR
+    from srlab.zoo.weights import SHIPPED_DIR
 
     assert main(["benchmark", "-m", "bicubic-matlab", "-m", "shipped", "-s", "2",
                  "-d", str(hr_folder), "-o", str(tmp_path / "o"), "--no-cache"]) == 0
@@ -286,11 +286,11 @@ def test_benchmark_shipped_expands_to_the_weights_in_the_package(hr_folder, tmp_
 def test_a_run_started_from_weights_counts_their_cpu_time(image_folder, hr_folder, tmp_path,
                                                           monkeypatch):
     """A fine-tuned or grown net's card states its parents' CPU time as well as its own."""
-    from srlab.config import load_config
-    from srlab.models.registry import build_model
     from srlab.ship import inherited_seconds, ship_run
-    from srlab.train import train
-    from srlab.weights import WeightsMeta, read_weights, save_weights
+    from srlab.train.config import load_config
+    from srlab.train.loop import train
+    from srlab.zoo.registry import build_model
+    from srlab.zoo.weights import WeightsMeta, read_weights, save_weights
 
     parent = tmp_path / "parent.safetensors"
     save_weights(build_model("span-fast", 2),
@@ -341,7 +341,7 @@ def test_a_run_started_from_weights_counts_their_cpu_time(image_folder, hr_folde
 
 def test_card_states_the_scale_augmentation_from_the_run_config():
     from srlab.ship import model_card, run_rescale
-    from srlab.weights import WeightsMeta
+    from srlab.zoo.weights import WeightsMeta
 
     assert run_rescale({}) is None and run_rescale({"data": {"rescale": [1.0]}}) is None
     said = run_rescale({"data": {"rescale": [1.0, 0.9, 0.6]}})
@@ -353,7 +353,7 @@ def test_card_states_the_scale_augmentation_from_the_run_config():
 
 def test_card_states_the_sampling_phase_augmentation_from_the_run_config():
     from srlab.ship import model_card, run_phases
-    from srlab.weights import WeightsMeta
+    from srlab.zoo.weights import WeightsMeta
 
     assert run_phases({}) is None and run_phases({"data": {"phases": False}}) is None
     said = run_phases({"model": {"scale": 4}, "data": {"phases": True}})
@@ -367,7 +367,7 @@ def test_card_states_the_sampling_phase_augmentation_from_the_run_config():
 
 def test_card_states_detail_weighted_patch_sampling_from_the_run_config():
     from srlab.ship import model_card, run_candidates
-    from srlab.weights import WeightsMeta
+    from srlab.zoo.weights import WeightsMeta
 
     assert run_candidates({}) is None and run_candidates({"data": {"candidates": 1}}) is None
     said = run_candidates({"data": {"candidates": 3}})
@@ -380,7 +380,7 @@ def test_card_states_detail_weighted_patch_sampling_from_the_run_config():
 def test_card_names_the_architecture_arguments_the_weights_carry():
     """A 48x14 span and a 64x8 span share a registry name; the card must tell them apart."""
     from srlab.ship import model_card
-    from srlab.weights import WeightsMeta
+    from srlab.zoo.weights import WeightsMeta
 
     card = model_card(WeightsMeta(arch="span", scale=4, kwargs={"channels": 48, "blocks": 14}),
                       [], "cmd").splitlines()
@@ -400,7 +400,7 @@ def test_card_names_the_architecture_arguments_the_weights_carry():
 def test_card_status_tells_a_stopped_run_from_a_finished_one(progress, says):
     """Best weights from before the end of a finished run are not 'intermediate'."""
     from srlab.ship import model_card
-    from srlab.weights import WeightsMeta
+    from srlab.zoo.weights import WeightsMeta
 
     card = model_card(WeightsMeta(arch="span", scale=3), [], "cmd", progress)
     status = [line for line in card.splitlines() if line.startswith("- status:")]
@@ -412,8 +412,8 @@ def test_card_status_tells_a_stopped_run_from_a_finished_one(progress, says):
 
 def test_load_average_is_nan_where_the_platform_has_none(monkeypatch):
     """Windows has no os.getloadavg: benchmark rows and the speed footer must still work."""
-    from srlab import speed
-    from srlab.benchmark import load_average
+    from srlab.eval import speed
+    from srlab.eval.benchmark import load_average
 
     monkeypatch.delattr(os, "getloadavg", raising=False)
     assert load_average() != load_average()  # NaN
@@ -423,7 +423,7 @@ def test_load_average_is_nan_where_the_platform_has_none(monkeypatch):
 @pytest.mark.parametrize("mpx, text", [(12.34, "12.3"), (1.0, "1.0"), (0.996, "1.0"),
                                        (0.58, "0.58"), (0.0712, "0.071")])
 def test_speed_cells_keep_a_decimal_point(mpx, text):
-    from srlab.benchmark import _speed
+    from srlab.eval.benchmark import _speed
 
     assert _speed(mpx) == text
 
@@ -431,7 +431,7 @@ def test_speed_cells_keep_a_decimal_point(mpx, text):
 def test_table_speed_is_total_pixels_over_total_seconds_and_a_missing_cell_is_a_dash():
     """1 Mpx at 1 Mpx/s and 8 Mpx at 4 Mpx/s take 3 s for 9 Mpx: 3.0, where the mean of
     the two speeds says 2.5 and a big set's speed counts no more than a small one's."""
-    from srlab.benchmark import BenchRow, markdown_table
+    from srlab.eval.benchmark import BenchRow, markdown_table
 
     def row(model: str, ds: str, mpx: float, speed: float) -> BenchRow:
         return BenchRow(model=model, scale=4, dataset=ds, psnr=30.0, ssim=0.9, images=1,
@@ -473,7 +473,7 @@ def test_unknown_track_is_a_usage_error(hr_folder, tmp_path, capsys):
 
 
 def test_strip_draws_lr_each_model_and_hr_from_the_track_inputs(hr_folder, tmp_path):
-    from srlab.benchmark import load_pairs, visual_strip
+    from srlab.eval.benchmark import load_pairs, visual_strip
 
     out = visual_strip(["bicubic-matlab", "nearest"], 2, hr_folder, tmp_path / "s.png",
                        track="jpeg50", crop=32)

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from srlab import cli
-from srlab.imageio import load_image, save_image
+from srlab.image.imageio import load_image, save_image
 
 SRLAB = Path(sys.executable).parent / "srlab"
 
@@ -238,7 +238,7 @@ def test_default_model(capsys, tmp_path, img):
     code, out, err = run(capsys, "upscale", tmp_path / "s.png", "--threads", "1")
     assert code == 0, err
     assert load_image(tmp_path / "s_x4.png").array.shape == (48, 40, 3)
-    from srlab.upscaler import load_model
+    from srlab.api import load_model
 
     if not load_model(None, 4).trained:
         assert err.count("\n") == 1 and "srlab: warning:" in err and "random" in err
@@ -295,7 +295,7 @@ def test_error_is_one_line(capsys, tmp_path, img, monkeypatch, case):
 
 
 def test_unexpected_error_hint_and_debug(capsys, monkeypatch, photo):
-    import srlab.upscale_task as task
+    import srlab.batch as task
 
     def boom(*args, **kwargs):
         raise TypeError("something broke\nsecond line")
@@ -311,7 +311,7 @@ def test_unexpected_error_hint_and_debug(capsys, monkeypatch, photo):
 
 
 def test_ctrl_c_exits_130(capsys, monkeypatch, photo):
-    import srlab.upscale_task as task
+    import srlab.batch as task
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -322,7 +322,7 @@ def test_ctrl_c_exits_130(capsys, monkeypatch, photo):
 
 
 def test_cli_default_limit_matches_library():
-    from srlab.imageio import DEFAULT_MAX_PIXELS
+    from srlab.image.imageio import DEFAULT_MAX_PIXELS
 
     assert cli._DEFAULT_MAX_PIXELS == DEFAULT_MAX_PIXELS  # duplicated to keep --help fast
 
@@ -355,8 +355,8 @@ def test_models_table(capsys):
 
 
 def test_models_table_reads_shipped_metadata(capsys, tmp_path, monkeypatch):
-    import srlab.weights as weights
-    from srlab.models.registry import build_model
+    import srlab.zoo.weights as weights
+    from srlab.zoo.registry import build_model
 
     monkeypatch.setattr(weights, "SHIPPED_DIR", tmp_path)
     net = build_model("span-fast", 4)
@@ -371,8 +371,8 @@ def test_models_table_reads_shipped_metadata(capsys, tmp_path, monkeypatch):
 
 
 def test_ship_cards_rewrites_shipped_card_headers(capsys, tmp_path, monkeypatch):
-    import srlab.weights as weights
-    from srlab.models.registry import build_model
+    import srlab.zoo.weights as weights
+    from srlab.zoo.registry import build_model
 
     monkeypatch.setattr(weights, "SHIPPED_DIR", tmp_path)
     meta = weights.WeightsMeta(arch="span-fast", scale=4, kwargs={"feat": 8}, recipe="r")

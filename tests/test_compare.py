@@ -1,4 +1,4 @@
-"""srlab.compare on tiny synthetic data: tables, charts and best/worst grids have the right rows."""
+"""srlab.eval.compare on tiny synthetic data: tables, charts and best/worst grids are right."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from conftest import smooth_images
 from PIL import Image
 
-from srlab.benchmark import run_benchmark
-from srlab.compare import _worst_window, compare, resolve_item
-from srlab.config import load_config
-from srlab.train import train
+from srlab.eval.benchmark import run_benchmark
+from srlab.eval.compare import _worst_window, compare, resolve_item
+from srlab.train.config import load_config
+from srlab.train.loop import train
 
 
 @pytest.fixture(scope="module")

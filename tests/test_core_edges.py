@@ -12,9 +12,9 @@ import torch
 from skimage.metrics import structural_similarity
 from test_metrics import _gmsd_by_the_matlab_recipe
 
-from srlab.metrics import evaluate, gmsd, mae, mse, psnr, rgb_to_y, ssim
-from srlab.resize import imresize, imresize_torch, resize_matrix
-from srlab.tiling import from_float, tiled_apply, to_float
+from srlab.image.metrics import evaluate, gmsd, mae, mse, psnr, rgb_to_y, ssim
+from srlab.image.resize import imresize, imresize_torch, resize_matrix
+from srlab.image.tiling import from_float, tiled_apply, to_float
 
 # --- metrics ------------------------------------------------------------------------------
 

@@ -33,9 +33,9 @@ from conftest import synthetic_image
 from PIL import Image
 
 from srlab import cli
-from srlab.config import load_config
-from srlab.train import train
-from srlab.weights import WeightsMeta, read_weights, save_weights
+from srlab.train.config import load_config
+from srlab.train.loop import train
+from srlab.zoo.weights import WeightsMeta, read_weights, save_weights
 
 EPOCHS, ITERS = 4, 3
 TINY = ["model.name=span", "model.scale=2", "model.kwargs={feat: 8, blocks: 1}",
@@ -250,7 +250,7 @@ def test_disk_full_during_weights_write(tmp_path, monkeypatch):
     """The same for the .safetensors files the trainer and srlab ship write."""
     import safetensors.torch
 
-    from srlab.models.registry import build_model
+    from srlab.zoo.registry import build_model
 
     net = build_model("span", 2, feat=8, blocks=1)
     path = tmp_path / "last.safetensors"

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from conftest import synthetic_image
 
-from srlab.data import ImageSet
-from srlab.degrade import LEVELS, TRACKS, RealDegradation, degrade, track_lr
-from srlab.metrics import psnr
-from srlab.resize import imresize
+from srlab.image.degrade import LEVELS, TRACKS, RealDegradation, degrade, track_lr
+from srlab.image.metrics import psnr
+from srlab.image.resize import imresize
+from srlab.train.data import ImageSet
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from conftest import synthetic_image
 from PIL import Image
 from torch import nn
 
+from srlab.api import load_model
 from srlab.cli import main
-from srlab.ensemble import SelfEnsemble, dihedral, undo_dihedral
-from srlab.upscaler import load_model
+from srlab.runtime.ensemble import SelfEnsemble, dihedral, undo_dihedral
 
 
 def test_the_8_transforms_are_distinct_and_undone_exactly():

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from srlab import cli
-from srlab.export import (
+from srlab.api import load_model
+from srlab.image.imageio import load_image, save_image
+from srlab.runtime.onnx import (
     PARITY_TOL,
     OnnxError,
     OnnxUpscaler,
@@ -21,10 +23,8 @@ from srlab.export import (
     load_backend,
     load_onnx_model,
 )
-from srlab.imageio import load_image, save_image
-from srlab.models.registry import build_model
-from srlab.upscaler import load_model
-from srlab.weights import WeightsMeta, save_weights
+from srlab.zoo.registry import build_model
+from srlab.zoo.weights import WeightsMeta, save_weights
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
@@ -101,7 +101,7 @@ def test_trained_model_is_exported_once_into_the_cache(tmp_path, monkeypatch):
     first = load_onnx_model("span-fast", 2, weights=wpath)
     files = list((tmp_path / "cache" / "onnx").glob("span-fast_x2_*.onnx"))
     assert len(files) == 1 and first.trained
-    import srlab.export as ex
+    import srlab.runtime.onnx as ex
 
     def boom(*a, **k):
         raise AssertionError("exported again")
@@ -120,7 +120,7 @@ def test_missing_onnxruntime_names_the_extra(monkeypatch):
 
 
 def test_auto_uses_the_measured_default(monkeypatch):
-    import srlab.export as ex
+    import srlab.runtime.onnx as ex
 
     monkeypatch.setattr(ex, "BACKEND_DEFAULTS", {"span-fast": "onnx"})
     assert isinstance(load_backend("span-fast", 2, backend="auto"), OnnxUpscaler)

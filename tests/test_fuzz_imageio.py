@@ -41,14 +41,14 @@ import hashlib, json, os, signal, sys, time
 from pathlib import Path
 sys.path.insert(0, {tools!r})
 import fuzz_imageio as fz
-import srlab.imageio
+import srlab.image.imageio
 
 seeds = fz.load_seeds()
 digest = lambda b: hashlib.sha1(b).hexdigest()
 bugs = {{digest(fz.mutate(seeds, 0, 3)[1]): "raise",
         digest(fz.mutate(seeds, 0, 7)[1]): "segfault",
         digest(fz.mutate(seeds, 0, 12)[1]): "hang"}}
-real = srlab.imageio.load_image
+real = srlab.image.imageio.load_image
 
 def planted(path, **kw):
     bug = bugs.get(digest(Path(path).read_bytes()))
@@ -60,7 +60,7 @@ def planted(path, **kw):
         time.sleep(60)
     return real(path, **kw)
 
-srlab.imageio.load_image = planted
+srlab.image.imageio.load_image = planted
 s = fz.run_mutate(20, 0, Path({out!r}), 100_000_000, 1.5, 0, seeds, progress=False)
 replay = [Path(f["file"]).read_bytes() == fz.mutate(seeds, 0, f["iteration"])[1]
           for f in s.findings]
@@ -89,13 +89,13 @@ from pathlib import Path
 sys.path.insert(0, {tools!r})
 sys.path.insert(0, {tests!r})
 import fuzz_imageio as fz
-import srlab.imageio
+import srlab.image.imageio
 from corpus import gif_frame_bomb
 
 bomb = Path({out!r}) / "bomb.gif"
 bomb.write_bytes(gif_frame_bomb())
 fz._limit_memory(1536)
-srlab.imageio._is_gif = lambda path: False  # undo the fix: Pillow's GIF bomb returns
+srlab.image.imageio._is_gif = lambda path: False  # undo the fix: Pillow's GIF bomb returns
 print(json.dumps(fz.judge(bomb, 100_000_000)))
 """
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageOps
 
-from srlab.imageio import (
+from srlab.image.imageio import (
     DEFAULT_MAX_PIXELS,
     ImageError,
     LoadedImage,

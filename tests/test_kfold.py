@@ -1,4 +1,4 @@
-"""srlab.kfold on 6 tiny synthetic images: K=2 gives 2 disjoint folds and a mean/std report."""
+"""srlab.train.kfold on 6 tiny images: K=2 gives 2 disjoint folds and a mean/std report."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import smooth_images
 
-from srlab.config import load_config
-from srlab.data import Pair, _pairs_in, find_images
-from srlab.kfold import _materialise, fold_indices, kfold
+from srlab.image.datasets import Pair, find_images, pairs_in
+from srlab.train.config import load_config
+from srlab.train.kfold import _materialise, fold_indices, kfold
 
 
 def test_fold_indices_partition_deterministic() -> None:
@@ -28,7 +28,7 @@ def test_materialise_keeps_lr_pairing(tmp_path: Path) -> None:
     lr = smooth_images(tmp_path / "lr", 2, seed=1, size=32)
     pairs = [Pair(src / "img0.png", lr / "img0.png"), Pair(src / "img1.png", None)]
     _materialise(list(enumerate(pairs)), tmp_path / "fold")
-    got = _pairs_in(tmp_path / "fold")
+    got = pairs_in(tmp_path / "fold")
     assert [p.hr.resolve() for p in got] == [p.hr.resolve() for p in pairs]
     assert got[0].lr is not None and got[0].lr.resolve() == pairs[0].lr.resolve()
     assert got[1].lr is None

@@ -1,5 +1,6 @@
-"""Dependencies flow one way: faces -> tasks -> core. Checked on every import statement,
-including the lazy ones inside functions, so a shortcut cannot creep in unnoticed."""
+"""Dependencies flow one way: faces -> tasks -> core, and the package names say which layer a
+module is in. Checked on every import statement, including the lazy ones inside functions,
+so a shortcut cannot creep in unnoticed."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ import pytest
 import srlab
 
 PKG = Path(srlab.__file__).parent
-FACES = {"cli", "web", "__main__"}
-TASKS = {"upscale_task", "train", "benchmark", "ship", "compare", "kfold", "tune", "speed",
-         "export"}
+FACES = {"cli", "web", "__main__"}  # command line and browser
+TASKS = {"batch", "eval", "train", "ship"}  # upscale files, measure, train, ship weights
+CORE = {"__init__", "api", "zoo", "image", "runtime"}  # library: models, pixels, backends
+# the one task that drives others: ship trains nothing itself, it benchmarks a finished run
+TASK_USES = {"ship": {"eval", "train"}}
+# inside the core: image knows nothing of models; zoo knows images, not the upscaler or backends
+CORE_BELOW = {"image": set(), "zoo": {"image"}}
 
 
 def _module(path: Path) -> str:
@@ -45,25 +50,54 @@ def _srlab_imports(path: Path) -> set[str]:
     return found
 
 
+def _imports_from(path: Path) -> list[tuple[str, str]]:
+    """(srlab module, name) for every `from srlab.x import name` in ``path``."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module \
+                and node.module.split(".")[0] == "srlab":
+            out += [(node.module, a.name) for a in node.names]
+    return out
+
+
 MODULES = sorted(p for p in PKG.rglob("*.py"))
+TOP = sorted({_module(p).split(".")[0] for p in MODULES})
 
 
-def test_the_layers_name_real_modules():
-    top = {_module(p).split(".")[0] for p in MODULES}
-    assert FACES <= top and TASKS <= top
+@pytest.mark.parametrize("top", TOP)
+def test_every_module_is_in_exactly_one_layer(top):
+    assert [top in layer for layer in (FACES, TASKS, CORE)].count(True) == 1, top
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: _module(p))
 def test_no_import_points_up_a_layer(path):
     top = _module(path).split(".")[0]
-    imported = _srlab_imports(path)
+    imported = _srlab_imports(path) - {top}
     if top in FACES:
         return
-    forbidden = FACES if top in TASKS else FACES | TASKS
+    if top in TASKS:
+        forbidden = FACES | (TASKS - TASK_USES.get(top, set()))
+    else:
+        forbidden = FACES | TASKS
+        if top in CORE_BELOW:
+            forbidden |= CORE - CORE_BELOW[top] - {top, "__init__"}
     assert not imported & forbidden, f"{_module(path)} imports {sorted(imported & forbidden)}"
 
 
-def test_the_checker_sees_lazy_relative_imports():
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: _module(p))
+def test_no_private_name_crosses_a_module(path):
+    private = [f"{m}.{n}" for m, n in _imports_from(path)
+               if n.startswith("_") and not n.startswith("__")]
+    assert not private, f"{_module(path)} imports private names {private}"
+
+
+def test_the_checker_sees_lazy_and_relative_imports(tmp_path, monkeypatch):
     assert "cli" in _srlab_imports(PKG / "__main__.py")
-    assert {"upscaler", "models"} <= _srlab_imports(PKG / "upscale_task.py")
-    assert "resize" in _srlab_imports(PKG / "models" / "classical.py")
+    assert {"api", "zoo"} <= _srlab_imports(PKG / "batch.py")
+    assert "image" in _srlab_imports(PKG / "zoo" / "classical.py")
+    assert "runtime" in _srlab_imports(PKG / "train" / "loop.py")  # imported inside a function
+    probe = tmp_path / "zoo" / "probe.py"
+    probe.parent.mkdir()
+    probe.write_text("def f():\n    from ..image import resize\n    from . import span\n")
+    monkeypatch.setitem(globals(), "PKG", tmp_path)
+    assert _srlab_imports(probe) == {"image", "zoo"}

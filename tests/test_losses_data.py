@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from srlab.data import BatchSampler, ImageSet
-from srlab.degrade import LEVELS, degrade
-from srlab.losses import LOSSES, build_loss, ssim_torch
-from srlab.metrics import ssim
+from srlab.image.degrade import LEVELS, degrade
+from srlab.image.metrics import ssim
+from srlab.train.data import BatchSampler, ImageSet
+from srlab.train.losses import LOSSES, build_loss, ssim_torch
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
@@ -68,8 +68,8 @@ def test_batches_are_a_pure_function_of_the_iteration(image_folder):
 
 
 def test_rescale_adds_smaller_copies_of_each_image(image_folder):
-    from srlab.data import load_rgb
-    from srlab.resize import imresize, modcrop
+    from srlab.image.datasets import load_rgb
+    from srlab.image.resize import imresize, modcrop
 
     plain = ImageSet.from_folders([image_folder], scale=2)
     pyramid = ImageSet.from_folders([image_folder], scale=2, rescale=(1.0, 0.75, 0.5),
@@ -93,7 +93,7 @@ def test_rescale_adds_smaller_copies_of_each_image(image_folder):
 
 
 def test_phases_sample_other_lr_grids_and_keep_pairs_aligned(image_folder):
-    from srlab.resize import imresize, modcrop
+    from srlab.image.resize import imresize, modcrop
 
     data = ImageSet.from_folders([image_folder], scale=4, min_lr_size=8)
     hr, lr = data.images(0)
@@ -129,7 +129,7 @@ def test_rescale_factors_outside_0_1_are_refused(image_folder, factors):
 def test_candidates_keep_the_most_detailed_of_their_draws(tmp_path):
     from PIL import Image
 
-    from srlab.data import _detail
+    from srlab.train.data import _detail
 
     # half flat grey, half random texture: uniform positions land on both halves
     rng = np.random.default_rng(0)

@@ -12,15 +12,15 @@ import pytest
 import torch
 
 import srlab
-from srlab.models.registry import MODELS, build_model
-from srlab.models.span import SPAN
-from srlab.models.srcnn import SRCNN
-from srlab.models.srgan import Discriminator
-from srlab.models.upsampling import UpsamplingNet, checkerboard_score
-from srlab.models.vdsr import VDSR
-from srlab.models.vgg import VGGFeatures
-from srlab.upscaler import Upscaler, load_model
-from srlab.weights import (
+from srlab.api import Upscaler, load_model
+from srlab.zoo.registry import MODELS, build_model
+from srlab.zoo.span import SPAN
+from srlab.zoo.srcnn import SRCNN
+from srlab.zoo.srgan import Discriminator
+from srlab.zoo.upsampling import UpsamplingNet, checkerboard_score
+from srlab.zoo.vdsr import VDSR
+from srlab.zoo.vgg import VGGFeatures
+from srlab.zoo.weights import (
     WeightsError,
     WeightsMeta,
     count_params,

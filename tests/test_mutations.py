@@ -26,13 +26,13 @@ from conftest import smooth_images, synthetic_image
 from PIL import Image
 from torch import nn
 
-from srlab.benchmark import load_pairs
-from srlab.data import BatchSampler, ImageSet
-from srlab.degrade import LEVELS, degrade
-from srlab.metrics import evaluate, psnr, ssim
-from srlab.resize import imresize, modcrop
-from srlab.tiling import tile_grid, tiled_apply
-from srlab.upscaler import Upscaler, load_model
+from srlab.api import Upscaler, load_model
+from srlab.eval.benchmark import load_pairs
+from srlab.image.degrade import LEVELS, degrade
+from srlab.image.metrics import evaluate, psnr, ssim
+from srlab.image.resize import imresize, modcrop
+from srlab.image.tiling import tile_grid, tiled_apply
+from srlab.train.data import BatchSampler, ImageSet
 
 # --- 1. the border crop of the protocol --------------------------------------------------
 
@@ -318,11 +318,11 @@ class _BrightCritic(nn.Module):
 
 
 def test_gan_generator_moves_toward_real(image_folder, tmp_path, monkeypatch):
-    from srlab.config import load_config
-    from srlab.models.registry import build_model
-    from srlab.train import train
+    from srlab.train.config import load_config
+    from srlab.train.loop import train
+    from srlab.zoo.registry import build_model
 
-    monkeypatch.setattr("srlab.models.srgan.Discriminator", _BrightCritic)
+    monkeypatch.setattr("srlab.zoo.srgan.Discriminator", _BrightCritic)
     base = ["model.name=srgan", "model.scale=2", "model.kwargs={feat: 8, blocks: 1}",
             "data.patch=12", "data.batch=2", "data.val_max=2", "data.val_fraction=0.34",
             "run.epochs=2", "run.iters_per_epoch=3", "run.progress=false", "run.threads=1",

@@ -55,7 +55,7 @@ def opencv5(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _real_peers() -> Path:
-    from srlab.benchmark import shared_dir
+    from srlab.eval.benchmark import shared_dir
 
     folder = shared_dir().joinpath(*PEER_DIR)
     if not (folder / "ESPCN_x2.pb").is_file():
@@ -64,7 +64,7 @@ def _real_peers() -> Path:
 
 
 def test_the_locked_opencv_runs_every_peer():
-    from srlab.benchmark import PEERS, make_upscaler
+    from srlab.eval.benchmark import PEERS, make_upscaler
 
     _real_peers()
     assert int(cv2.__version__.split(".")[0]) == 4, cv2.__version__
@@ -98,8 +98,7 @@ def test_benchmark_skips_the_peer_with_one_line_and_scores_the_rest(opencv5, hr_
 
 
 def test_bench_skips_the_peers_with_one_line_each(opencv5):
-    from srlab import speed
-
+    from srlab.eval import speed
     lines: list[str] = []
     rows = speed.run_speed(["bicubic"], [2], backends=["torch"], lr_size=(16, 12), repeats=1,
                            thread_counts=(1, 2), peers=("opencv-espcn", "bicubic-pil"),
@@ -112,7 +111,7 @@ def test_bench_skips_the_peers_with_one_line_each(opencv5):
 
 def test_compare_skips_the_peer_and_stops_on_it_when_nothing_is_left(opencv5, hr_folder,
                                                                   tmp_path):
-    from srlab.compare import compare
+    from srlab.eval.compare import compare
 
     lines: list[str] = []
     res = compare(["opencv-fsrcnn", "bicubic"], scales=[2], datasets=[hr_folder],
@@ -121,7 +120,7 @@ def test_compare_skips_the_peer_and_stops_on_it_when_nothing_is_left(opencv5, hr
     assert [ln for ln in lines if "opencv" in ln] == [
         "skipping opencv-fsrcnn at x2: OpenCV FSRCNN peer unavailable: OpenCV 5.1.0 cannot "
         "read TensorFlow .pb models (needs opencv<5)"]
-    from srlab.benchmark import PeerUnavailable
+    from srlab.eval.benchmark import PeerUnavailable
 
     with pytest.raises(PeerUnavailable, match=r"needs opencv<5"):
         compare(["opencv-espcn"], scales=[2], datasets=[hr_folder], out_dir=tmp_path / "d",
@@ -137,7 +136,7 @@ def test_cli_compare_prints_one_line(opencv5, hr_folder, tmp_path, capsys):
 
 
 def test_an_opencv_4_failure_is_one_line_too(opencv5, monkeypatch):
-    from srlab.benchmark import PeerUnavailable, make_upscaler
+    from srlab.eval.benchmark import PeerUnavailable, make_upscaler
 
     monkeypatch.setattr(cv2, "__version__", "4.14.0")
     with pytest.raises(PeerUnavailable) as info:

@@ -28,9 +28,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from srlab.imageio import load_image, save_image
-from srlab.upscale_task import upscale_files
-from srlab.upscaler import Upscaler, load_model
+from srlab.api import Upscaler, load_model
+from srlab.batch import upscale_files
+from srlab.image.imageio import load_image, save_image
 
 MODES = ("L", "LA", "RGB", "RGBA", "P", "I;16")
 CHANNELS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}

@@ -27,7 +27,7 @@ import pytest
 from conftest import BENCH, SHARED, needs_shared
 
 from srlab.cli import main
-from srlab.weights import read_weights, shipped_weights_path
+from srlab.zoo.weights import read_weights, shipped_weights_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = ("Set5", "Set14")

@@ -7,10 +7,10 @@ import pytest
 import torch
 from conftest import BENCH, needs_shared
 
-from srlab.resize import imresize, imresize_torch, modcrop, resize_matrix
+from srlab.image.resize import imresize, imresize_torch, modcrop, resize_matrix
 
 
-def _cubic(x: float) -> float:  # written out independently of srlab.resize
+def _cubic(x: float) -> float:  # written out independently of srlab.image.resize
     x = abs(x)
     if x <= 1:
         return 1.5 * x**3 - 2.5 * x**2 + 1
@@ -72,8 +72,8 @@ def test_modcrop():
 @needs_shared()
 @pytest.mark.parametrize("scale,expected", [(2, 33.66), (3, 30.39), (4, 28.42)])
 def test_bicubic_matches_published_set5(scale, expected):
-    from srlab.benchmark import load_hr
-    from srlab.metrics import psnr
+    from srlab.eval.benchmark import load_hr
+    from srlab.image.metrics import psnr
 
     vals = []
     for f in sorted((BENCH / "Set5").glob("*.png")):

@@ -12,9 +12,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from srlab import cli, speed, tiling
-from srlab.color import rgb_to_ycbcr, ycbcr_to_rgb
-from srlab.upscaler import _bicubic, load_model
+from srlab import cli
+from srlab.api import _bicubic, load_model
+from srlab.eval import speed
+from srlab.image import tiling
+from srlab.image.color import rgb_to_ycbcr, ycbcr_to_rgb
 
 # ------------------------------------------------------------------ fast path == textbook path
 
@@ -117,7 +119,7 @@ def test_run_speed_end_to_end_on_tiny_inputs(tmp_path, monkeypatch):
 
 
 def speed_onnx() -> bool:
-    from srlab.export import onnx_available
+    from srlab.runtime.onnx import onnx_available
 
     return onnx_available()
 

@@ -15,9 +15,9 @@ import torch
 import yaml
 from PIL import Image
 
-from srlab.config import ConfigError, load_config
-from srlab.train import lr_at, train
-from srlab.weights import read_weights
+from srlab.train.config import ConfigError, load_config
+from srlab.train.loop import lr_at, train
+from srlab.zoo.weights import read_weights
 
 TINY = ["model.name=span", "model.scale=2", "model.kwargs={feat: 8, blocks: 1}",
         "data.patch=8", "data.batch=2", "data.val_max=2", "data.val_fraction=0.34",
@@ -115,7 +115,7 @@ def test_paired_layout_and_small_images_skipped(tmp_path):
 
 
 def test_rescale_reaches_the_training_set_but_not_validation(image_folder, tmp_path):
-    from srlab.train import _datasets
+    from srlab.train.loop import _datasets
 
     cfg = _cfg(image_folder, tmp_path, "data.rescale=[1.0, 0.5]")
     train_set, val_set = _datasets(cfg)
@@ -140,7 +140,7 @@ def test_config_rejects_unknown_keys_and_bad_types(tmp_path):
 def test_every_example_config_loads():
     configs = sorted(Path(__file__).resolve().parents[1].glob("configs/*.yaml"))
     assert configs
-    from srlab.models.registry import MODELS, build_model
+    from srlab.zoo.registry import MODELS, build_model
 
     for path in configs:
         cfg = load_config(path)
@@ -185,7 +185,7 @@ def test_ddp_two_cpu_processes_keep_identical_replicas(image_folder, tmp_path):
 def test_progress_gif_keeps_at_most_gif_frames_and_ends_on_the_last_epoch(tmp_path):
     from PIL import Image
 
-    from srlab.train import GIF_FRAMES, _gif
+    from srlab.train.loop import GIF_FRAMES, _gif
 
     pred = tmp_path / "predictions"
     pred.mkdir()
@@ -234,7 +234,7 @@ def test_zero_grows_a_deeper_net_that_starts_as_the_shallow_one(image_folder, tm
                    f"model.init={small}", f"model.zero=[{', '.join(zero)}]", "optim.lr=0",
                    "optim.min_lr=0", "optim.ema=0"), log=lambda _: None)
         outs[len(zero)] = read_weights(out / "run" / "last.safetensors")[0]
-    from srlab.models.registry import build_model
+    from srlab.zoo.registry import build_model
 
     x = torch.rand(1, 1, 12, 10)
     nets = {}
@@ -257,7 +257,7 @@ def test_zero_that_matches_nothing_is_refused(image_folder, tmp_path):
 @pytest.fixture
 def bf16_cpu(monkeypatch):
     """Pretend the CPU runs bfloat16 natively (autocast is emulated, just slower, elsewhere)."""
-    monkeypatch.setattr("srlab.speed.native_bf16", lambda: True)
+    monkeypatch.setattr("srlab.runtime.cpu.native_bf16", lambda: True)
 
 
 def test_bf16_autocast_trains_float32_weights(image_folder, tmp_path, bf16_cpu):
@@ -270,7 +270,7 @@ def test_bf16_autocast_trains_float32_weights(image_folder, tmp_path, bf16_cpu):
 
 def test_bf16_falls_back_to_float32_where_the_cpu_would_emulate_it(image_folder, tmp_path,
                                                                    monkeypatch):
-    monkeypatch.setattr("srlab.speed.native_bf16", lambda: False)
+    monkeypatch.setattr("srlab.runtime.cpu.native_bf16", lambda: False)
     seen = []
     real = torch.autocast
     monkeypatch.setattr(torch, "autocast", lambda *a, **k: seen.append(k["enabled"]) or
@@ -322,8 +322,8 @@ def test_a_teacher_term_changes_training_and_is_recorded(image_folder, tmp_path)
 def test_a_teacher_must_be_an_srlab_file_of_the_runs_scale(image_folder, tmp_path):
     from safetensors.torch import save_file
 
-    from srlab.distill import load_teacher
-    from srlab.weights import WeightsError
+    from srlab.train.distill import load_teacher
+    from srlab.zoo.weights import WeightsError
 
     train(_cfg(image_folder, tmp_path), log=lambda _: None)
     x2 = tmp_path / "run" / "last.safetensors"

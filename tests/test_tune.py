@@ -1,4 +1,4 @@
-"""srlab.tune: 2 tiny Optuna trials, the search space, the --set overrides and the epoch hook."""
+"""srlab.train.tune: 2 tiny Optuna trials, search space, the --set overrides and the epoch hook."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from conftest import smooth_images
 
-from srlab.config import load_config
-from srlab.tune import MISSING, _apply, _train_with_reports, overrides_for, search_space, tune
+from srlab.train.config import load_config
+from srlab.train.tune import MISSING, _apply, _train_with_reports, overrides_for, search_space, tune
 
 optuna = pytest.importorskip("optuna")
 
 
 def test_search_space_follows_the_constructor() -> None:
-    from srlab.models.registry import get_spec
+    from srlab.zoo.registry import get_spec
 
     span = search_space(load_config(None, ["model.name=span", "model.kwargs={feat: 8}"]))
     blocks = get_spec("span").kwargs["blocks"]  # the variant's own value when not overridden
@@ -38,12 +38,12 @@ def test_overrides_round_trip() -> None:
 
 
 def test_epoch_hook_is_passed_to_train(monkeypatch) -> None:
-    import srlab.train
+    import srlab.train.loop
 
     def fake(cfg, *, resume=False, log=print, on_epoch=None):
         return [on_epoch(e, 30.0) for e in (1, 2)]
 
-    monkeypatch.setattr(srlab.train, "train", fake)
+    monkeypatch.setattr(srlab.train.loop, "train", fake)
     assert _train_with_reports(None, lambda e, p: e == 2, print) == [False, True]
 
 
@@ -81,8 +81,8 @@ def test_tune_two_trials(tmp_path: Path) -> None:
 
 
 def test_median_pruning_stops_poor_trials(monkeypatch, tmp_path: Path) -> None:
-    import srlab.train
-    from srlab.train import RunSummary
+    import srlab.train.loop
+    from srlab.train.loop import RunSummary
 
     calls = []
 
@@ -94,7 +94,7 @@ def test_median_pruning_stops_poor_trials(monkeypatch, tmp_path: Path) -> None:
                 break
         return RunSummary(tmp_path, value, 0.5, 3, 20.0, 6, 1.0, 1.0, 0)
 
-    monkeypatch.setattr(srlab.train, "train", fake)
+    monkeypatch.setattr(srlab.train.loop, "train", fake)
     cfg = load_config(None, [f"run.out_dir={tmp_path}", "run.name=p"])
     res = tune(cfg, 5, log=lambda s: None)
     assert [(t.state, t.epochs) for t in res.trials] == [("COMPLETE", 3)] * 3 + [("PRUNED", 2)] * 2

@@ -20,7 +20,8 @@ from _web_server import running_server  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from srlab import web  # noqa: E402
-from srlab.models.registry import MODELS, auto_available, default_model  # noqa: E402
+from srlab.zoo import catalog  # noqa: E402
+from srlab.zoo.registry import MODELS, auto_available, default_model  # noqa: E402
 
 LIMITS = web.Limits(max_upload_bytes=150_000, max_pixels=200 * 200, concurrency=1,
                     queue_size=1)
@@ -197,7 +198,7 @@ def test_model_card_and_artifacts(tmp_path, monkeypatch):
     folder = tmp_path / "span_x4"
     folder.mkdir()
     (folder / "loss.png").write_bytes(png_bytes(np.zeros((4, 4, 3), np.uint8)))
-    monkeypatch.setattr(web.catalog, "ARTIFACTS_DIR", tmp_path)
+    monkeypatch.setattr(catalog, "ARTIFACTS_DIR", tmp_path)
     assert set(web.training_artifacts("span", 4)) == {"loss.png"}
     assert web.training_artifacts("span", 2) == {}
 
@@ -248,8 +249,7 @@ def test_wrong_method_is_405_and_unknown_path_404(client):
 @pytest.fixture
 def only_span_x4(tmp_path, monkeypatch):
     """A weights folder holding span x4 alone: everything else is untrained, whatever ships."""
-    from srlab import weights
-
+    from srlab.zoo import weights
     src = weights.shipped_weights_path("span", 4)
     (tmp_path / src.name).write_bytes(src.read_bytes())
     monkeypatch.setattr(weights, "SHIPPED_DIR", tmp_path)
@@ -356,8 +356,7 @@ def pair(tmp_path, monkeypatch):
 
 
 def test_auto_is_refused_where_it_does_not_ship(client, smooth_rgb, tmp_path, monkeypatch):
-    from srlab import weights
-
+    from srlab.zoo import weights
     monkeypatch.setattr(weights, "SHIPPED_DIR", tmp_path)  # nothing ships here
     r = upload(client, png_bytes(smooth_rgb), model="auto", scale=4)
     assert r.status_code == 400
@@ -368,8 +367,8 @@ def test_auto_is_refused_where_it_does_not_ship(client, smooth_rgb, tmp_path, mo
 def test_auto_reports_what_it_detected_and_chose(client, pair):
     from conftest import synthetic_image
 
-    from srlab.degrade import jpeg
-    from srlab.resize import imresize
+    from srlab.image.degrade import jpeg
+    from srlab.image.resize import imresize
 
     photo = imresize(synthetic_image(3, 192, 192), 0.5)  # 96 x 96, smooth and clean
     buf = io.BytesIO()

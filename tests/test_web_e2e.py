@@ -44,6 +44,7 @@ from _web_server import make_shipped_pair, running_server  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from srlab import web  # noqa: E402
+from srlab.zoo import catalog  # noqa: E402
 
 LIMITS = web.Limits(concurrency=1, queue_size=4, max_pixels=700 * 700)
 
@@ -137,7 +138,7 @@ def fake_artifacts(tmp_path, monkeypatch) -> Path:
     frames[0].save(folder / "progress.gif", save_all=True, append_images=frames[1:],
                    duration=200, loop=0)
     (folder / "metrics.csv").write_text("epoch,loss,val_psnr\n1,0.1,30.0\n")
-    monkeypatch.setattr(web.catalog, "ARTIFACTS_DIR", folder.parent)
+    monkeypatch.setattr(catalog, "ARTIFACTS_DIR", folder.parent)
     return folder
 
 

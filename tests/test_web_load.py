@@ -27,7 +27,7 @@ from _web_server import running_server  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from srlab import web  # noqa: E402
-from srlab.models.registry import DEFAULT_MODEL  # noqa: E402
+from srlab.zoo.registry import DEFAULT_MODEL  # noqa: E402
 
 LIMITS = web.Limits(max_upload_bytes=200_000, max_pixels=128 * 128, concurrency=1,
                     queue_size=6)
@@ -171,7 +171,7 @@ def test_large_output_memory_is_bounded(record_property):
     """A large result is tiled, written to disk and streamed: the server never holds more
     than the output array, one encoding copy and a tile's activations (no PNG bytes in
     memory, no second full-size image for the comparison)."""
-    from srlab.resize import imresize
+    from srlab.image.resize import imresize
 
     y, x = np.mgrid[0:BIG_SIDE // 4, 0:BIG_SIDE // 4]
     small = np.stack([x % 256, y % 256, (x + y) % 256], axis=-1).astype(np.uint8)

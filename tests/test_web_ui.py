@@ -14,8 +14,9 @@ import pytest
 from PIL import Image
 
 from srlab import web
-from srlab.web import app, catalog, state
-from srlab.weights import WeightsMeta
+from srlab.web import app, state
+from srlab.zoo import catalog
+from srlab.zoo.weights import WeightsMeta
 
 
 @pytest.fixture
@@ -43,8 +44,7 @@ def test_picker_offers_only_trained_combinations_main_models_first():
 
 
 def test_without_weights_only_the_baselines_are_offered(tmp_path, monkeypatch):
-    from srlab import weights
-
+    from srlab.zoo import weights
     monkeypatch.setattr(weights, "SHIPPED_DIR", tmp_path)  # nothing ships
     offered = [name for _, name in catalog.ui_models()]
     assert offered == ["nearest", "bilinear", "bicubic", "bicubic-matlab", "lanczos"]
@@ -64,7 +64,7 @@ def test_switching_model_keeps_a_trained_scale():
 def test_default_is_x4_and_auto_when_it_ships(tmp_path, monkeypatch):
     from _web_server import make_shipped_pair
 
-    from srlab.models.registry import auto_available
+    from srlab.zoo.registry import auto_available
 
     name, scale = catalog.default_choice()
     assert scale == catalog.DEFAULT_SCALE == 4

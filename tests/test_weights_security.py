@@ -25,10 +25,10 @@ import torch
 from safetensors.torch import save_file
 from test_cli import assert_one_line_error, run
 
-from srlab.imageio import save_image
-from srlab.models.registry import build_model
-from srlab.upscaler import load_model
-from srlab.weights import WeightsError, WeightsMeta, read_weights, save_weights
+from srlab.api import load_model
+from srlab.image.imageio import save_image
+from srlab.zoo.registry import build_model
+from srlab.zoo.weights import WeightsError, WeightsMeta, read_weights, save_weights
 
 NAME, SCALE, KWARGS = "span", 2, {"feat": 8, "blocks": 1}
 
@@ -113,7 +113,7 @@ def test_pickle_checkpoint_is_refused_on_resume(tmp_path, image_folder):
     """A planted run/checkpoint.pt is read with weights_only=True by --resume too."""
     from test_train import _cfg
 
-    from srlab.train import train
+    from srlab.train.loop import train
 
     marker = tmp_path / "PWNED"
     run_dir = tmp_path / "runs" / "run"

@@ -1,4 +1,4 @@
-"""Fuzz ``srlab.imageio.load_image``: the only allowed outcomes are an image or ``ImageError``.
+"""Fuzz ``srlab.image.imageio.load_image``: the allowed outcomes are an image or ``ImageError``.
 
 Every file srlab reads (CLI, web demo, training data) goes through ``load_image``, so a
 malformed file that makes it raise anything else — or crash, hang, or return an array that is
@@ -168,7 +168,7 @@ def check_array(img: object, max_pixels: int | None) -> str | None:
 
 def judge(path: Path, max_pixels: int | None) -> tuple[str, str]:
     """('loaded' | 'image_error', '') or ('finding', signature + traceback)."""
-    from srlab.imageio import ImageError, load_image
+    from srlab.image.imageio import ImageError, load_image
 
     try:
         img = load_image(path, max_pixels=max_pixels)
@@ -359,9 +359,9 @@ def run_atheris(iterations: int, out: Path, max_pixels: int | None, timeout: flo
     import warnings
 
     warnings.simplefilter("ignore")  # Pillow warns about odd files; only outcomes matter
-    import srlab.imageio  # noqa: F401 - loaded before instrument_all, so it is instrumented
+    import srlab.image.imageio  # noqa: F401 - loaded before instrument_all, so it is instrumented
 
-    atheris.instrument_all()  # PIL's plugins and srlab.imageio are Python: coverage-guided
+    atheris.instrument_all()  # PIL's plugins and srlab.image.imageio are Python: coverage-guided
     out.mkdir(parents=True, exist_ok=True)
     corpus_dir = Path(tempfile.mkdtemp(prefix="srlab-atheris-corpus-"))
     for name, data in seeds:
@@ -409,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="end with a JSON summary line")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     args = p.parse_args(argv)
-    from srlab.imageio import DEFAULT_MAX_PIXELS
+    from srlab.image.imageio import DEFAULT_MAX_PIXELS
 
     max_pixels = DEFAULT_MAX_PIXELS if args.max_pixels is None else (args.max_pixels or None)
     seeds = load_seeds(args.seeds)

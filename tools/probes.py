@@ -24,8 +24,8 @@ import time
 import torch
 from torch import nn
 
-from srlab.models.registry import build_model
-from srlab.models.vdsr import VDSR
+from srlab.zoo.registry import build_model
+from srlab.zoo.vdsr import VDSR
 
 
 def _net_shape(text: str) -> tuple[int, int]:
@@ -80,11 +80,11 @@ def vdsr_init() -> None:
 def overfit(config: str, model: str, weights: str | None, n: int) -> None:
     import numpy as np
 
-    from srlab.config import load_config
-    from srlab.metrics import evaluate
-    from srlab.resize import imresize
-    from srlab.train import _datasets
-    from srlab.upscaler import load_model
+    from srlab.api import load_model
+    from srlab.image.metrics import evaluate
+    from srlab.image.resize import imresize
+    from srlab.train.config import load_config
+    from srlab.train.loop import _datasets
 
     torch.set_num_threads(1)
     cfg = load_config(config)

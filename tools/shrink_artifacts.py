@@ -1,4 +1,4 @@
-"""Re-encode the shipped progress GIFs and curve PNGs the small way (srlab/artifacts.py).
+"""Re-encode the shipped progress GIFs and curve PNGs the small way (srlab/train/report.py).
 
 Why: GIFs written before artifacts.py used a palette per frame (up to 1.3 MB each) and the
 curves were full-colour RGBA; new runs and `srlab ship` write the small form already, this
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from srlab.artifacts import shrink_artifact
-from srlab.train import GIF_FRAMES
+from srlab.train.loop import GIF_FRAMES
+from srlab.train.report import shrink_artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 

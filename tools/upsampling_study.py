@@ -1,7 +1,7 @@
 """The upsampling study's report table: quality and checkerboard artifacts of the four
 upsamplers (one shared trunk), measured on the shipped weights by the standard protocol.
 
-Checkerboard: ``srlab.models.upsampling.checkerboard_score`` on each output's Y channel
+Checkerboard: ``srlab.zoo.upsampling.checkerboard_score`` on each output's Y channel
 (border = scale cropped), as a ratio to the same score of the HR image — 1.0 means no more
 period-s energy than the ground truth has, above 1.0 means the upsampler added a pattern.
 
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from srlab.benchmark import load_pairs, markdown_table, run_benchmark, shared_dir
-from srlab.metrics import rgb_to_y
-from srlab.models.upsampling import checkerboard_score
-from srlab.upscaler import load_model
+from srlab.api import load_model
+from srlab.eval.benchmark import load_pairs, markdown_table, run_benchmark, shared_dir
+from srlab.image.metrics import rgb_to_y
+from srlab.zoo.upsampling import checkerboard_score
 
 MODELS = ("up-transposed", "up-resize-nearest", "up-resize-bilinear", "up-subpixel")
 SETS = ("Set5", "Set14")
@@ -67,7 +67,7 @@ def main() -> int:
         f"images. Made by `python tools/upsampling_study.py --scale {args.scale}{target}`.")
     print(text)
     if args.readme is not None:
-        from srlab.benchmark import update_readme
+        from srlab.eval.benchmark import update_readme
 
         update_readme(args.readme, f"upsampling-x{args.scale}", text)
     return 0

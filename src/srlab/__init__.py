@@ -18,7 +18,7 @@ __all__ = ["load_model", "upscale", "__version__"]
 
 def __getattr__(name: str) -> Any:
     if name in ("load_model", "upscale"):
-        from . import upscaler
+        from srlab import api
 
-        return getattr(upscaler, name)
+        return getattr(api, name)
     raise AttributeError(f"module 'srlab' has no attribute {name!r}")

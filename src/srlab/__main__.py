@@ -1,3 +1,3 @@
-from .cli import main
+from srlab.cli import main
 
 raise SystemExit(main())

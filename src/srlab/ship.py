@@ -11,14 +11,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .artifacts import shrink_artifact
-from .benchmark import BenchRow, markdown_table, run_benchmark, shared_dir
-from .config import expand_path
-from .weights import (
+from srlab.eval.benchmark import BenchRow, markdown_table, run_benchmark, shared_dir
+from srlab.train.config import expand_path
+from srlab.train.report import shrink_artifact
+from srlab.zoo.weights import (
     SHIPPED_DIR,
     WeightsError,
     WeightsMeta,
-    _atomic_replace,
+    atomic_replace,
     read_weights,
     save_weights,
 )
@@ -157,7 +157,7 @@ def run_degradation(config: dict) -> str | None:
     level = config.get("data", {}).get("degradation", "clean")
     if level == "clean":
         return None
-    return (f"LR made by the '{level}' degradation (srlab.degrade.LEVELS), validated on the "
+    return (f"LR made by the '{level}' degradation (srlab.image.degrade.LEVELS), validated on the "
             "same degradation; scores on the degraded benchmark tracks (srlab benchmark "
             "--degrade) are in docs/real-world.md")
 
@@ -292,7 +292,7 @@ def rerender_card(weights: Path) -> bool:
     new = "\n".join(lines) + "\n" + MEASURED + measured
     if new == old:
         return False
-    _atomic_replace(card_path, lambda tmp: Path(tmp).write_text(new))
+    atomic_replace(card_path, lambda tmp: Path(tmp).write_text(new))
     return True
 
 
@@ -320,8 +320,8 @@ def ship_run(
     meta.metrics = {r.dataset: {"psnr": round(r.psnr, 3), "ssim": round(r.ssim, 4),
                                 "gmsd": round(r.gmsd, 4), "mpx_per_s": round(r.mpx_per_s, 2)}
                     for r in rows}
-    from .models.registry import build_model
-    from .weights import apply_state_dict
+    from srlab.zoo.registry import build_model
+    from srlab.zoo.weights import apply_state_dict
 
     net = build_model(meta.arch, meta.scale, **meta.kwargs)
     apply_state_dict(net, tensors, src.name)
@@ -337,13 +337,13 @@ def ship_run(
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, art / name)
             if name.endswith((".png", ".gif")):  # a run from before artifacts.py: shrink it
-                from .train import GIF_FRAMES
+                from srlab.train.loop import GIF_FRAMES
 
                 shrink_artifact(art / name, gif_frames=GIF_FRAMES)
     command = f"srlab ship {run_dir}" + (" --which last" if which == "last" else "")
     card = model_card(meta, rows, command, run_progress(run_dir, which, config), config=config,
                       init_replaced=init_replaced)
     card_path = dest / f"{meta.arch}_x{meta.scale}.md"
-    _atomic_replace(card_path, lambda tmp: Path(tmp).write_text(card))
+    atomic_replace(card_path, lambda tmp: Path(tmp).write_text(card))
     log(f"shipped {out} ({meta.params:,} parameters)")
     return out

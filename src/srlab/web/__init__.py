@@ -1,7 +1,7 @@
 """``srlab serve``: a browser demo and a JSON/HTTP API over the same library calls.
 
 This package is a face, not a second implementation: every request ends in
-``srlab.load_model(...).upscale_array(...)`` and ``srlab.imageio`` for decoding and encoding,
+``srlab.load_model(...).upscale_array(...)`` and ``srlab.image.imageio`` for decoding and encoding,
 exactly like the CLI. Gradio (and FastAPI/uvicorn, which it brings) are imported only inside
 functions, so ``import srlab`` — and even ``import srlab.web`` — never needs the web extra.
 
@@ -36,9 +36,8 @@ Modules: ``catalog`` (what is offered, model cards), ``state`` (limits, queue, c
 upscale job), ``api`` (FastAPI), ``app`` (Gradio, ``create_app``, ``serve``).
 """
 
-from .app import PREVIEW_MAX_PIXELS, build_app, create_app, serve, serve_main
-from .catalog import DEFAULT_SCALE, model_card, model_catalog, training_artifacts
-from .state import (
+from srlab.web.app import PREVIEW_MAX_PIXELS, build_app, create_app, serve, serve_main
+from srlab.web.state import (
     WEB_EXTRA_HINT,
     Busy,
     Limits,
@@ -48,6 +47,7 @@ from .state import (
     WebError,
     WorkGate,
 )
+from srlab.zoo.catalog import DEFAULT_SCALE, model_card, model_catalog, training_artifacts
 
 __all__ = [
     "WEB_EXTRA_HINT",

@@ -2,6 +2,6 @@
 
 import sys
 
-from .app import serve_main
+from srlab.web.app import serve_main
 
 sys.exit(serve_main(port=int(sys.argv[1]) if len(sys.argv) > 1 else 7860))

@@ -15,17 +15,17 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .. import __version__
-from ..models.registry import AUTO, auto_available, default_model
-from ..weights import WeightsError
-from . import state as _state
-from .catalog import DEFAULT_SCALE, model_catalog
-from .state import FORMATS, TILE_MAX, TILE_MIN, Options, ServerState, WebError, log, mb
+from srlab import __version__
+from srlab.web import state as _state
+from srlab.web.state import FORMATS, TILE_MAX, TILE_MIN, Options, ServerState, WebError, log, mb
+from srlab.zoo.catalog import DEFAULT_SCALE, model_catalog
+from srlab.zoo.registry import AUTO, auto_available, default_model
+from srlab.zoo.weights import WeightsError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from .state import Result
+    from srlab.web.state import Result
 
 __all__ = ["build_api", "DOCS_PACKAGE"]
 

@@ -21,18 +21,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..models.registry import AUTO, DENOISE_PAIR, MODELS
-from ..weights import WeightsError
-from . import state as _state
-from .catalog import (
-    default_choice,
-    model_card,
-    pick_scale,
-    trained_scales,
-    training_artifacts,
-    ui_models,
-)
-from .state import (
+from srlab.web import state as _state
+from srlab.web.state import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_UPLOAD_MB,
@@ -48,6 +38,16 @@ from .state import (
     log,
     mb,
 )
+from srlab.zoo.catalog import (
+    default_choice,
+    model_card,
+    pick_scale,
+    trained_scales,
+    training_artifacts,
+    ui_models,
+)
+from srlab.zoo.registry import AUTO, DENOISE_PAIR, MODELS
+from srlab.zoo.weights import WeightsError
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -197,7 +197,7 @@ def result_line(item: dict[str, Any], scale: int) -> str:
 
 def _save_preview(state: ServerState, arr: Any) -> str:
     """An 8-bit PNG for the browser (fast compression: it is a view, not the result)."""
-    from ..imageio import to_pil
+    from srlab.image.imageio import to_pil
 
     path = state.workdir.new(".png")
     img = arr if hasattr(arr, "save") else to_pil(arr)
@@ -210,7 +210,7 @@ def _previews(state: ServerState, img: Any, res: Any, opts: Options) -> dict[str
     PREVIEW_MAX_PIXELS, else both scaled to fit it (bicubic straight from the input)."""
     from PIL import Image
 
-    from ..imageio import to_pil
+    from srlab.image.imageio import to_pil
 
     ow, oh = res.out_size
     if ow * oh <= PREVIEW_MAX_PIXELS:
@@ -270,7 +270,7 @@ def _check_upload(state: ServerState, path: str) -> dict[str, Any]:
     """The upload-time check: bytes and pixels from the header, then a full decode (a
     truncated file must fail now, not after pressing Upscale). Also makes the input's
     preview: a small PNG, which every browser shows (a TIFF upload would not display)."""
-    from ..imageio import to_pil
+    from srlab.image.imageio import to_pil
 
     src = Path(path)
     img = _state.decode(src, src.name, state.limits)  # probes the header first
@@ -574,7 +574,7 @@ def create_app(limits: Limits | None = None) -> "FastAPI":
     """The complete ASGI app: ``/api/*`` and ``/docs`` plus the Gradio UI at ``/`` — what
     ``serve`` runs and what the tests start under uvicorn."""
     gr = _state.import_gradio()
-    from .api import build_api
+    from srlab.web.api import build_api
 
     state = ServerState(limits or Limits())
     api = build_api(state)
@@ -582,8 +582,7 @@ def create_app(limits: Limits | None = None) -> "FastAPI":
     demo = build_app(state)
     head = ("<script src='/srlab-static/panzoom.min.js'></script>"
             "<script src='/srlab-static/compare.js'></script>")
-    from .. import weights
-
+    from srlab.zoo import weights
     return gr.mount_gradio_app(
         api, demo, path="/",
         allowed_paths=[str(weights.SHIPPED_DIR), str(state.workdir.path)],

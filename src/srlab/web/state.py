@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from ..models.registry import AUTO, DENOISE_PAIR
-from .catalog import check_choice
+from srlab.zoo.catalog import check_choice
+from srlab.zoo.registry import AUTO, DENOISE_PAIR
 
 if TYPE_CHECKING:
-    from ..condition import Condition
-    from ..imageio import LoadedImage
-    from ..upscaler import AutoUpscaler, Upscaler
+    from srlab.api import AutoUpscaler, Upscaler
+    from srlab.image.condition import Condition
+    from srlab.image.imageio import LoadedImage
 
 __all__ = ["WEB_EXTRA_HINT", "MissingWebExtra", "import_gradio", "Limits", "WebError", "Busy",
            "Cancelled", "WorkGate", "ModelCache", "ServerState", "Job", "Options", "Result",
@@ -190,17 +190,17 @@ class ModelCache:
             return up
 
     def get(self, name: str, scale: int) -> Upscaler:
-        from ..upscaler import load_model
+        from srlab.api import load_model
 
         return self._get((name, scale), partial(load_model, name, scale))
 
     def auto(self, scale: int) -> AutoUpscaler:
-        from ..upscaler import load_model
+        from srlab.api import load_model
 
         return self._get((AUTO, scale), partial(load_model, AUTO, scale))
 
     def denoised(self, scale: int, denoise: float) -> Upscaler:
-        from ..upscaler import load_model
+        from srlab.api import load_model
 
         d = round(float(denoise), 3)
         return self._get(("denoise", scale, d), partial(load_model, scale=scale, denoise=d))
@@ -368,8 +368,8 @@ def probe(path: Path, display_name: str, limits: Limits) -> tuple[int, int]:
 
 
 def decode(path: Path, display_name: str, limits: Limits) -> LoadedImage:
-    """Size checks (413) then decoding through srlab.imageio (400 on any bad file)."""
-    from ..imageio import ImageError, load_image
+    """Size checks (413) then decoding through srlab.image.imageio (400 on any bad file)."""
+    from srlab.image.imageio import ImageError, load_image
 
     probe(path, display_name, limits)
     try:
@@ -451,7 +451,7 @@ class Result:
 
 
 def _label(opts: Options, chosen: str, denoise: float | None) -> str:
-    from ..benchmark import ENSEMBLE_SUFFIX
+    from srlab.eval.benchmark import ENSEMBLE_SUFFIX
 
     if denoise is not None and 0 < denoise < 1:
         base = f"{DENOISE_PAIR[0]}-dn{denoise:g}"
@@ -500,9 +500,9 @@ def safe_stem(filename: str) -> str:
 
 
 def write_result(res: Result, folder: Path, stem: str, opts: Options) -> Path:
-    """Save the result as ``<stem>_<label>_x<scale>.<ext>`` in ``folder`` (srlab.imageio,
+    """Save the result as ``<stem>_<label>_x<scale>.<ext>`` in ``folder`` (srlab.image.imageio,
     as the CLI writes it: 16 bits and alpha kept in PNG, ICC profile embedded)."""
-    from ..imageio import save_image
+    from srlab.image.imageio import save_image
 
     assert res.array is not None, "written already"
     ext = FORMATS[opts.fmt][0]

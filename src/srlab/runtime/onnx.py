@@ -1,0 +1,335 @@
+"""ONNX export and the ONNX Runtime backend (``srlab export``, ``srlab upscale --backend``).
+
+What is exported is the *network* only (LR tensor -> SR tensor, dynamic height and width):
+for a luma model that is Y -> Y, and the colour handling (BT.601, bicubic chroma), alpha,
+dtype conversion and tiling stay in Python, in ``Upscaler``. ``OnnxUpscaler`` is an
+``Upscaler`` whose network is an ONNX Runtime session, so both backends share every line
+of that code and differ only in who runs the convolutions.
+
+Every export is checked against PyTorch on a random image of another size than the one
+traced (which also proves the height/width are really dynamic); a difference above
+``PARITY_TOL`` is an error, not a warning.
+
+``BACKEND_DEFAULTS`` is what ``--backend auto`` picks per model: the faster backend in
+``srlab bench`` (src/srlab/eval/speed.py), measured on this project's 2-core machine; a model
+not listed uses torch. onnx and onnxruntime are optional (``pip install 'srlab[onnx]'``)
+and imported only here; ``auto`` falls back to torch when they are missing.
+
+A third backend, ``torch-bf16``, runs the PyTorch network under CPU autocast to bfloat16.
+It is opt-in (never chosen by ``auto``): it changes the numbers by up to ~1e-3 and is only
+fast on CPUs with native bf16 (AMX or AVX512-BF16; elsewhere it is emulated and slower).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from srlab.api import Upscaler, load_model
+
+__all__ = [
+    "BACKEND_DEFAULTS",
+    "ONNX_HINT",
+    "PARITY_TOL",
+    "OnnxError",
+    "OnnxExport",
+    "OnnxUpscaler",
+    "cache_dir",
+    "check_parity",
+    "export_net",
+    "export_onnx",
+    "load_backend",
+    "load_bf16_model",
+    "load_onnx_model",
+    "onnx_available",
+]
+
+ONNX_HINT = "pip install 'srlab[onnx]'"
+PARITY_TOL = 1e-3
+Backend = Literal["torch", "onnx", "torch-bf16", "auto"]
+BACKENDS = ("torch", "onnx", "torch-bf16", "auto")
+
+# Filled by hand from `srlab bench` (out/bench/speed.json, "suggested_backends"): the faster
+# backend per model at x4 on a 480x320 input, 1 thread, on a 2-core AMD EPYC (AVX512-BF16)
+# with nothing else running (README Performance section). Output Mpx/s, ONNX Runtime vs
+# torch: span-fast 19.37 vs 18.43, espcn 17.83 vs 10.20, span 1.29 vs 0.96, srcnn 1.35 vs
+# 0.53. Re-measure on other hardware; unlisted models use torch.
+BACKEND_DEFAULTS: dict[str, str] = {"span-fast": "onnx", "espcn": "onnx", "span": "onnx",
+                                    "span-real": "onnx",
+                                    "srcnn": "onnx"}
+
+
+class OnnxError(RuntimeError):
+    """ONNX export, parity or runtime failure (missing packages included)."""
+
+
+def onnx_available() -> bool:
+    """True when both onnx (export metadata) and onnxruntime (inference) import."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise OnnxError(f"the ONNX backend needs onnxruntime: {ONNX_HINT}") from None
+    return onnxruntime
+
+
+def _onnx() -> Any:
+    try:
+        import onnx
+    except ImportError:
+        raise OnnxError(f"ONNX export needs the onnx package: {ONNX_HINT}") from None
+    return onnx
+
+
+def cache_dir() -> Path:
+    """Where exported models are cached: ``$SRLAB_CACHE/onnx``, else
+    ``$XDG_CACHE_HOME/srlab/onnx``, else ``~/.cache/srlab/onnx``."""
+    if os.environ.get("SRLAB_CACHE"):
+        return Path(os.environ["SRLAB_CACHE"]) / "onnx"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "srlab" / "onnx"
+
+
+# --------------------------------------------------------------------------------------------
+# export + parity
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    path: Path
+    max_abs_diff: float  # ONNX Runtime vs PyTorch on the parity image
+    parity_size: tuple[int, int]  # (height, width) of that image's LR input
+
+
+def export_net(net: nn.Module, in_channels: int, out_path: str | Path, *, opset: int = 17,
+               metadata: dict[str, str] | None = None, trace_hw: tuple[int, int] = (24, 20)
+               ) -> Path:
+    """Write ``net`` (1xCxhxw -> 1xCx(sh)x(sw)) as ONNX with dynamic height and width.
+
+    Uses the TorchScript-based exporter (``dynamo=False``): it needs no extra package
+    (the dynamo exporter needs onnxscript) and handles every op srlab's models use, bicubic
+    included. ``metadata`` goes into the model's ``metadata_props``.
+    """
+    onnx = _onnx()
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    x = torch.rand(1, in_channels, *trace_hw)
+    with warnings.catch_warnings():  # the legacy exporter announces its deprecation
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net.eval(), (x,), str(out), dynamo=False, opset_version=opset,
+            input_names=["lr"], output_names=["sr"], do_constant_folding=True,
+            dynamic_axes={"lr": {2: "height", 3: "width"},
+                          "sr": {2: "out_height", 3: "out_width"}},
+        )
+    if metadata:
+        model = onnx.load(str(out))
+        for key, value in metadata.items():
+            prop = model.metadata_props.add()
+            prop.key, prop.value = key, str(value)
+        onnx.save(model, str(out))
+    return out
+
+
+def _session(path: str | Path | bytes, threads: int | None = None) -> Any:
+    """An ONNX Runtime CPU session. Spinning worker threads are turned off: on a machine
+    shared with other jobs they burn the cores the other threads need (measured with 2
+    threads beside two training jobs: 265 ms spinning vs 225 ms not, span-fast x4 480x320)."""
+    ort = _ort()
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads or torch.get_num_threads()
+    so.inter_op_num_threads = 1
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.log_severity_level = 3
+    src = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+
+
+def check_parity(onnx_path: str | Path, net: nn.Module, in_channels: int, *,
+                 hw: tuple[int, int] = (37, 29), tol: float = PARITY_TOL, seed: int = 0) -> float:
+    """Max |ONNX Runtime - PyTorch| on a random ``hw`` image; ``OnnxError`` above ``tol``."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(1, in_channels, *hw, generator=g)
+    with torch.inference_mode():
+        ref = net.eval()(x).float().numpy()
+    got = _session(onnx_path, threads=1).run(None, {"lr": x.numpy()})[0]
+    if got.shape != ref.shape:
+        raise OnnxError(f"ONNX output shape {got.shape} != PyTorch {ref.shape}")
+    diff = float(np.abs(got - ref).max())
+    if not np.isfinite(diff) or diff > tol:
+        raise OnnxError(f"ONNX parity check failed: max abs diff {diff:.3g} > {tol:g}")
+    return diff
+
+
+def _metadata(up: Upscaler) -> dict[str, str]:
+    return {"srlab.arch": up.name, "srlab.scale": str(up.scale),
+            "srlab.in_channels": str(up.in_channels),
+            "srlab.receptive_field": str(up.receptive_field),
+            "srlab.trained": str(int(up.trained)), "srlab.params": str(up.params)}
+
+
+def export_onnx(model_name: str, scale: int, out_path: str | Path, *,
+                weights: str | Path | None = None, opset: int = 17,
+                log: Callable[[str], None] | None = print) -> OnnxExport:
+    """Export a registered model (its shipped weights, ``weights``, or random ones) to ONNX
+    with dynamic height/width, then check it against PyTorch (see ``check_parity``).
+
+    The network is exported re-parameterised (as it runs for inference). Raises
+    ``OnnxError`` if the packages are missing or the parity check fails.
+    """
+    up = load_model(model_name, scale, weights=weights)
+    return _export_upscaler(up, out_path, opset=opset, log=log)
+
+
+def _export_upscaler(up: Upscaler, out_path: str | Path, *, opset: int,
+                     log: Callable[[str], None] | None) -> OnnxExport:
+    assert isinstance(up.net, nn.Module)
+    path = export_net(up.net, up.in_channels, out_path, opset=opset, metadata=_metadata(up))
+    hw = (37, 29)  # not the traced 24x20: proves the dynamic axes
+    diff = check_parity(path, up.net, up.in_channels, hw=hw)
+    if log is not None:
+        log(f"{path}: {up.name} x{up.scale}, parity vs PyTorch on a random {hw[1]}x{hw[0]} "
+            f"input: max abs diff {diff:.2e} (limit {PARITY_TOL:g})")
+    return OnnxExport(path=path, max_abs_diff=diff, parity_size=hw)
+
+
+# --------------------------------------------------------------------------------------------
+# the ONNX Runtime backend
+# --------------------------------------------------------------------------------------------
+
+
+class _SessionNet:
+    """A callable with the network contract (1xCxhxw float tensor in and out) over a session."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        arr = x.detach().contiguous().float().numpy()
+        return torch.from_numpy(self.session.run(None, {"lr": arr})[0])
+
+
+class OnnxUpscaler(Upscaler):
+    """An ``Upscaler`` whose network runs in ONNX Runtime (same ``upscale_array``, tiling,
+    colour and alpha handling: those are inherited, not copied)."""
+
+    backend = "onnx"
+
+    def __init__(self, session: Any, *, like: Upscaler) -> None:
+        super().__init__(_SessionNet(session), name=like.name, scale=like.scale, meta=like.meta,
+                         params=like.params)
+        self.in_channels = like.in_channels
+        self.receptive_field = like.receptive_field
+        self._trained = like.trained
+        self.session = session
+
+    @property
+    def trained(self) -> bool:
+        return self._trained
+
+
+def _weights_key(up: Upscaler, opset: int) -> str:
+    """Cache key: everything the exported file depends on, weights bytes included."""
+    h = hashlib.sha256(f"{up.name}|{up.scale}|{opset}|{torch.__version__}".encode())
+    assert isinstance(up.net, nn.Module)
+    for name, t in sorted(up.net.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def load_onnx_model(name: str, scale: int = 4, *, weights: str | Path | None = None,
+                    threads: int | None = None, opset: int = 17,
+                    log: Callable[[str], None] | None = None) -> OnnxUpscaler:
+    """The model on ONNX Runtime, exported on first use into ``cache_dir()``.
+
+    The cache file is named by a hash of the weights, so new weights mean a new export and
+    a stale file is never used. Untrained (random-weight) models are exported to a temporary
+    file instead: their weights differ on every load, caching them would only fill the disk.
+    """
+    _ort()
+    up = load_model(name, scale, weights=weights)
+    if up.trained:
+        path = cache_dir() / f"{name}_x{scale}_{_weights_key(up, opset)}.onnx"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
+            os.close(fd)
+            try:
+                done = _export_upscaler(up, tmp, opset=opset, log=None)
+                os.replace(tmp, path)  # atomic: a concurrent reader sees all or nothing
+                if log is not None:
+                    log(f"exported {name} x{scale} to {path} (parity vs PyTorch: max abs "
+                        f"diff {done.max_abs_diff:.2e})")
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+        session = _session(path, threads)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = _export_upscaler(up, Path(tmp) / "model.onnx", opset=opset, log=log)
+            session = _session(out.path.read_bytes(), threads)
+    return OnnxUpscaler(session, like=up)
+
+
+class _Bf16Net(nn.Module):
+    """The wrapped network under CPU autocast to bfloat16, returning float32.
+
+    An ``nn.Module`` (not a bare callable) so the Upscaler still sees the parameters, and
+    with the model contract's attributes copied from the network."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        self.scale = getattr(net, "scale", None)
+        self.in_channels = getattr(net, "in_channels", 3)
+        self.receptive_field = getattr(net, "receptive_field", 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = self.net(x)
+        return out.float()
+
+
+def load_bf16_model(name: str, scale: int = 4, *, weights: str | Path | None = None
+                    ) -> Upscaler:
+    """The model with its network in bfloat16 (CPU autocast); see the module docstring."""
+    up = load_model(name, scale, weights=weights)
+    assert isinstance(up.net, nn.Module)
+    return Upscaler(_Bf16Net(up.net), name=up.name, scale=up.scale, meta=up.meta,
+                    params=up.params)
+
+
+def load_backend(name: str, scale: int = 4, *, backend: Backend = "torch",
+                 weights: str | Path | None = None, threads: int | None = None) -> Upscaler:
+    """``load_model`` for ``backend`` torch, ``load_onnx_model`` for onnx,
+    ``load_bf16_model`` for torch-bf16; ``auto`` picks ``BACKEND_DEFAULTS`` (torch if
+    unlisted, or if onnxruntime is not installed)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "auto":
+        backend = "onnx" if BACKEND_DEFAULTS.get(name) == "onnx" and onnx_available() \
+            else "torch"
+    if backend == "onnx":
+        return load_onnx_model(name, scale, weights=weights, threads=threads)
+    if backend == "torch-bf16":
+        return load_bf16_model(name, scale, weights=weights)
+    return load_model(name, scale, weights=weights)

@@ -1,0 +1,334 @@
+"""Which models and scales the server offers, trained or not, and their model cards.
+
+The UI offers only trained combinations (a network on random weights is a study tool, not a
+result); the API serves the rest only when asked with ``allow_untrained=true``. Both read the
+same catalogue, built from the shipped weights' headers, so they can never disagree.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from srlab.zoo import weights as _weights
+from srlab.zoo.registry import (
+    AUTO,
+    DEFAULT_MODEL,
+    DENOISE_PAIR,
+    MODELS,
+    UnknownModelError,
+    auto_available,
+    build_model,
+    get_spec,
+)
+from srlab.zoo.weights import WeightsError, WeightsMeta, count_params, read_weights
+
+__all__ = ["DEFAULT_SCALE", "Variant", "ModelEntry", "model_catalog", "entry", "ui_models",
+           "trained_scales", "default_choice", "pick_scale", "check_choice", "model_card",
+           "training_artifacts", "ARTIFACT_FILES", "MAIN_MODELS"]
+
+DEFAULT_SCALE = 4  # one default for the UI, the API and the CLI
+ARTIFACT_FILES = ("loss.png", "psnr.png", "ssim.png", "progress.gif", "metrics.csv")
+# where training curves are looked up; None = beside the shipped weights (tests point it away)
+ARTIFACTS_DIR: Path | None = None
+
+# the models a newcomer should pick from, in order, with one line on what each is for
+MAIN_MODELS: dict[str, str] = {
+    AUTO: "reads each image (JPEG history, noise) and picks span or span-real",
+    "span": "best quality on clean images",
+    "span-real": "photos from the web or a phone: removes JPEG blocks, noise and blur",
+    "span-fast": "fastest; slightly softer than span",
+}
+AUTO_SUMMARY = "automatic: " + MAIN_MODELS[AUTO]
+_GROUP_LABEL = {"classical": "baseline", "report": "study", "flagship": "main"}
+
+
+@dataclass
+class Variant:
+    """One (model, scale) pair as the UI and ``/api/models`` describe it."""
+
+    name: str
+    scale: int
+    trained: bool
+    params: int
+    meta: WeightsMeta | None
+    classical: bool
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.meta
+        return {
+            "scale": self.scale,
+            "trained": self.trained,
+            "params": self.params,
+            "metrics": dict(m.metrics) if m else {},
+            "recipe": m.recipe if m else "",
+            "train_seconds": m.train_seconds if m else 0.0,
+            "artifacts": sorted(training_artifacts(self.name, self.scale)),
+        }
+
+
+@dataclass
+class ModelEntry:
+    """A model with all its scales; ``auto`` is one too (trained where both weights ship)."""
+
+    name: str
+    summary: str
+    family: str
+    variants: dict[int, Variant] = field(default_factory=dict)
+
+    @property
+    def scales(self) -> list[int]:
+        return sorted(self.variants)
+
+    @property
+    def trained_scales(self) -> list[int]:
+        return [s for s in self.scales if self.variants[s].trained]
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.trained_scales)
+
+    @property
+    def classical(self) -> bool:
+        return any(v.classical for v in self.variants.values())
+
+    def headline_scale(self) -> int:
+        """The scale whose numbers stand for the model: the default scale when trained
+        there, else its first trained scale, else its first scale."""
+        for s in (DEFAULT_SCALE, *self.trained_scales, *self.scales):
+            if s in self.variants and (self.variants[s].trained or not self.trained):
+                return s
+        raise AssertionError(self.name)
+
+    def to_json(self) -> dict[str, Any]:
+        head = self.variants[self.headline_scale()]
+        return {
+            "name": self.name,
+            "summary": self.summary,
+            "family": self.family,
+            "scales": self.scales,
+            "trained_scales": self.trained_scales,
+            "trained": self.trained,
+            "params": head.params,  # at params_scale; every scale's count is in params_by_scale
+            "params_scale": head.scale,
+            "params_by_scale": {str(s): v.params for s, v in sorted(self.variants.items())},
+            "metrics": {str(s): v.meta.metrics for s, v in sorted(self.variants.items())
+                        if v.meta and v.meta.metrics},
+            "variants": [self.variants[s].to_json() for s in self.scales],
+        }
+
+
+_CATALOG: tuple[tuple, list[ModelEntry]] | None = None
+_CATALOG_LOCK = threading.Lock()
+
+
+def _shipped_state() -> tuple:
+    """What the catalogue depends on: the weights folder and its files' names and times, so
+    weights that appear while the server runs (a training run shipping) are picked up."""
+    root = Path(_weights.SHIPPED_DIR)
+    try:
+        files = tuple(sorted((p.name, p.stat().st_mtime_ns)
+                             for p in root.glob("*.safetensors")))
+    except OSError:
+        files = ()
+    return str(root), files
+
+
+def _variant(name: str, scale: int) -> Variant:
+    """Describe one pair from its shipped weights header, without keeping any network."""
+    spec = get_spec(name)
+    meta: WeightsMeta | None = None
+    path = _weights.shipped_weights_path(name, scale)
+    if path.is_file():
+        try:
+            _, meta = read_weights(path)
+        except WeightsError:
+            meta = None  # a broken file: load_model will report it if someone picks it
+    params = meta.params if meta and meta.params else \
+        count_params(build_model(name, scale, **(meta.kwargs if meta else {})))
+    classical = not spec.trainable and params == 0
+    trained = classical or (meta is not None and meta.trained)
+    return Variant(name, scale, trained, params, meta, classical)
+
+
+def _auto_entry(by_name: dict[str, ModelEntry]) -> ModelEntry:
+    """``auto`` as a model: at the scales both of span and span-real register, trained where
+    both weights ship; its numbers are span's (what it runs on clean input)."""
+    faithful, real = (by_name[n] for n in DENOISE_PAIR)
+    e = ModelEntry(AUTO, AUTO_SUMMARY, "flagship")
+    for s in sorted(set(faithful.scales) & set(real.scales)):
+        base = faithful.variants[s]
+        e.variants[s] = Variant(AUTO, s, auto_available(s), base.params, base.meta, False)
+    return e
+
+
+def model_catalog() -> list[ModelEntry]:
+    """Every registered model plus ``auto``: trained learned models first, then the classical
+    baselines, then networks that only have random weights.
+
+    Built once per state of the weights folder (it builds each untrained network once to
+    count parameters, ~2 s).
+    """
+    global _CATALOG
+    key = _shipped_state()
+    with _CATALOG_LOCK:
+        if _CATALOG is None or _CATALOG[0] != key:
+            entries = []
+            for name, spec in MODELS.items():
+                entry_ = ModelEntry(name, spec.summary, spec.family)
+                for s in spec.scales:
+                    entry_.variants[s] = _variant(name, s)
+                entries.append(entry_)
+            entries.insert(0, _auto_entry({e.name: e for e in entries}))
+
+            main = list(MAIN_MODELS)
+
+            def rank(e: ModelEntry) -> tuple[int, int]:
+                group = 0 if e.trained and not e.classical else 1 if e.classical else 2
+                return group, main.index(e.name) if e.name in main else len(main)
+
+            _CATALOG = (key, sorted(entries, key=rank))  # stable: registry order within
+        return _CATALOG[1]
+
+
+def entry(name: str) -> ModelEntry:
+    """The catalogue entry of ``name``; UnknownModelError (with the names) if none."""
+    for e in model_catalog():
+        if e.name == name:
+            return e
+    get_spec(name)  # raises UnknownModelError with the list of names
+    raise AssertionError(name)
+
+
+def ui_models() -> list[tuple[str, str]]:
+    """(label, name) of what the UI offers: trained combinations only, main models first,
+    then the classical baselines, then the study networks, each with one line on its use."""
+    cat = {e.name: e for e in model_catalog() if e.trained}
+    out = [(f"{n} — {line}", n) for n, line in MAIN_MODELS.items() if n in cat]
+    for group in ("classical", "report"):
+        for e in cat.values():
+            if e.family == group and e.name not in MAIN_MODELS:
+                out.append((f"{_GROUP_LABEL[group]} · {e.name} — {e.summary}", e.name))
+    return out
+
+
+def trained_scales(name: str) -> list[int]:
+    return entry(name).trained_scales
+
+
+def pick_scale(name: str, wanted: int | None) -> int:
+    """``wanted`` if ``name`` is trained there, else the default scale, else its first
+    trained scale: switching model never lands on random weights."""
+    scales = trained_scales(name) or entry(name).scales
+    for s in (wanted, DEFAULT_SCALE):
+        if s in scales:
+            return int(s)
+    return scales[0]
+
+
+def default_choice() -> tuple[str, int]:
+    """The UI's first selection: auto at the default scale when both of its weights ship,
+    else the flagship, else the first trained network — never random weights."""
+    offered = [n for _, n in ui_models()]
+    for name in (AUTO, DEFAULT_MODEL, *offered):
+        if name in offered and DEFAULT_SCALE in trained_scales(name):
+            return name, DEFAULT_SCALE
+    name = offered[0] if offered else "bicubic"
+    return name, pick_scale(name, DEFAULT_SCALE)
+
+
+def check_choice(name: str, scale: int, *, allow_untrained: bool = False) -> None:
+    """Refuse (ValueError, one sentence) a model/scale the server cannot or should not run."""
+    if name == AUTO:
+        e = entry(AUTO)
+        if scale not in e.scales:
+            raise ValueError(f"auto works at scales {e.scales}, not {scale}")
+        if not auto_available(scale):
+            raise ValueError(f"auto needs the {' and '.join(DENOISE_PAIR)} weights at "
+                             f"x{scale}, which are not shipped; name a model instead")
+        return
+    try:
+        spec = get_spec(name)
+    except UnknownModelError as exc:
+        raise ValueError(str(exc)) from None
+    if scale not in spec.scales:
+        raise ValueError(f"model '{name}' supports scales {list(spec.scales)}, not {scale}")
+    if allow_untrained:
+        return
+    e = entry(name)
+    if not e.variants[scale].trained:
+        where = (f"trained at {', '.join(f'x{s}' for s in e.trained_scales)}"
+                 if e.trained else "no trained weights at any scale")
+        raise ValueError(f"{name} x{scale} has no trained weights ({where}); add "
+                         "allow_untrained=true to run it on random weights")
+
+
+def training_artifacts(name: str, scale: int) -> dict[str, Path]:
+    """The training curves/GIF/CSV shipped beside a model's weights, by file name."""
+    root = ARTIFACTS_DIR if ARTIFACTS_DIR is not None else Path(_weights.SHIPPED_DIR)
+    folder = root / f"{name}_x{scale}"
+    return {f: folder / f for f in ARTIFACT_FILES if (folder / f).is_file()}
+
+
+_METRIC_LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "gmsd": "GMSD", "lpips": "LPIPS",
+                  "mpx_per_s": "CPU Mpx/s", "cpu_mpx_per_s": "CPU Mpx/s", "seconds": "seconds"}
+_FOUR_DECIMALS = {"ssim", "gmsd", "lpips"}  # values below 1 whose differences are small
+
+
+def _fmt(value: Any, key: str) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if key in _FOUR_DECIMALS else f"{value:.2f}"
+    return html.escape(str(value))
+
+
+def _text(s: str) -> str:
+    """Free text from a weights header shown literally: no Markdown (``1*l1 + 1*l1`` is a
+    loss, not italics) and no HTML."""
+    return html.escape(s).replace("*", "&#42;").replace("_", "&#95;").replace("`", "&#96;")
+
+
+def model_card(name: str, scale: int) -> str:
+    """Markdown card of one (model, scale): size, recorded metrics as a table, throughput,
+    recipe. Text from weights headers is escaped, so it reads as written."""
+    e = entry(name)
+    v = e.variants.get(scale) or e.variants[e.headline_scale()]
+    summary = MAIN_MODELS.get(name, e.summary)
+    lines = [f"### {name} ×{v.scale}", "", _text(summary), ""]
+    if name == AUTO:
+        lines.append(f"Runs **{DENOISE_PAIR[0]}** on clean images and **{DENOISE_PAIR[1]}** "
+                     "on JPEGs and noisy photos; the result says what it detected and chose. "
+                     f"The numbers below are {DENOISE_PAIR[0]}'s (clean benchmark input).")
+        lines.append("")
+    if v.classical:
+        lines.append("**Classical resampling** — no parameters, nothing to train.")
+    else:
+        state = "trained weights ship with srlab" if v.trained else \
+            "**untrained** — no weights ship for this scale, the network runs on random " \
+            "weights (useful for testing only)"
+        lines.append(f"**Parameters:** {v.params:,} · **Weights:** {state}")
+    m = v.meta
+    if m is not None and m.metrics:
+        keys: list[str] = []
+        for row in m.metrics.values():
+            keys += [k for k in row if k not in keys]
+        keys = sorted(keys, key=lambda k: {"psnr": 0, "ssim": 1, "gmsd": 2}.get(k, 3))
+        head = ["dataset"] + [_METRIC_LABELS.get(k, k) for k in keys]
+        lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for ds, row in sorted(m.metrics.items()):
+            cells = [_text(ds)] + [_fmt(row[k], k) if k in row else "–" for k in keys]
+            lines.append("| " + " | ".join(cells) + " |")
+    elif not v.classical:
+        lines += ["", "No measured PSNR/SSIM recorded for this model."]
+    if m is not None and m.recipe:
+        lines += ["", f"**Training recipe:** {_text(m.recipe)}"]
+    if m is not None and m.train_seconds:
+        total = m.total_seconds
+        inherited = (f" ({m.init_seconds / 3600:.2f} h of it in the weights it started from)"
+                     if m.init_seconds else "")
+        lines += ["", f"**CPU training time:** {total / 3600:.2f} h{inherited}"]
+    if m is not None and m.license:
+        lines += ["", f"**Weights licence:** {_text(m.license)}"]
+    return "\n".join(lines)

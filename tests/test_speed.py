@@ -13,10 +13,11 @@ import torch
 import torch.nn.functional as F
 
 from srlab import cli
-from srlab.api import _bicubic, load_model
+from srlab.api import load_model
 from srlab.eval import speed
 from srlab.image import tiling
 from srlab.image.color import rgb_to_ycbcr, ycbcr_to_rgb
+from srlab.image.resize import upscale_bicubic as _bicubic
 
 # ------------------------------------------------------------------ fast path == textbook path
 

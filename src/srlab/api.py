@@ -7,25 +7,20 @@ bicubic), tiling and threads. The CLI, the web demo and the benchmark all go thr
 
 from __future__ import annotations
 
-import functools
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from srlab.image.resize import upscale_bicubic
 from srlab.image.tiling import tiled_apply
-from srlab.zoo.registry import (
-    AUTO,
-    DENOISE_PAIR,
-    auto_available,
-    build_model,
-    default_model,
-    get_spec,
-)
+from srlab.zoo.catalog import resolve
+from srlab.zoo.registry import AUTO, DENOISE_PAIR, auto_available, build_model
 from srlab.zoo.weights import (
     WeightsError,
     WeightsMeta,
@@ -41,42 +36,42 @@ if TYPE_CHECKING:
 
     from srlab.image.condition import Condition
 
-__all__ = ["Upscaler", "AutoUpscaler", "load_model", "upscale"]
+__all__ = ["Upscaler", "AutoUpscaler", "load_model", "upscale", "TilePolicy", "TILE_POLICY"]
 
 
-def _cubic(t: float, a: float = -0.75) -> float:
-    """Keys' cubic convolution kernel with PyTorch's/OpenCV's a = -0.75."""
-    t = abs(t)
-    if t <= 1:
-        return ((a + 2) * t - (a + 3)) * t * t + 1
-    if t < 2:
-        return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
-    return 0.0
+@dataclass(frozen=True)
+class TilePolicy:
+    """The one rule for "tile size automatic": a size given (> 0) is used as is; otherwise an
+    image above ``above_pixels`` input pixels is cut into ``tile`` x ``tile`` LR tiles, and a
+    smaller one runs in one pass.
 
-
-@functools.lru_cache(maxsize=8)
-def _bicubic_kernel(scale: int) -> torch.Tensor:
-    """(scale*scale) x 1 x 5 x 5 conv weights: output phase (py, px) of an integer-scale
-    bicubic upsampling, as taps over LR offsets -2..2. Built once per scale, never per tile."""
-    taps = torch.tensor([[_cubic((p + 0.5) / scale - 0.5 - off) for off in range(-2, 3)]
-                         for p in range(scale)], dtype=torch.float64)
-    kernel = taps[:, None, :, None] * taps[None, :, None, :]  # [py, px, ky, kx]
-    return kernel.reshape(scale * scale, 1, 5, 5).float()
-
-
-def _bicubic(x: torch.Tensor, scale: int) -> torch.Tensor:
-    """``F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)`` for an
-    integer scale (equal up to float rounding, ~1e-6), computed as replicate padding (torch's
-    clamped border taps) + one 1 -> scale^2 conv + pixel shuffle.
-
-    Why: torch's CPU bicubic kernel is slow; for the luma models the chroma upscaling cost as
-    much as the network. Measured on a 480x320 -> x4 RGB image, 1 thread: 169 ms with
-    F.interpolate, 41 ms this way.
+    Tiling bounds activation memory and gives progress per tile; it never changes the result
+    (the overlap is the network's receptive field). ``Upscaler.upscale_array(tile=0)`` itself
+    is one pass: the policy is what callers apply when a user leaves the size automatic
+    (``srlab upscale``, the batch task, the web server, the huge-image speed run).
     """
-    n, c, h, w = x.shape
-    k = _bicubic_kernel(scale).to(x.dtype)
-    phases = F.conv2d(F.pad(x.reshape(n * c, 1, h, w), (2, 2, 2, 2), mode="replicate"), k)
-    return F.pixel_shuffle(phases, scale).reshape(n, c, h * scale, w * scale)
+
+    tile: int = 512
+    # a 4x pass over a 12 Mpx photo in one piece would need several GB of activations
+    above_pixels: int = 2_000_000
+
+    def tile_for(self, height: int, width: int, tile: int = 0) -> int:
+        """The LR tile edge to use for an ``height`` x ``width`` input (0 = one pass)."""
+        if tile > 0:
+            return tile
+        return self.tile if height * width > self.above_pixels else 0
+
+    def count(self, height: int, width: int, tile: int = 0) -> int:
+        """How many tiles ``tile_for`` gives (1 for one pass): the length of a progress bar."""
+        t = self.tile_for(height, width, tile)
+        if t <= 0:
+            return 1
+        return math.ceil(height / t) * math.ceil(width / t)
+
+
+TILE_POLICY = TilePolicy()
+"""The CLI's and the batch task's policy; the web server uses the same rule with smaller
+tiles (``web.state.TILES``) for finer progress and a smaller footprint per request."""
 
 
 def _luma_constants() -> tuple[torch.Tensor, float, float]:
@@ -142,7 +137,7 @@ class Upscaler:
         # Y at LR; einsum, as x is an HWC view (to_float) that conv2d would copy first
         y = torch.einsum("nchw,c->nhw", x, _Y_ROW.to(x.dtype).view(3)).unsqueeze(1)
         y = y + _Y_OFF
-        out = _bicubic(x - _Y_GAIN * y, self.scale)
+        out = upscale_bicubic(x - _Y_GAIN * y, self.scale)
         return out.add_(self.net(y), alpha=_Y_GAIN)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -156,7 +151,7 @@ class Upscaler:
             return self._rgb(x.repeat(1, 3, 1, 1)).mean(dim=1, keepdim=True).clamp(0, 1)
         if c in (2, 4):  # colour + alpha: alpha upscaled separately by bicubic, reattached
             colour = self._forward(x[:, : c - 1])
-            alpha = _bicubic(x[:, c - 1 :], self.scale).clamp(0, 1)
+            alpha = upscale_bicubic(x[:, c - 1 :], self.scale).clamp(0, 1)
             return torch.cat([colour, alpha], dim=1)
         raise ValueError(f"unsupported number of channels: {c}")
 
@@ -191,9 +186,7 @@ class AutoUpscaler:
 
     def __init__(self, scale: int, *, fuse: bool = True, ensemble: bool = False,
                  loader: Callable[[float], Upscaler] | None = None) -> None:
-        if not auto_available(scale):
-            raise ValueError(f"auto needs {' and '.join(DENOISE_PAIR)} weights at x{scale}, "
-                             "which are not shipped")
+        resolve(AUTO, scale)  # ChoiceError ("auto needs ...") where it cannot run
         self.name, self.scale, self._fuse, self._ensemble = AUTO, scale, fuse, ensemble
         # denoise strength -> Upscaler; the CLI passes one that honours --backend
         self._loader = loader or (lambda d: load_model(scale=scale, fuse=fuse, denoise=d))
@@ -310,10 +303,7 @@ def load_model(
             raise ValueError(f"denoise blends the shipped {' and '.join(DENOISE_PAIR)} "
                              "weights; it does not apply to other models or weights files")
         return _denoised(scale, denoise, fuse)
-    name = name or default_model(scale)
-    spec = get_spec(name)
-    if scale not in spec.scales:
-        raise ValueError(f"model '{name}' supports scales {list(spec.scales)}, not {scale}")
+    name = resolve(name, scale, allow_auto=False)
     path = Path(weights) if weights is not None else shipped_weights_path(name, scale)
     meta: WeightsMeta | None = None
     tensors = None
@@ -361,6 +351,4 @@ def _check_fits(name: str, scale: int, kwargs: object, tensors: dict[str, torch.
 def upscale(image: np.ndarray | Image.Image, scale: int = 4, model: str | None = None):
     """One-call upscaling: ``auto`` (span or span-real per image) where both ship at
     ``scale``, else the default model; or the named one."""
-    if model is None and auto_available(scale):
-        model = AUTO
-    return load_model(model, scale)(image)
+    return load_model(resolve(model, scale), scale)(image)

@@ -19,17 +19,20 @@ An input file is never overwritten unless ``force`` is set; existing outputs are
 A file that cannot be read, upscaled or written is recorded as a failure and the batch goes
 on; ``BatchResult.exit_code`` is 1 when anything failed. Arguments that make no sense
 together raise ``UsageError`` before anything is done.
+
+The model: named once in ``UpscaleOptions``, resolved once (``resolve_choice``, over
+``zoo.catalog.resolve``) before the outputs are planned, and loaded once, on its backend,
+only if there is something to do (``load_upscaler``). Tile size: ``api.TILE_POLICY``.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,22 +51,17 @@ if TYPE_CHECKING:
     from srlab.image.condition import Condition
 
 __all__ = [
-    "AUTO_TILE",
-    "AUTO_TILE_PIXELS",
+    "BatchHooks",
     "BatchResult",
     "Job",
+    "UpscaleOptions",
     "UsageError",
     "Written",
-    "auto_tile",
+    "load_upscaler",
     "plan_jobs",
-    "resolve_model",
+    "resolve_choice",
     "upscale_files",
 ]
-
-AUTO_TILE_PIXELS = 2_000_000
-"""Inputs above this many pixels are upscaled in tiles, so memory stays bounded (a 4x pass
-over a 12 Mpx photo in one piece would need several GB of activations)."""
-AUTO_TILE = 512
 
 
 class UsageError(ValueError):
@@ -97,11 +95,6 @@ class BatchResult:
     @property
     def exit_code(self) -> int:
         return 0 if self.ok else 1
-
-
-def auto_tile(height: int, width: int) -> int:
-    """Tile size used when none is given: 0 (one pass) up to ~2 Mpx, else 512."""
-    return AUTO_TILE if height * width > AUTO_TILE_PIXELS else 0
 
 
 def _normalise_ext(ext: str | None) -> str | None:
@@ -228,103 +221,145 @@ def plan_jobs(
     return jobs, failed
 
 
-def resolve_model(model: str | None, scale: int, *, allow_auto: bool = False) -> str:
-    """The model name to use, checked before any work: an unknown model or unsupported scale
-    is a ``UsageError``. None means the default for the scale: ``auto`` where it is allowed
-    and both its networks ship, else the default network."""
-    from srlab.zoo.registry import AUTO, UnknownModelError, auto_available, default_model, get_spec
+@dataclass(frozen=True)
+class UpscaleOptions:
+    """Everything one ``srlab upscale`` run decides, as one value (the CLI builds it from
+    its arguments; a script can build it directly)."""
 
-    if model == AUTO or (model is None and allow_auto and auto_available(scale)):
-        if not allow_auto:
-            raise UsageError("'auto' chooses a network per image; name one network here")
-        if not auto_available(scale):
-            raise UsageError(f"auto is not available at x{scale} (span-real ships at x2 "
-                             "and x4); name a model")
+    output: Path | str | None = None
+    scale: int = 4
+    model: str | None = None  # None: auto where both its networks ship, else the default
+    weights: str | Path | None = None  # a weights file instead of the shipped one
+    backend: str = "torch"  # who runs the network: torch, onnx, torch-bf16 or auto
+    denoise: float | None = None  # 0..1: blend span towards span-real
+    threads: int | None = None  # for the ONNX Runtime session (torch's are process-wide)
+    self_ensemble: bool = False  # average over the 8 flips and rotations (8x slower)
+    tile: int = 0  # 0: automatic (api.TILE_POLICY)
+    overlap: int | None = None  # None: the model's receptive field (tiled == untiled)
+    force: bool = False  # allow an output to replace an input file
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    ext: str | None = None
+    quality: int = 95
+    progress: bool = False  # bars on stderr: per image for a batch, per tile for one image
+
+
+@dataclass(frozen=True)
+class BatchHooks:
+    """What the caller hears while the batch runs. ``on_error`` gets each failure with a
+    one-line reason that names the file; ``on_model`` the loaded model before the first
+    image (the CLI warns there about untrained weights); ``on_choice`` what ``auto`` read in
+    each image and the network it chose."""
+
+    on_written: Callable[[Written], None] | None = None
+    on_error: Callable[[Path, str], None] | None = None
+    on_model: Callable[[Upscaler], None] | None = None
+    on_choice: Callable[[Path, Condition, str], None] | None = None
+
+
+def resolve_choice(opts: UpscaleOptions) -> str:
+    """The model to run, checked once before any work (``zoo.catalog.resolve``): ``auto``
+    for a blend (``--denoise``), else the named one or the default. Any refusal is a
+    ``UsageError`` in the catalogue's words, caused by the catalogue's ``ChoiceError``."""
+    from srlab.zoo.catalog import resolve
+    from srlab.zoo.registry import AUTO, DENOISE_PAIR
+
+    if opts.denoise is not None:
+        if opts.model not in (None, DENOISE_PAIR[0]) or opts.weights is not None:
+            raise UsageError(f"--denoise blends the shipped {' and '.join(DENOISE_PAIR)} "
+                             "weights; drop --model/--weights")
         return AUTO
-    name = model or default_model(scale)
     try:
-        spec = get_spec(name)
-    except UnknownModelError as exc:
-        raise UsageError(f"{exc}; see 'srlab models'") from None
-    if scale not in spec.scales:
-        raise UsageError(f"model '{name}' supports scales {list(spec.scales)}, not {scale}")
-    return name
+        return resolve(opts.model, opts.scale, allow_auto=opts.weights is None)
+    except ValueError as exc:  # the cause says which refusal it was (the CLI adds a hint)
+        raise UsageError(str(exc)) from exc
 
 
-def load_upscaler(model: str | None, scale: int, weights: str | Path | None = None) -> Upscaler:
-    """The model, loaded once per batch. An unknown model or unsupported scale is a
-    ``UsageError``; a bad weights file raises ``WeightsError``."""
-    from srlab.api import load_model
+def load_upscaler(opts: UpscaleOptions, model: str) -> Upscaler | AutoUpscaler:
+    """``model`` (from ``resolve_choice``) on ``opts.backend``, loaded once for the batch.
+    ``auto`` and ``--denoise`` run whole shipped networks on that backend and blends on
+    torch. A backend that cannot run here (no onnxruntime) is a ``UsageError``; a bad
+    weights file raises ``WeightsError``."""
+    from srlab.api import AutoUpscaler, load_model
+    from srlab.runtime.onnx import OnnxError, load_backend
+    from srlab.zoo.registry import AUTO, DENOISE_PAIR
 
-    return load_model(resolve_model(model, scale, allow_auto=weights is None), scale,
-                      weights=weights)
+    def on_backend(name: str) -> Upscaler:
+        try:
+            return load_backend(name, opts.scale, backend=opts.backend,  # type: ignore[arg-type]
+                                weights=opts.weights, threads=opts.threads)
+        except OnnxError as exc:  # e.g. --backend onnx without onnxruntime installed
+            raise UsageError(str(exc)) from None
+
+    if model != AUTO:
+        return on_backend(model)
+
+    def net(d: float) -> Upscaler:  # whole shipped networks go to the backend; blends to torch
+        if d in (0, 1) and opts.backend != "torch":
+            return on_backend(DENOISE_PAIR[int(d)])
+        return load_model(scale=opts.scale, denoise=d)
+
+    try:
+        if opts.denoise is not None:
+            return net(opts.denoise)
+        return AutoUpscaler(opts.scale, loader=net)
+    except ValueError as exc:  # e.g. span-real not shipped at this scale
+        raise UsageError(str(exc)) from None
 
 
 def upscale_files(
     inputs: Sequence[Path | str],
+    options: UpscaleOptions | None = None,
     *,
-    output: Path | str | None = None,
-    scale: int = 4,
-    model: str | None = None,
-    weights: str | Path | None = None,
-    upscaler: Upscaler | None = None,
-    self_ensemble: bool = False,
-    tile: int = 0,
-    overlap: int | None = None,
-    force: bool = False,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    ext: str | None = None,
-    quality: int = 95,
-    progress: bool = False,
-    on_written: Callable[[Written], None] | None = None,
-    on_error: Callable[[Path, str], None] | None = None,
-    on_model: Callable[[Upscaler], None] | None = None,
-    on_choice: Callable[[Path, Condition, str], None] | None = None,
+    upscaler: Upscaler | AutoUpscaler | None = None,
+    hooks: BatchHooks | None = None,
+    **changes: object,
 ) -> BatchResult:
     """Upscale every input image and write the results (see the module docstring for names).
 
-    ``upscaler`` (already loaded) wins over ``model``/``weights``/``scale``; otherwise the
-    model is loaded once, and only if there is something to do. ``self_ensemble`` averages
-    the model over 8 flips and rotations (``ensemble.py``; 8x slower). ``tile`` 0 means automatic
-    (see ``auto_tile``); ``overlap`` None means the model's receptive field, which makes
-    tiled output identical to untiled. ``progress`` shows a bar on stderr (when it is a
-    terminal): per image for a batch, per tile for one large image. ``on_error`` receives
-    each failure as it happens, with a one-line reason that names the file; ``on_model``
-    the loaded model before the first image (the CLI warns there about untrained weights);
-    ``on_choice`` what ``auto`` read in each image and the network it chose.
+    ``options`` says what to do (``changes`` replace some of its fields: ``output=...``);
+    ``upscaler`` (already loaded) wins over its model/weights/scale/backend. Otherwise the
+    model is resolved once, first, and loaded once, only if there is something to do.
+    ``progress`` shows a bar on stderr (when it is a terminal): per image for a batch, per
+    tile for one large image.
     """
     from tqdm import tqdm
 
+    opts = replace(options or UpscaleOptions(), **changes)  # type: ignore[arg-type]
+    hooks = hooks or BatchHooks()
+    model = None
     if upscaler is not None:
-        scale = upscaler.scale
-    jobs, refused = plan_jobs(inputs, output=output, scale=scale, ext=ext, force=force)
+        opts = replace(opts, scale=upscaler.scale)
+    else:
+        model = resolve_choice(opts)
+    jobs, refused = plan_jobs(inputs, output=opts.output, scale=opts.scale, ext=opts.ext,
+                              force=opts.force)
     result = BatchResult()
 
     def fail(src: Path, message: str) -> None:
         result.failed.append((src, message))
-        if on_error is not None:
-            on_error(src, message)
+        if hooks.on_error is not None:
+            hooks.on_error(src, message)
 
     for src, message in refused:
         fail(src, message)
     if not jobs:
         return result
-    up = upscaler if upscaler is not None else load_upscaler(model, scale, weights)
-    if self_ensemble:
+    up = upscaler if upscaler is not None else load_upscaler(opts, model or "")
+    if opts.self_ensemble:
         up = up.self_ensembled()
-    if on_model is not None:
-        on_model(up)
+    if hooks.on_model is not None:
+        hooks.on_model(up)
 
     bar = tqdm(total=len(jobs), unit="img", file=sys.stderr, dynamic_ncols=True,
-               disable=None if progress and len(jobs) > 1 else True)
+               disable=None if opts.progress and len(jobs) > 1 else True)
     try:
         for job in jobs:
             bar.set_postfix_str(job.source.name, refresh=False)
             try:
-                written = _upscale_one(job, up, tile=tile, overlap=overlap,
-                                       max_pixels=max_pixels, quality=quality,
-                                       tile_bar=progress and len(jobs) == 1,
-                                       on_choice=on_choice)
+                written = _upscale_one(job, up, tile=opts.tile, overlap=opts.overlap,
+                                       max_pixels=opts.max_pixels, quality=opts.quality,
+                                       tile_bar=opts.progress and len(jobs) == 1,
+                                       on_choice=hooks.on_choice)
             except ImageError as exc:
                 fail(job.source, str(exc))
             except (ValueError, OSError, RuntimeError, MemoryError) as exc:
@@ -335,8 +370,8 @@ def upscale_files(
                 fail(job.source, f"{job.source}: {text}")
             else:
                 result.written.append(written)
-                if on_written is not None:
-                    on_written(written)
+                if hooks.on_written is not None:
+                    hooks.on_written(written)
             bar.update(1)
     finally:
         bar.close()
@@ -348,7 +383,7 @@ def _upscale_one(job: Job, up: Upscaler | AutoUpscaler, *, tile: int, overlap: i
                  on_choice: Callable[[Path, Condition, str], None] | None = None) -> Written:
     from tqdm import tqdm
 
-    from srlab.api import AutoUpscaler
+    from srlab.api import TILE_POLICY, AutoUpscaler
 
     start = time.perf_counter()
     img = load_image(job.source, max_pixels=max_pixels)
@@ -356,8 +391,8 @@ def _upscale_one(job: Job, up: Upscaler | AutoUpscaler, *, tile: int, overlap: i
         auto, up = up, up.pick(img.array, job.source)
         if on_choice is not None and auto.last is not None:
             on_choice(job.source, auto.last[0], up.name)
-    t = tile if tile > 0 else auto_tile(img.height, img.width)
-    n_tiles = math.ceil(img.height / t) * math.ceil(img.width / t) if t > 0 else 1
+    t = TILE_POLICY.tile_for(img.height, img.width, tile)
+    n_tiles = TILE_POLICY.count(img.height, img.width, tile)
     with tqdm(total=n_tiles, unit="tile", file=sys.stderr, leave=False, dynamic_ncols=True,
               disable=None if tile_bar and n_tiles > 1 else True) as bar:
         sr = up.upscale_array(img.array, tile=t, overlap=overlap, on_tile=lambda: bar.update(1))

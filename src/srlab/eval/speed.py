@@ -94,11 +94,9 @@ def lr_image(width: int, height: int) -> np.ndarray:
 
 def default_models() -> list[str]:
     """The flagships plus every model that ships weights (src/srlab/weights/*.safetensors)."""
-    from srlab.zoo.registry import MODELS
-    from srlab.zoo.weights import SHIPPED_DIR
+    from srlab.zoo.catalog import shipped_models
 
-    shipped = {p.stem.rsplit("_x", 1)[0] for p in Path(SHIPPED_DIR).glob("*_x*.safetensors")}
-    return list(dict.fromkeys([*FLAGSHIPS, *sorted(n for n in shipped if n in MODELS)]))
+    return list(dict.fromkeys([*FLAGSHIPS, *sorted(shipped_models())]))
 
 
 def default_backends() -> list[str]:
@@ -367,6 +365,9 @@ def _huge_child(model: str, backend: str, scale: int, height: int, width: int,
         from srlab.api import load_model
 
         up = load_model(model, scale)
+    from srlab.api import TILE_POLICY
+
+    tile = TILE_POLICY.tile_for(height, width, tile)  # 0: automatic, as srlab upscale does
     rss_before = peak_rss_gib()
     t1 = time.perf_counter()
     sr = up.upscale_array(img, tile=tile)
@@ -384,11 +385,11 @@ def _huge_child(model: str, backend: str, scale: int, height: int, width: int,
 
 
 def huge_run(model: str = "span-fast", *, backend: str = "torch", scale: int = 2,
-             size: tuple[int, int] = (8000, 6000), tile: int = 512, threads: int = 1,
+             size: tuple[int, int] = (8000, 6000), tile: int = 0, threads: int = 1,
              timeout: float | None = None) -> dict:
     """Upscale a procedural ``size`` (width, height) image in a fresh subprocess and return
     its timings and peak RSS (see ``peak_rss_gib``): a subprocess, so nothing this process
-    already allocated counts."""
+    already allocated counts. ``tile`` 0 is ``api.TILE_POLICY`` (512 at the default size)."""
     w, h = size
     code = (f"from srlab.eval.speed import _huge_child; _huge_child({model!r}, {backend!r}, "
             f"{scale}, {h}, {w}, {tile}, {threads})")
@@ -479,8 +480,9 @@ def speed_markdown(rows: Sequence[SpeedRow], *, command: str | None = None,
                 if vals[0] and vals[-1] else "-"
             out.append(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
     if huge:
-        out.append("\nHuge image (procedural, tiles of 512, fresh process; peak RSS = the "
-                   "process's VmHWM, all included: Python, torch, input and output):\n")
+        out.append(f"\nHuge image (procedural, tiles of {huge[0]['tile']}, fresh process; "
+                   "peak RSS = the process's VmHWM, all included: Python, torch, input and "
+                   "output):\n")
         out += ["| model | input | output | seconds | Mpx/s | peak RSS |",
                 "|---|---|---|---|---|---|"]
         for hrow in huge:

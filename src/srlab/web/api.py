@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from srlab import __version__
 from srlab.web import state as _state
 from srlab.web.state import FORMATS, TILE_MAX, TILE_MIN, Options, ServerState, WebError, log, mb
-from srlab.zoo.catalog import DEFAULT_SCALE, model_catalog
-from srlab.zoo.registry import AUTO, auto_available, default_model
+from srlab.zoo.catalog import DEFAULT_SCALE, default_name, model_catalog
+from srlab.zoo.registry import AUTO
 from srlab.zoo.weights import WeightsError
 
 if TYPE_CHECKING:
@@ -244,8 +244,7 @@ def build_api(state: ServerState) -> "FastAPI":
     ):
         """Upscale one image; what ran comes back in X-Srlab-* headers."""
         if model is None:  # auto where it ships (or to blend), else the default network
-            model = AUTO if denoise is not None or auto_available(scale) else \
-                default_model(scale)
+            model = AUTO if denoise is not None else default_name(scale)
         try:
             opts = Options(model, scale, ensemble, denoise, tile, format, quality,
                            allow_untrained).checked()

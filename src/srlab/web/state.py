@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import math
 import os
 import re
 import shutil
@@ -27,7 +26,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from srlab.zoo.catalog import check_choice
+from srlab.api import TilePolicy
+from srlab.zoo.catalog import resolve
 from srlab.zoo.registry import AUTO, DENOISE_PAIR
 
 if TYPE_CHECKING:
@@ -48,6 +48,9 @@ DEFAULT_QUEUE_SIZE = 8  # upscales waiting; one more is answered 503 at once
 DEFAULT_MODEL_CACHE = 4  # loaded models kept in memory (LRU)
 DEFAULT_MAX_BATCH = 10  # images in one UI batch
 TILE = 256  # LR tile edge for large inputs: bounds activation memory, output is identical
+# srlab's one tile rule (api.TilePolicy) with the server's sizes: smaller tiles than the CLI's,
+# above 2 tiles' worth of pixels, for fine progress and a small footprint per request
+TILES = TilePolicy(tile=TILE, above_pixels=2 * TILE * TILE)
 TILE_MIN, TILE_MAX = 32, 2048
 # output formats: name -> (extension, MIME type); PNG keeps 16 bits and alpha
 FORMATS = {"png": (".png", "image/png"), "jpg": (".jpg", "image/jpeg"),
@@ -312,18 +315,13 @@ class Job:
 
 
 def tile_for(width: int, height: int, tile: int) -> int:
-    """The tile edge actually used: ``tile`` when given, else TILE for large inputs, else 0
-    (one pass). Tiling changes memory and progress granularity, never the result."""
-    if tile:
-        return tile
-    return TILE if width * height > 2 * TILE * TILE else 0
+    """The tile edge actually used for a ``width`` x ``height`` upload (``TILES``)."""
+    return TILES.tile_for(height, width, tile)
 
 
 def tiles_of(width: int, height: int, tile: int) -> int:
-    t = tile_for(width, height, tile)
-    if t <= 0 or (t >= width and t >= height):
-        return 1
-    return math.ceil(width / t) * math.ceil(height / t)
+    """Tiles of one upload, for the progress bar (``TILES``)."""
+    return TILES.count(height, width, tile)
 
 
 # --------------------------------------------------------------------------------------------
@@ -414,8 +412,8 @@ class Options:
                 raise WebError(400, f"denoise blends {' and '.join(DENOISE_PAIR)}: use it with "
                                     f"model=auto (or no model), not with {self.model}")
         try:
-            check_choice(AUTO if self.denoise is not None else self.model, self.scale,
-                         allow_untrained=self.allow_untrained)
+            resolve(AUTO if self.denoise is not None else self.model, self.scale,
+                    trained_only=not self.allow_untrained)
         except ValueError as exc:
             raise WebError(400, str(exc)) from None
         return self

@@ -1,8 +1,13 @@
-"""Which models and scales the server offers, trained or not, and their model cards.
+"""The zoo as shipped: registry x shipped weights -> what can run, with which weights.
 
-The UI offers only trained combinations (a network on random weights is a study tool, not a
-result); the API serves the rest only when asked with ``allow_untrained=true``. Both read the
-same catalogue, built from the shipped weights' headers, so they can never disagree.
+One place answers "what can I run": a uniform ``Variant`` per (model, scale) (kind, trained,
+weights file and its metadata, channels, what it supports), the default model and scale, and
+``resolve``, the one name/scale check every face and task calls (CLI, API, web, batch).
+
+The CLI lists everything (``srlab models``); the web UI offers only trained combinations (a
+network on random weights is a study tool, not a result) and its API serves the rest only
+when asked with ``allow_untrained=true``. All read the same catalogue, built from the shipped
+weights' headers, so they can never disagree.
 """
 
 from __future__ import annotations
@@ -19,16 +24,19 @@ from srlab.zoo.registry import (
     DEFAULT_MODEL,
     DENOISE_PAIR,
     MODELS,
-    UnknownModelError,
+    ChoiceError,
     auto_available,
+    auto_scales,
     build_model,
+    default_model,
     get_spec,
 )
 from srlab.zoo.weights import WeightsError, WeightsMeta, count_params, read_weights
 
-__all__ = ["DEFAULT_SCALE", "Variant", "ModelEntry", "model_catalog", "entry", "ui_models",
-           "trained_scales", "default_choice", "pick_scale", "check_choice", "model_card",
-           "training_artifacts", "ARTIFACT_FILES", "MAIN_MODELS"]
+__all__ = ["DEFAULT_SCALE", "Supports", "Variant", "ModelEntry", "model_catalog", "entry",
+           "variant", "shipped_models", "ui_models", "trained_scales", "default_choice",
+           "default_name", "pick_scale", "resolve", "ChoiceError", "model_card",
+           "training_artifacts", "ARTIFACT_FILES", "MAIN_MODELS", "KIND", "BACKEND_DEFAULTS"]
 
 DEFAULT_SCALE = 4  # one default for the UI, the API and the CLI
 ARTIFACT_FILES = ("loss.png", "psnr.png", "ssim.png", "progress.gif", "metrics.csv")
@@ -43,12 +51,32 @@ MAIN_MODELS: dict[str, str] = {
     "span-fast": "fastest; slightly softer than span",
 }
 AUTO_SUMMARY = "automatic: " + MAIN_MODELS[AUTO]
-_GROUP_LABEL = {"classical": "baseline", "report": "study", "flagship": "main"}
+
+# Filled by hand from `srlab bench` (out/bench/speed.json, "suggested_backends"): the faster
+# backend per model at x4 on a 480x320 input, 1 thread, on a 2-core AMD EPYC (AVX512-BF16)
+# with nothing else running (README Performance section). Output Mpx/s, ONNX Runtime vs
+# torch: span-fast 19.37 vs 18.43, espcn 17.83 vs 10.20, span 1.29 vs 0.96, srcnn 1.35 vs
+# 0.53. Re-measure on other hardware; unlisted models use torch.
+BACKEND_DEFAULTS: dict[str, str] = {"span-fast": "onnx", "espcn": "onnx", "span": "onnx",
+                                    "span-real": "onnx",
+                                    "srcnn": "onnx"}
+
+# registry family -> what the model is for a user: run it, compare with it, or study it
+KIND = {"classical": "baseline", "report": "study", "flagship": "main"}
+
+
+@dataclass(frozen=True)
+class Supports:
+    """What can be asked of a (model, scale) beyond running it."""
+
+    denoise: bool = False  # a span/span-real blend strength (--denoise) applies
+    ensemble: bool = True  # x8 flip/rotation self-ensemble: any network, any backend
+    tiling: bool = True  # tiled output equals untiled (overlap = receptive field)
 
 
 @dataclass
 class Variant:
-    """One (model, scale) pair as the UI and ``/api/models`` describe it."""
+    """One (model, scale) pair, the same for ``srlab models``, the UI and ``/api/models``."""
 
     name: str
     scale: int
@@ -56,6 +84,22 @@ class Variant:
     params: int
     meta: WeightsMeta | None
     classical: bool
+    kind: str = "study"  # main / baseline / study (KIND)
+    path: Path | None = None  # the shipped weights file, when one ships
+    corrupt: bool = False  # a file ships but its header cannot be read
+    in_channels: int = 3  # 3 = RGB network, 1 = luma-only (colour by bicubic)
+    supports: Supports = field(default_factory=Supports)
+    backend: str = "torch"  # the faster backend measured (BACKEND_DEFAULTS): what auto runs
+
+    @property
+    def set5_psnr(self) -> float | None:
+        """Set5 PSNR (Y) recorded in the weights header by ``srlab ship``, if any."""
+        for key, vals in (self.meta.metrics if self.meta else {}).items():
+            if key.lower() == "set5" and isinstance(vals, dict):
+                value = vals.get("psnr", vals.get("PSNR"))
+                if isinstance(value, (int, float)):
+                    return float(value)
+        return None
 
     def to_json(self) -> dict[str, Any]:
         m = self.meta
@@ -137,31 +181,51 @@ def _shipped_state() -> tuple:
     return str(root), files
 
 
+def _build(name: str, scale: int, kwargs: dict[str, Any]) -> Any:
+    """The architecture without memory: on the meta device, CPU for constructors that
+    compute on real tensors."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            return build_model(name, scale, **kwargs)
+    except Exception:  # noqa: BLE001 - some constructors compute on real tensors
+        return build_model(name, scale, **kwargs)
+
+
 def _variant(name: str, scale: int) -> Variant:
     """Describe one pair from its shipped weights header, without keeping any network."""
     spec = get_spec(name)
     meta: WeightsMeta | None = None
-    path = _weights.shipped_weights_path(name, scale)
+    corrupt = False
+    path: Path | None = _weights.shipped_weights_path(name, scale)
     if path.is_file():
         try:
             _, meta = read_weights(path)
         except WeightsError:
-            meta = None  # a broken file: load_model will report it if someone picks it
-    params = meta.params if meta and meta.params else \
-        count_params(build_model(name, scale, **(meta.kwargs if meta else {})))
+            corrupt = True  # a broken file: load_model will report it if someone picks it
+    else:
+        path = None
+    net = _build(name, scale, meta.kwargs if meta else {})
+    params = meta.params if meta and meta.params else count_params(net)
     classical = not spec.trainable and params == 0
     trained = classical or (meta is not None and meta.trained)
-    return Variant(name, scale, trained, params, meta, classical)
+    denoise = name == DENOISE_PAIR[0] and auto_available(scale)
+    return Variant(name, scale, trained, params, meta, classical, KIND[spec.family], path,
+                   corrupt, int(getattr(net, "in_channels", 3)), Supports(denoise=denoise),
+                   BACKEND_DEFAULTS.get(name, "torch"))
 
 
 def _auto_entry(by_name: dict[str, ModelEntry]) -> ModelEntry:
     """``auto`` as a model: at the scales both of span and span-real register, trained where
     both weights ship; its numbers are span's (what it runs on clean input)."""
-    faithful, real = (by_name[n] for n in DENOISE_PAIR)
+    faithful = by_name[DENOISE_PAIR[0]]
     e = ModelEntry(AUTO, AUTO_SUMMARY, "flagship")
-    for s in sorted(set(faithful.scales) & set(real.scales)):
+    for s in auto_scales():
         base = faithful.variants[s]
-        e.variants[s] = Variant(AUTO, s, auto_available(s), base.params, base.meta, False)
+        e.variants[s] = Variant(AUTO, s, auto_available(s), base.params, base.meta, False,
+                                "main", None, False, base.in_channels,
+                                Supports(denoise=auto_available(s)))
     return e
 
 
@@ -203,6 +267,19 @@ def entry(name: str) -> ModelEntry:
     raise AssertionError(name)
 
 
+def shipped_models(scale: int | None = None) -> list[str]:
+    """Registered models with weights shipped at ``scale`` (None: at any scale), in registry
+    order, from file names alone (no header read, no catalogue built)."""
+    return [n for n, spec in MODELS.items()
+            if any(_weights.shipped_weights_path(n, s).is_file()
+                   for s in spec.scales if scale is None or s == scale)]
+
+
+def variant(name: str, scale: int) -> Variant:
+    """The descriptor of ``name`` at ``scale`` (after ``resolve`` said it exists)."""
+    return entry(name).variants[scale]
+
+
 def ui_models() -> list[tuple[str, str]]:
     """(label, name) of what the UI offers: trained combinations only, main models first,
     then the classical baselines, then the study networks, each with one line on its use."""
@@ -211,7 +288,7 @@ def ui_models() -> list[tuple[str, str]]:
     for group in ("classical", "report"):
         for e in cat.values():
             if e.family == group and e.name not in MAIN_MODELS:
-                out.append((f"{_GROUP_LABEL[group]} · {e.name} — {e.summary}", e.name))
+                out.append((f"{KIND[group]} · {e.name} — {e.summary}", e.name))
     return out
 
 
@@ -240,30 +317,44 @@ def default_choice() -> tuple[str, int]:
     return name, pick_scale(name, DEFAULT_SCALE)
 
 
-def check_choice(name: str, scale: int, *, allow_untrained: bool = False) -> None:
-    """Refuse (ValueError, one sentence) a model/scale the server cannot or should not run."""
+def default_name(scale: int, *, allow_auto: bool = True) -> str:
+    """What runs when no model is named: ``auto`` where it is allowed and both its networks
+    ship at ``scale``, else srlab's default network (``registry.default_model``)."""
+    if allow_auto and auto_available(scale):
+        return AUTO
+    return default_model(scale)
+
+
+def resolve(name: str | None, scale: int, *, allow_auto: bool = True,
+            trained_only: bool = False) -> str:
+    """The one name/scale check, before any work: the model to run, or ``ChoiceError`` (one
+    sentence; ``UnknownModelError`` for a name not registered).
+
+    ``None`` means the default (``default_name``). ``allow_auto`` is False where one network
+    must be named (a weights file, an export). ``trained_only`` refuses random weights (the
+    web server unless ``allow_untrained``); the CLI runs them with a warning.
+    """
+    name = name if name is not None else default_name(scale, allow_auto=allow_auto)
     if name == AUTO:
-        e = entry(AUTO)
-        if scale not in e.scales:
-            raise ValueError(f"auto works at scales {e.scales}, not {scale}")
+        if not allow_auto:
+            raise ChoiceError("'auto' chooses a network per image; name one network here")
+        if scale not in auto_scales():
+            raise ChoiceError(f"auto works at scales {auto_scales()}, not {scale}")
         if not auto_available(scale):
-            raise ValueError(f"auto needs the {' and '.join(DENOISE_PAIR)} weights at "
-                             f"x{scale}, which are not shipped; name a model instead")
-        return
-    try:
-        spec = get_spec(name)
-    except UnknownModelError as exc:
-        raise ValueError(str(exc)) from None
+            raise ChoiceError(f"auto needs the {' and '.join(DENOISE_PAIR)} weights at "
+                              f"x{scale}, which are not shipped; name a model instead")
+        return AUTO
+    spec = get_spec(name)  # UnknownModelError with the list of names
     if scale not in spec.scales:
-        raise ValueError(f"model '{name}' supports scales {list(spec.scales)}, not {scale}")
-    if allow_untrained:
-        return
-    e = entry(name)
-    if not e.variants[scale].trained:
-        where = (f"trained at {', '.join(f'x{s}' for s in e.trained_scales)}"
-                 if e.trained else "no trained weights at any scale")
-        raise ValueError(f"{name} x{scale} has no trained weights ({where}); add "
-                         "allow_untrained=true to run it on random weights")
+        raise ChoiceError(f"model '{name}' supports scales {list(spec.scales)}, not {scale}")
+    if trained_only:
+        e = entry(name)
+        if not e.variants[scale].trained:
+            where = (f"trained at {', '.join(f'x{s}' for s in e.trained_scales)}"
+                     if e.trained else "no trained weights at any scale")
+            raise ChoiceError(f"{name} x{scale} has no trained weights ({where}); add "
+                              "allow_untrained=true to run it on random weights")
+    return name
 
 
 def training_artifacts(name: str, scale: int) -> dict[str, Path]:

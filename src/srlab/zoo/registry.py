@@ -21,7 +21,8 @@ from torch import nn
 from srlab.zoo import autoencoder, classical, espcn, fcn, span, srcnn, srgan, upsampling, vdsr
 
 __all__ = ["ModelSpec", "MODELS", "DEFAULT_MODEL", "default_model", "build_model", "get_spec",
-           "SRModel", "DENOISE_PAIR", "AUTO", "auto_available"]
+           "SRModel", "DENOISE_PAIR", "AUTO", "auto_available", "auto_scales", "ChoiceError",
+           "UnknownModelError"]
 
 
 class SRModel(Protocol):
@@ -127,6 +128,12 @@ def default_model(scale: int) -> str:
     return DEFAULT_MODEL
 
 
+def auto_scales() -> list[int]:
+    """The scales at which ``auto`` can exist: those both networks of DENOISE_PAIR register."""
+    faithful, real = (MODELS[n] for n in DENOISE_PAIR)
+    return sorted(set(faithful.scales) & set(real.scales))
+
+
 def auto_available(scale: int) -> bool:
     """Whether both weights of DENOISE_PAIR ship at ``scale`` (auto and --denoise need them)."""
     from srlab.zoo.weights import shipped_weights_path
@@ -134,8 +141,12 @@ def auto_available(scale: int) -> bool:
     return all(shipped_weights_path(n, scale).is_file() for n in DENOISE_PAIR)
 
 
-class UnknownModelError(ValueError):
-    pass
+class ChoiceError(ValueError):
+    """A model/scale srlab cannot (or, for untrained weights, should not) run; one sentence."""
+
+
+class UnknownModelError(ChoiceError):
+    """No model of that name is registered; the message lists the names."""
 
 
 def get_spec(name: str) -> ModelSpec:

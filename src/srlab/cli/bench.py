@@ -1,0 +1,104 @@
+"""srlab bench: CPU speed beside bicubic and OpenCV (``srlab.eval.speed``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from srlab.cli.common import UsageError
+from srlab.cli.common import check_model as _check_model
+from srlab.cli.common import int_at_least as _int_at_least
+
+
+def _size(text: str) -> tuple[int, int]:
+    """'480x320' -> (480, 320)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 480x320, not '{text}'") from None
+    if w < 8 or h < 8:
+        raise argparse.ArgumentTypeError(f"size must be at least 8x8, not '{text}'")
+    return w, h
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="CPU speed vs bicubic and OpenCV ESPCN/FSRCNN, one run",
+                       description="Output megapixels per second of srlab models on each "
+                                   "backend (torch, onnx) beside bicubic (PIL, OpenCV) and "
+                                   "OpenCV dnn_superres ESPCN/FSRCNN, timed interleaved in "
+                                   "one run (median of N) and reported as ratios to OpenCV "
+                                   "ESPCN; then time vs image size and 1 vs 2 threads. "
+                                   "Writes speed.md and speed.json.")
+    p.add_argument("-m", "--model", action="append", default=None, metavar="NAME",
+                   help="model (repeatable; default: span-fast, span and every model with "
+                        "shipped weights)")
+    p.add_argument("-s", "--scale", action="append", type=int, choices=(2, 3, 4),
+                   metavar="S", help="scale (repeatable; default: 2 and 4)")
+    p.add_argument("--backend", action="append", choices=("torch", "onnx", "torch-bf16"),
+                   default=None,
+                   help="backend (repeatable; default: torch, onnx if installed, torch-bf16 if "
+                        "the CPU has native bfloat16)")
+    p.add_argument("--size", type=_size, default=(480, 320), metavar="WxH",
+                   help="LR input size (default: 480x320)")
+    p.add_argument("--repeats", type=_int_at_least(1, "--repeats"), default=7, metavar="N",
+                   help="timed runs per model, median reported (default: 7)")
+    p.add_argument("--threads", type=_int_at_least(1, "--threads"), default=1, metavar="N",
+                   help="threads for the main table, every runner alike (default: 1)")
+    p.add_argument("--no-sizes", action="store_true", help="skip the time-vs-size table")
+    p.add_argument("--no-threads", action="store_true", help="skip the 1-vs-2-threads table")
+    p.add_argument("--huge", action="store_true",
+                   help="also upscale a procedural 8000x6000 image x2 in tiles in a "
+                        "subprocess and report its peak RSS (minutes)")
+    p.add_argument("--huge-model", action="append", default=None, metavar="NAME",
+                   help="model(s) for --huge (default: span-fast and bicubic)")
+    p.add_argument("--huge-size", type=_size, default=(8000, 6000), metavar="WxH")
+    p.add_argument("-o", "--out", type=Path, default=Path("out/bench"), metavar="DIR",
+                   help="where speed.md/speed.json go (default: out/bench)")
+    p.add_argument("--readme", type=Path, default=None, metavar="FILE",
+                   help="also write the tables into FILE between '<!-- srlab:NAME -->' and "
+                        "'<!-- /srlab:NAME -->' markers")
+    p.add_argument("--section", default="performance", metavar="NAME",
+                   help="marker name for --readme (default: performance)")
+    p.set_defaults(handler=_cmd_bench)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from srlab.eval import speed
+    from srlab.eval.benchmark import command_line, update_readme
+
+    scales = args.scale or [2, 4]
+    models = args.model or speed.default_models()
+    for name in models:
+        for s in scales:
+            _check_model(name, s)
+    if args.readme is not None and not args.readme.is_file():
+        raise UsageError(f"--readme {args.readme}: no such file")
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    rows = speed.run_speed(models, scales, backends=args.backend, lr_size=args.size,
+                           repeats=args.repeats, threads=args.threads,
+                           sizes=not args.no_sizes,
+                           thread_counts=() if args.no_threads else (1, 2), log=log)
+    huge = []
+    if args.huge:
+        for name in args.huge_model or ["span-fast", "bicubic"]:
+            log(f"huge: {name} x2 on {args.huge_size[0]}x{args.huge_size[1]} ...")
+            huge.append(speed.huge_run(name, scale=2, size=args.huge_size,
+                                       threads=args.threads))
+            log(f"huge: {huge[-1]['seconds']:.1f} s, peak RSS {huge[-1]['peak_rss_gib']:.2f} GiB")
+    command = command_line()
+    md = speed.write_speed(rows, args.out, command=command, huge=huge)
+    print(md.read_text())
+    log(f"suggested BACKEND_DEFAULTS: {speed.suggested_backends(rows)}")
+    if args.readme is not None:
+        update_readme(args.readme, args.section, md.read_text())
+        log(f"updated section '{args.section}' of {args.readme}")
+    return 0
+
+
+# the verb's public entry, as in every cli module (the functions above keep their names and
+# bodies from before the split: they are being changed in another branch)
+add_parser = _add_bench

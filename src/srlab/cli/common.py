@@ -1,0 +1,172 @@
+"""What every verb of the CLI shares: one-line errors, argument types, the model options and
+the one model check (``zoo.catalog.resolve``), and the options several verbs take."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+__all__ = [
+    "PROG", "DEFAULT_MAX_PIXELS", "UsageError", "one_line", "print_error", "warn", "debug",
+    "Parser", "int_at_least", "fraction", "pixel_count", "set_threads", "add_common_model_args",
+    "check_model", "usage_message", "warn_if_untrained", "add_cache_options", "benchmark_sets",
+    "add_backend_arg",
+]
+
+PROG = "srlab"
+DEFAULT_MAX_PIXELS = 100_000_000  # = imageio.DEFAULT_MAX_PIXELS (not imported: keep startup fast)
+
+
+class UsageError(Exception):
+    """Bad command-line usage, reported as one line with exit status 2."""
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split()) or "unknown error"
+
+
+def print_error(message: str) -> None:
+    print(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
+
+
+def warn(message: str) -> None:
+    print(f"{PROG}: warning: {one_line(message)}", file=sys.stderr)
+
+
+def debug() -> bool:
+    return os.environ.get("SRLAB_DEBUG", "") not in ("", "0")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (not usage + message) and exits with 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print_error(f"{message} (see '{self.prog} --help')")
+        raise SystemExit(2)
+
+
+def int_at_least(low: int, what: str, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type whose errors name the option and the allowed range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be an integer, not '{text}'") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{what} must be at least {low}, not {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{what} must be at most {high}, not {value}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+def fraction(text: str) -> float:
+    """--denoise: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--denoise must be a number from 0 to 1, not "
+                                         f"'{text}'") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"--denoise must be from 0 to 1, not {value:g}")
+    return value
+
+
+def pixel_count(text: str) -> int:
+    """'100000000', '250M', '1.5G' or '2e8' -> pixels; 0 means no limit."""
+    t = text.strip().upper().replace("_", "")
+    mult = {"K": 10**3, "M": 10**6, "G": 10**9}.get(t[-1:], 1)
+    if mult != 1:
+        t = t[:-1]
+    try:
+        value = float(t) * mult
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--max-pixels takes a pixel count like 250000000 or 250M, not '{text}'"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("--max-pixels cannot be negative")
+    return int(value)
+
+
+def set_threads(n: int | None) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def add_common_model_args(p: argparse.ArgumentParser, *, scale_default: int = 4) -> None:
+    p.add_argument("-s", "--scale", type=int, choices=(2, 3, 4), default=scale_default,
+                   help=f"upscaling factor (default: {scale_default})")
+    p.add_argument("-m", "--model", default=None, metavar="NAME",
+                   help="registered model (default: srlab's default model, marked * in "
+                        "'srlab models')")
+    p.add_argument("--weights", type=Path, default=None, metavar="FILE",
+                   help="weights file (.safetensors, or a tensors-only .pth) instead of the "
+                        "weights shipped for the model")
+    p.add_argument("--threads", type=int_at_least(1, "--threads"), default=None, metavar="N",
+                   help="CPU threads for torch (default: torch's choice)")
+
+
+def check_model(name: str | None, scale: int, *, allow_auto: bool = False) -> str:
+    """Unknown model or unsupported scale is a usage error (exit 2), found before any work
+    (``zoo.catalog.resolve``, the one check)."""
+    from srlab.zoo.catalog import resolve
+
+    try:
+        return resolve(name, scale, allow_auto=allow_auto)
+    except ValueError as exc:
+        raise UsageError(usage_message(exc)) from None
+
+
+def usage_message(exc: BaseException) -> str:
+    """A refused model choice as the CLI says it: an unknown name points at 'srlab models'."""
+    from srlab.zoo.registry import UnknownModelError
+
+    return f"{exc}; see 'srlab models'" if isinstance(exc, UnknownModelError) else str(exc)
+
+
+def warn_if_untrained(up: Any) -> None:
+    if not up.trained:
+        warn(f"model '{up.name}' x{up.scale} has no trained weights yet and runs on random "
+              "ones: expect noise, not an upscaled image (try --model bicubic, or --weights)")
+
+
+def add_cache_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache", type=Path, default=Path("out/score-cache"), metavar="DIR",
+                   help="reuse scores measured before for the same tensors and images "
+                        "(default: out/score-cache)")
+    p.add_argument("--no-cache", dest="cache", action="store_const", const=None,
+                   help="measure everything again and store nothing")
+    p.add_argument("--refresh", action="store_true",
+                   help="measure everything again and store the fresh rows in the cache, "
+                        "replacing older ones (e.g. rows timed on a busy machine)")
+
+
+def benchmark_sets(given: list[Path] | None) -> list[Path]:
+    """The HR folders to score: those given, else Set5 from $SRLAB_SHARED; all must exist."""
+    from srlab.eval.benchmark import shared_dir
+
+    datasets = given or [shared_dir() / "datasets" / "benchmark" / "Set5"]
+    for d in datasets:
+        if not d.is_dir():
+            raise UsageError(f"dataset folder not found: {d}")
+    return datasets
+
+
+def add_backend_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=("torch", "onnx", "torch-bf16", "auto"),
+                   default="auto",
+                   help="who runs the network: auto (default: torch or onnx, whichever "
+                        "'srlab bench' measured faster for this model; torch when onnxruntime "
+                        "is missing), torch, onnx (ONNX Runtime; exported and cached on first "
+                        "use, needs srlab[onnx]) or torch-bf16 (bfloat16 autocast: faster on "
+                        "CPUs with AMX/AVX512-BF16, outputs differ by up to ~1e-3)")

@@ -1,0 +1,56 @@
+"""srlab inspect: what auto reads in images (``srlab.image.condition``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from srlab.cli.common import UsageError, int_at_least
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("inspect", help="what auto detects in images (JPEG history, noise)",
+                       description="Print the condition auto reads from each image and the "
+                                   "model strength it would choose; --eval measures the "
+                                   "estimator on a seeded labelled set made from training "
+                                   "images.")
+    p.add_argument("images", nargs="*", type=Path, metavar="IMAGE")
+    p.add_argument("--eval", dest="eval_dir", nargs="?", type=Path, default=None,
+                   const=Path("${SRLAB_SHARED}/datasets/train/BSDS500-test"), metavar="DIR",
+                   help="labelled-set confusion table from the HR images in DIR (default: "
+                        "BSDS500-test of $SRLAB_SHARED's training images)")
+    p.add_argument("--limit", type=int_at_least(1, "--limit"), default=100, metavar="N",
+                   help="images of DIR to use (default 100)")
+    p.add_argument("--readme", type=Path, default=None, metavar="FILE",
+                   help="also write the table into FILE between '<!-- srlab:NAME -->' and "
+                        "'<!-- /srlab:NAME -->' markers")
+    p.add_argument("--section", default="estimator", metavar="NAME",
+                   help="marker name for --readme (default: estimator)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.images and args.eval_dir is None:
+        raise UsageError("give one or more images, or --eval")
+    if args.eval_dir is not None:
+        from srlab.eval.benchmark import command_line, update_readme
+        from srlab.eval.inspect import confusion_markdown, labelled_eval
+        from srlab.train.config import expand_path
+
+        folder = Path(expand_path(str(args.eval_dir)))
+        if not folder.is_dir():
+            raise UsageError(f"dataset folder not found: {folder}")
+        md = confusion_markdown(labelled_eval(folder, args.limit), command_line())
+        print(md)
+        if args.readme is not None:
+            update_readme(args.readme, args.section, md)
+            print(f"updated section '{args.section}' of {args.readme}", file=sys.stderr)
+    from srlab.image.condition import estimate
+    from srlab.image.imageio import load_image
+
+    for path in args.images:
+        cond = estimate(load_image(path).array, path)
+        verdict = "span-real (clean it up)" if cond.degraded else "span (faithful)"
+        print(f"{path}: {cond.describe()} -> {verdict}")
+    return 0

@@ -350,7 +350,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
                                    "in the weights it started from (a fine-tune or a grown "
                                    "net counts its parents' minutes too, where recorded).")
         if args.readme:
-            from srlab.eval.benchmark import update_readme
+            from srlab.eval.tables import update_readme
 
             update_readme(args.readme, "models", text)
         print(text)
@@ -478,7 +478,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _benchmark_sets(given: list[Path] | None) -> list[Path]:
     """The HR folders to score: those given, else Set5 from $SRLAB_SHARED; all must exist."""
-    from srlab.eval.benchmark import shared_dir
+    from srlab.image.datasets import shared_dir
 
     datasets = given or [shared_dir() / "datasets" / "benchmark" / "Set5"]
     for d in datasets:
@@ -683,8 +683,8 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from srlab.eval.benchmark import command_line
     from srlab.eval.compare import compare
+    from srlab.eval.tables import command_line
 
     datasets = _benchmark_sets(args.dataset)
     res = compare(args.items, scales=args.scale, datasets=datasets, out_dir=args.out,
@@ -896,7 +896,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from srlab.eval import speed
-    from srlab.eval.benchmark import command_line, update_readme
+    from srlab.eval.tables import command_line, update_readme
 
     scales = args.scale or [2, 4]
     models = args.model or speed.default_models()
@@ -958,8 +958,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if not args.images and args.eval_dir is None:
         raise UsageError("give one or more images, or --eval")
     if args.eval_dir is not None:
-        from srlab.eval.benchmark import command_line, update_readme
         from srlab.eval.inspect import confusion_markdown, labelled_eval
+        from srlab.eval.tables import command_line, update_readme
         from srlab.train.config import expand_path
 
         folder = Path(expand_path(str(args.eval_dir)))

@@ -46,7 +46,7 @@ def test_benchmark_writes_tables_and_ranks_bicubic_above_nearest(hr_folder, tmp_
 
 def test_benchmark_opencv_peer(hr_folder, tmp_path):
     pytest.importorskip("cv2")
-    from srlab.eval.benchmark import shared_dir
+    from srlab.image.datasets import shared_dir
 
     if not (shared_dir() / "peers" / "opencv-dnn-superres" / "ESPCN_x2.pb").is_file():
         pytest.skip("OpenCV peer weights not found under $SRLAB_SHARED")
@@ -207,7 +207,8 @@ def test_gmsd_option_puts_the_measured_perceptual_score_in_each_cell(hr_folder, 
 def test_score_cache_reuses_rows_only_for_the_same_tensors_and_images(hr_folder, tmp_path):
     import torch
 
-    from srlab.eval.benchmark import markdown_table, run_benchmark
+    from srlab.eval.benchmark import run_benchmark
+    from srlab.eval.tables import markdown_table
     from srlab.zoo.registry import build_model
     from srlab.zoo.weights import WeightsMeta, save_weights
 
@@ -413,7 +414,7 @@ def test_card_status_tells_a_stopped_run_from_a_finished_one(progress, says):
 def test_load_average_is_nan_where_the_platform_has_none(monkeypatch):
     """Windows has no os.getloadavg: benchmark rows and the speed footer must still work."""
     from srlab.eval import speed
-    from srlab.eval.benchmark import load_average
+    from srlab.eval.speed import load_average
 
     monkeypatch.delattr(os, "getloadavg", raising=False)
     assert load_average() != load_average()  # NaN
@@ -423,7 +424,7 @@ def test_load_average_is_nan_where_the_platform_has_none(monkeypatch):
 @pytest.mark.parametrize("mpx, text", [(12.34, "12.3"), (1.0, "1.0"), (0.996, "1.0"),
                                        (0.58, "0.58"), (0.0712, "0.071")])
 def test_speed_cells_keep_a_decimal_point(mpx, text):
-    from srlab.eval.benchmark import _speed
+    from srlab.eval.tables import _speed
 
     assert _speed(mpx) == text
 
@@ -431,7 +432,8 @@ def test_speed_cells_keep_a_decimal_point(mpx, text):
 def test_table_speed_is_total_pixels_over_total_seconds_and_a_missing_cell_is_a_dash():
     """1 Mpx at 1 Mpx/s and 8 Mpx at 4 Mpx/s take 3 s for 9 Mpx: 3.0, where the mean of
     the two speeds says 2.5 and a big set's speed counts no more than a small one's."""
-    from srlab.eval.benchmark import BenchRow, markdown_table
+    from srlab.eval.benchmark import BenchRow
+    from srlab.eval.tables import markdown_table
 
     def row(model: str, ds: str, mpx: float, speed: float) -> BenchRow:
         return BenchRow(model=model, scale=4, dataset=ds, psnr=30.0, ssim=0.9, images=1,
@@ -473,7 +475,8 @@ def test_unknown_track_is_a_usage_error(hr_folder, tmp_path, capsys):
 
 
 def test_strip_draws_lr_each_model_and_hr_from_the_track_inputs(hr_folder, tmp_path):
-    from srlab.eval.benchmark import load_pairs, visual_strip
+    from srlab.eval.benchmark import visual_strip
+    from srlab.image.datasets import load_pairs
 
     out = visual_strip(["bicubic-matlab", "nearest"], 2, hr_folder, tmp_path / "s.png",
                        track="jpeg50", crop=32)

@@ -27,7 +27,7 @@ from PIL import Image
 from torch import nn
 
 from srlab.api import Upscaler, load_model
-from srlab.eval.benchmark import load_pairs
+from srlab.image.datasets import load_pairs
 from srlab.image.degrade import LEVELS, degrade
 from srlab.image.metrics import evaluate, psnr, ssim
 from srlab.image.resize import imresize, modcrop

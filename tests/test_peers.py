@@ -55,7 +55,7 @@ def opencv5(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _real_peers() -> Path:
-    from srlab.eval.benchmark import shared_dir
+    from srlab.image.datasets import shared_dir
 
     folder = shared_dir().joinpath(*PEER_DIR)
     if not (folder / "ESPCN_x2.pb").is_file():
@@ -64,7 +64,8 @@ def _real_peers() -> Path:
 
 
 def test_the_locked_opencv_runs_every_peer():
-    from srlab.eval.benchmark import PEERS, make_upscaler
+    from srlab.eval.benchmark import make_upscaler
+    from srlab.eval.peers import PEERS
 
     _real_peers()
     assert int(cv2.__version__.split(".")[0]) == 4, cv2.__version__
@@ -120,7 +121,7 @@ def test_compare_skips_the_peer_and_stops_on_it_when_nothing_is_left(opencv5, hr
     assert [ln for ln in lines if "opencv" in ln] == [
         "skipping opencv-fsrcnn at x2: OpenCV FSRCNN peer unavailable: OpenCV 5.1.0 cannot "
         "read TensorFlow .pb models (needs opencv<5)"]
-    from srlab.eval.benchmark import PeerUnavailable
+    from srlab.eval.peers import PeerUnavailable
 
     with pytest.raises(PeerUnavailable, match=r"needs opencv<5"):
         compare(["opencv-espcn"], scales=[2], datasets=[hr_folder], out_dir=tmp_path / "d",
@@ -136,7 +137,8 @@ def test_cli_compare_prints_one_line(opencv5, hr_folder, tmp_path, capsys):
 
 
 def test_an_opencv_4_failure_is_one_line_too(opencv5, monkeypatch):
-    from srlab.eval.benchmark import PeerUnavailable, make_upscaler
+    from srlab.eval.benchmark import make_upscaler
+    from srlab.eval.peers import PeerUnavailable
 
     monkeypatch.setattr(cv2, "__version__", "4.14.0")
     with pytest.raises(PeerUnavailable) as info:

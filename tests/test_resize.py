@@ -72,7 +72,7 @@ def test_modcrop():
 @needs_shared()
 @pytest.mark.parametrize("scale,expected", [(2, 33.66), (3, 30.39), (4, 28.42)])
 def test_bicubic_matches_published_set5(scale, expected):
-    from srlab.eval.benchmark import load_hr
+    from srlab.image.datasets import load_hr
     from srlab.image.metrics import psnr
 
     vals = []

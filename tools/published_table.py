@@ -44,7 +44,7 @@ def main() -> int:
         "al. 2016), CARN-M (Ahn et al. 2018), EDSR (Lim et al. 2017), SAFMN (Sun et al. 2023).")
     if args.readme:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-        from srlab.eval.benchmark import update_readme
+        from srlab.eval.tables import update_readme
 
         update_readme(args.readme, "published", table)
     print(table)

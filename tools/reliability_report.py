@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
         else:
             sys.path.insert(0, str(ROOT / "src"))
-            from srlab.eval.benchmark import update_readme
+            from srlab.eval.tables import update_readme
 
             update_readme(args.readme, SECTION, text)
             print(f"updated section '{SECTION}' of {args.readme}", file=sys.stderr)

@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from srlab.api import load_model
-from srlab.eval.benchmark import load_pairs, markdown_table, run_benchmark, shared_dir
+from srlab.eval.benchmark import run_benchmark
+from srlab.eval.tables import markdown_table
+from srlab.image.datasets import load_pairs, shared_dir
 from srlab.image.metrics import rgb_to_y
 from srlab.zoo.upsampling import checkerboard_score
 
@@ -67,7 +69,7 @@ def main() -> int:
         f"images. Made by `python tools/upsampling_study.py --scale {args.scale}{target}`.")
     print(text)
     if args.readme is not None:
-        from srlab.eval.benchmark import update_readme
+        from srlab.eval.tables import update_readme
 
         update_readme(args.readme, f"upsampling-x{args.scale}", text)
     return 0

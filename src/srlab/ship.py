@@ -11,7 +11,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from srlab.eval.benchmark import BenchRow, markdown_table, run_benchmark, shared_dir
+from srlab.eval.benchmark import BenchRow, run_benchmark
+from srlab.eval.tables import markdown_table
+from srlab.image.datasets import shared_dir
 from srlab.train.config import expand_path
 from srlab.train.report import shrink_artifact
 from srlab.zoo.weights import (

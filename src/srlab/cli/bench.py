@@ -65,7 +65,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from srlab.eval import speed
-    from srlab.eval.benchmark import command_line, update_readme
+    from srlab.eval.tables import command_line, update_readme
 
     scales = args.scale or [2, 4]
     models = args.model or speed.default_models()

@@ -58,6 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from srlab.eval import benchmark as bm
+    from srlab.eval import tables
     from srlab.zoo.catalog import shipped_models
 
     set_threads(args.threads)
@@ -83,15 +84,15 @@ def run(args: argparse.Namespace) -> int:
                                      cache=args.cache, refresh=args.refresh,
                                      track=None if track == "clean" else track,
                                      log=lambda line: print(line, file=sys.stderr))
-    command = bm.command_line()
+    command = tables.command_line()
     if args.strip is not None:
         last = tracks[-1]
         bm.visual_strip([m for m in args.model if m != "shipped"], scales[0], datasets[0],
                         args.strip, track=None if last == "clean" else last)
         print(f"wrote {args.strip}", file=sys.stderr)
-    md = bm.write_tables(rows, args.out, command, gmsd=args.gmsd)
+    md = tables.write_tables(rows, args.out, command, gmsd=args.gmsd)
     print(md.read_text())
     if args.readme is not None:
-        bm.update_readme(args.readme, args.section, md.read_text())
+        tables.update_readme(args.readme, args.section, md.read_text())
         print(f"updated section '{args.section}' of {args.readme}", file=sys.stderr)
     return 0

@@ -153,7 +153,7 @@ def add_cache_options(p: argparse.ArgumentParser) -> None:
 
 def benchmark_sets(given: list[Path] | None) -> list[Path]:
     """The HR folders to score: those given, else Set5 from $SRLAB_SHARED; all must exist."""
-    from srlab.eval.benchmark import shared_dir
+    from srlab.image.datasets import shared_dir
 
     datasets = given or [shared_dir() / "datasets" / "benchmark" / "Set5"]
     for d in datasets:

@@ -25,8 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srlab.eval.benchmark import command_line
     from srlab.eval.compare import compare
+    from srlab.eval.tables import command_line
 
     datasets = benchmark_sets(args.dataset)
     res = compare(args.items, scales=args.scale, datasets=datasets, out_dir=args.out,

@@ -34,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.images and args.eval_dir is None:
         raise UsageError("give one or more images, or --eval")
     if args.eval_dir is not None:
-        from srlab.eval.benchmark import command_line, update_readme
         from srlab.eval.inspect import confusion_markdown, labelled_eval
+        from srlab.eval.tables import command_line, update_readme
         from srlab.train.config import expand_path
 
         folder = Path(expand_path(str(args.eval_dir)))

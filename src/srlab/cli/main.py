@@ -69,9 +69,9 @@ def _known_failure_types() -> tuple[type[BaseException], ...]:
     weights = sys.modules.get("srlab.zoo.weights")
     if weights is not None:
         types.insert(1, weights.WeightsError)
-    bench = sys.modules.get("srlab.eval.benchmark")
-    if bench is not None:  # an OpenCV peer this OpenCV cannot run: its reason is the line
-        types.append(bench.PeerUnavailable)
+    peers = sys.modules.get("srlab.eval.peers")
+    if peers is not None:  # an OpenCV peer this OpenCV cannot run: its reason is the line
+        types.append(peers.PeerUnavailable)
     return tuple(types)
 
 

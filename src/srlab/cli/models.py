@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                                    "in the weights it started from (a fine-tune or a grown "
                                    "net counts its parents' minutes too, where recorded).")
         if args.readme:
-            from srlab.eval.benchmark import update_readme
+            from srlab.eval.tables import update_readme
 
             update_readme(args.readme, "models", text)
         print(text)

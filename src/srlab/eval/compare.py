@@ -23,14 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from srlab.eval.benchmark import (
-    PEERS,
-    PeerUnavailable,
-    load_hr,
-    load_pairs,
-    make_upscaler,
-    score_pairs,
-)
+from srlab.eval.benchmark import make_upscaler, score_pairs
+from srlab.eval.peers import PEERS, PeerUnavailable
+from srlab.image.datasets import load_hr, load_pairs
 from srlab.image.metrics import rgb_to_y
 from srlab.image.resize import imresize, modcrop
 

@@ -35,9 +35,9 @@ import numpy as np
 from srlab.runtime.cpu import native_bf16
 
 __all__ = ["Runner", "SpeedRow", "default_models", "default_backends", "make_runners",
-           "time_interleaved", "native_bf16", "peak_rss_gib", "procedural_image",
-           "suggested_backends",
-           "run_speed", "huge_run", "speed_markdown", "write_speed", "lr_image"]
+           "timed", "time_interleaved", "load_average", "native_bf16", "peak_rss_gib",
+           "procedural_image", "suggested_backends", "run_speed", "huge_run", "speed_markdown",
+           "write_speed", "lr_image"]
 
 ArrayFn = Callable[[np.ndarray], np.ndarray]
 REFERENCE = "opencv-espcn"
@@ -179,6 +179,23 @@ def make_runners(models: Sequence[str], backends: Sequence[str], scale: int, *,
     return runners
 
 
+def timed(fn: ArrayFn, img: np.ndarray) -> tuple[np.ndarray, float]:
+    """``fn(img)`` and its wall-clock seconds: the one timer behind every Mpx/s srlab reports
+    (``srlab bench`` here, ``srlab benchmark``'s column in ``benchmark.score_pairs``)."""
+    t = time.perf_counter()
+    out = fn(img)
+    return out, time.perf_counter() - t
+
+
+def load_average() -> float:
+    """The 1-minute load average, NaN where the platform has none (Windows has no
+    os.getloadavg at all, hence AttributeError beside OSError)."""
+    try:
+        return float(os.getloadavg()[0])
+    except (OSError, AttributeError):
+        return float("nan")
+
+
 def time_interleaved(runners: Sequence[Runner], img: np.ndarray, repeats: int
                      ) -> dict[str, list[float]]:
     """Seconds per call for every runner: one warm-up each, then ``repeats`` rounds, each
@@ -190,9 +207,7 @@ def time_interleaved(runners: Sequence[Runner], img: np.ndarray, repeats: int
     for i in range(repeats):
         for j in range(n):
             r = runners[(i + j) % n]
-            t = time.perf_counter()
-            r.fn(img)
-            times[r.label].append(time.perf_counter() - t)
+            times[r.label].append(timed(r.fn, img)[1])
     return times
 
 
@@ -407,8 +422,6 @@ def huge_run(model: str = "span-fast", *, backend: str = "torch", scale: int = 2
 
 
 def _load_note() -> str:
-    from srlab.eval.benchmark import load_average
-
     la = load_average()
     return f"{os.cpu_count()} CPUs" if la != la else \
         f"load average {la:.1f} on {os.cpu_count()} CPUs"

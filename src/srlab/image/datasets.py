@@ -1,15 +1,21 @@
 """Image folders as datasets: training sets, benchmark sets and labelled sets are all read here,
-so every task pairs HR and LR files the same way."""
+so every task pairs HR and LR files the same way, and makes a benchmark set's LR inputs the
+same way (``load_pairs``: the standard protocol)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["IMAGE_EXTS", "Pair", "find_images", "load_rgb", "pairs_in"]
+from srlab.image.degrade import track_lr
+from srlab.image.resize import imresize, modcrop
+
+__all__ = ["IMAGE_EXTS", "Pair", "find_images", "load_rgb", "pairs_in", "shared_dir", "load_hr",
+           "load_pairs"]
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -42,3 +48,30 @@ def pairs_in(folder: Path) -> list[Pair]:
     return [Pair(p, lr_by_stem.get(p.stem)) for p in find_images(hr_dir)]
 
 
+def shared_dir() -> Path:
+    """The shared data folder beside the project: ``$SRLAB_SHARED``, default ``../shared``."""
+    return Path(os.environ.get("SRLAB_SHARED", "../shared"))
+
+
+def load_hr(path: Path) -> np.ndarray:
+    """HR image as uint8: HxW for grayscale files, HxWx3 otherwise."""
+    with Image.open(path) as im:
+        if im.mode in ("L", "I;16", "1"):
+            return np.asarray(im.convert("L"))
+        return np.asarray(im.convert("RGB"))
+
+
+def load_pairs(ds: Path, scale: int,
+               track: str | None = None) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(file name, LR, HR) for each image of a folder, by the protocol: modcrop + MATLAB
+    bicubic, then the seeded damage of ``track`` (``degrade.TRACKS``) if one is named."""
+    files = sorted(p for p in Path(ds).iterdir()
+                   if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".tif"))
+    if not files:
+        raise FileNotFoundError(f"no images in {ds}")
+    out = []
+    for f in files:
+        hr = modcrop(load_hr(f), scale)
+        lr = imresize(hr, 1 / scale) if track is None else track_lr(hr, scale, track, f.name)
+        out.append((f.name, lr, hr))
+    return out

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from srlab.image.datasets import shared_dir
+
 __all__ = ["Config", "DataConfig", "ModelConfig", "OptimConfig", "LossConfig", "RunConfig",
            "GanConfig", "load_config", "ConfigError", "expand_path"]
 
@@ -26,8 +28,7 @@ class ConfigError(ValueError):
 
 def expand_path(p: str) -> str:
     """Expand ``${SRLAB_SHARED}`` (default ``../shared``) and ``~`` in a config path."""
-    shared = os.environ.get("SRLAB_SHARED", "../shared")
-    return os.path.expanduser(p.replace("${SRLAB_SHARED}", shared))
+    return os.path.expanduser(p.replace("${SRLAB_SHARED}", str(shared_dir())))
 
 
 @dataclass

@@ -149,8 +149,8 @@ class BatchSampler:
     spend many steps on sky and walls, where bicubic is already close to exact; the idea is
     SamplingAug's (Wang et al., BMVC 2021), which ranks patches by how badly bicubic
     upsampling restores them. Best-of-k keeps flat patches in the mix (when all k are flat)
-    rather than dropping them as a top-p% cut would. It did not raise the shipped x4
-    (``configs/span48x14_x4_detail.yaml``).
+    rather than dropping them as a top-p% cut would (it did not raise the shipped x4:
+    docs/training-history.md).
     """
 
     def __init__(self, data: ImageSet, *, patch: int, batch: int, seed: int, augment: bool = True,

@@ -6,14 +6,12 @@ self-ensemble table), so a better function than the one-pass net exists at the s
 Training the net toward that ensemble's outputs as well as toward HR (Hinton et al.,
 "Distilling the Knowledge in a Neural Network", 2015; an ensemble of the student itself as
 the teacher is the "born-again" setting of Furlanello et al., ICML 2018) asks the one-pass
-net to absorb part of the ensemble's gain. Measured on the shipped x4
-(``configs/span48x14_x4_distill.yaml``): about a fifth of it, Set5 +0.03 dB.
+net to absorb part of the ensemble's gain (what it gave the shipped x4:
+docs/training-history.md).
 
 The teacher runs without gradients in the training loop (``train``), on the same LR batch
 as the student; with ``ensemble`` it costs 8 forward passes per step, so a step takes about
-3x as long (x4 48x14 in bf16: 1.6-1.8 s against 0.5-0.7 s, from the ``patches_per_s`` of
-runs/span48x14_x4_distill and runs/span48x14_x4_phases2 after the first epoch, in which the
-image cache fills). Only srlab weights files with metadata are accepted: the architecture
+3x as long. Only srlab weights files with metadata are accepted: the architecture
 comes from the file, and nothing is unpickled (``weights.read_weights``).
 """
 

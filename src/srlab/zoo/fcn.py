@@ -1,16 +1,14 @@
 """The fully-convolutional family of the fourth report: one FCN, one design change at a time.
 
-References: Long, Shelhamer, Darrell, "Fully Convolutional Networks for Semantic
-Segmentation", CVPR 2015 (the FCN idea); residual blocks as in EDSR (Lim et al., CVPR-W
-2017); dilated convolutions (Yu & Koltun, ICLR 2016); VGG features (Simonyan & Zisserman,
-ICLR 2015); depth-to-space / sub-pixel heads (Shi et al., CVPR 2016); one trunk with several
-scale heads as in MDSR (Lim et al., 2017).
+Papers: Long, Shelhamer, Darrell, "Fully Convolutional Networks for Semantic Segmentation",
+CVPR 2015; EDSR/MDSR (Lim et al., CVPR-W 2017: residual blocks, one trunk with several scale
+heads); dilation (Yu & Koltun, ICLR 2016); VGG (Simonyan & Zisserman, ICLR 2015); sub-pixel
+heads (Shi et al., CVPR 2016).
 
 Shared trunk, on the LR grid: conv3x3 (C -> 64) - ReLU, then ``blocks`` blocks. The base
-variant ``fcn-upsample`` resizes the trunk features to HR (nearest or bilinear) and finishes
-there with conv3x3 (64 -> 32) - ReLU - conv3x3 (32 -> C). Every variant adds its output to
-the bicubic-upscaled input (global residual) and keeps six trunk convolutions, so each one
-differs from ``fcn-upsample`` in exactly one respect:
+variant ``fcn-upsample`` resizes the trunk features to HR (nearest or bilinear), then conv3x3
+(64 -> 32) - ReLU - conv3x3 (32 -> C). Every variant adds its output to the bicubic input
+and keeps six trunk convs, so each differs from ``fcn-upsample`` in exactly one respect:
 
 - ``fcn-residual``: 3 residual blocks (conv-ReLU-conv + identity) instead of 6 plain convs;
 - ``fcn-dilated``: 2 blocks of dilated convs (dilation 1, 2, 4) + identity;

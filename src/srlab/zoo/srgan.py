@@ -4,27 +4,20 @@ Paper: Ledig et al., "Photo-Realistic Single Image Super-Resolution Using a Gene
 Adversarial Network", CVPR 2017.
 
 Generator (SRResNet): conv9x9 (64) - PReLU, ``blocks`` residual blocks
-(conv3x3-BN-PReLU-conv3x3-BN + identity), conv3x3-BN + long skip from the head, then
-sub-pixel upsampling stages (conv3x3 to 64*r^2 - pixel shuffle r - PReLU; x2 = one r=2 stage,
-x3 = one r=3 stage, x4 = two r=2 stages), and a conv9x9 to C. No output activation (outputs are
-[0, 1] images; the Upscaler clamps). BatchNorm uses running statistics in eval mode, which
-is how every inference path runs it, so outputs do not depend on the batch or on tiling.
+(conv3x3-BN-PReLU-conv3x3-BN + identity), conv3x3-BN + long skip from the head, sub-pixel
+stages (conv3x3 to 64*r^2 - pixel shuffle r - PReLU; one r=2 or r=3 stage, two r=2 at x4),
+a conv9x9 to C, no output activation (the Upscaler clamps). BatchNorm runs on its running
+statistics at inference, so outputs do not depend on the batch or on tiling.
 
-Why the registry's ``srgan`` has 8 blocks, not the paper's 16: this project trains on a
-2-core CPU, and 16 residual blocks are 53% (x4) to 82% (x2) of the generator's multiply-adds.
-8 blocks make each generator pass 1.4x (x4) to 1.7x (x2) cheaper; in a fixed CPU budget we
-judge the extra iterations worth more than the depth (the adversarial phase needs many
-iterations to settle). Pass ``blocks=16`` for the paper's generator.
+Why 8 blocks, not the paper's 16: 16 are 53% (x4) to 82% (x2) of the generator's
+multiply-adds, so 8 make each pass 1.4x (x4) to 1.7x (x2) cheaper, and on a 2-core CPU budget
+the extra iterations are worth more than the depth (the adversarial phase needs many to
+settle). Pass ``blocks=16`` for the paper's generator.
 
-Why the registry's ``srgan`` adds a global bicubic skip (``skip="bicubic"``; the paper has
-none): without it the generator must rebuild the whole image through BatchNorm layers from a
-random start, and on a CPU budget it never got there. Measured: after 500 iterations (batch
-16 of 24 px LR patches, L1) validation PSNR was 28.14 dB against bicubic's 28.35 and L1 loss
-0.089, where the flagship's was 0.039 at the same point (runs/span64_x4/metrics.csv). That
-run is epoch 1 of ``srlab train configs/srgan_x4.yaml --set "model.kwargs={skip: none}"
---set run.epochs=7 --set gan.pretrain_iters=2500 --set optim.ema=0.999``. With the skip it
-learns only the residual over bicubic, as VDSR does: 28.91 dB at the same point
-(src/srlab/weights/srgan_x4/metrics.csv). Pass ``skip="none"`` for the paper's generator.
+Why a global bicubic skip (``skip="bicubic"``; the paper has none): without it the generator
+must rebuild the whole image through BatchNorm layers from a random start, and on a CPU budget
+it never got there (docs/training-history.md); with it, it learns only the residual over
+bicubic, as VDSR does. Pass ``skip="none"`` for the paper's generator.
 
 Discriminator: conv3x3 64 - LReLU(0.2), then 7 conv3x3-BN-LReLU blocks with channels 64,
 128, 128, 256, 256, 512, 512 and strides 2, 1, 2, 1, 2, 1, 2; adaptive average pooling to 1x1 (the

@@ -207,3 +207,15 @@ def test_cli_help_and_defaults_say_what_the_policy_and_catalogue_do():
     assert f"images above {mpx:g} Mpx use {TILE_POLICY.tile}" in tile.help
     scale = next(a for a in upscale._actions if a.dest == "scale")
     assert scale.default == catalog.DEFAULT_SCALE
+
+
+def test_models_table_counts_the_weights_that_ship_and_names_their_scale():
+    """vdsr-5 ships only at x2 (1 channel): its row must not show the untrained x4 RGB build."""
+    from srlab.cli.models import model_rows
+    from srlab.zoo.weights import read_weights, shipped_weights_path
+
+    rows = {r["model"].rstrip(" *"): r for r in model_rows()}
+    _, meta = read_weights(shipped_weights_path("vdsr-5", 2))
+    assert rows["vdsr-5"]["params"] == f"{meta.params / 1e3:.1f}K (x2)"
+    _, meta = read_weights(shipped_weights_path("span", 4))
+    assert rows["span"]["params"] == f"{meta.params / 1e3:.1f}K"

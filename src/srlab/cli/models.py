@@ -38,9 +38,12 @@ def model_rows() -> list[dict[str, str]]:
     rows = []
     for name, spec in MODELS.items():  # registry order, auto excluded (it is not a network)
         e = entry(name)
-        first = 4 if 4 in spec.scales else spec.scales[0]
         shipped = [v for _, v in sorted(e.variants.items()) if v.path is not None]
         readable = [v for v in shipped if not v.corrupt and v.meta is not None]
+        # the count of the weights that ship (x4 where it ships), not of an untrained default
+        ship_scales = [v.scale for v in readable]
+        first = (4 if 4 in ship_scales else ship_scales[0]) if ship_scales else \
+            (4 if 4 in spec.scales else spec.scales[0])
         params = e.variants[first].params
         if params == 0:
             weights, status = "n/a", "classical"
@@ -73,12 +76,13 @@ def run(args: argparse.Namespace) -> int:
     if args.markdown or args.readme:
         lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         lines += ["| " + " | ".join(row[c] for c in cols) + " |" for row in rows]
-        text = "\n".join(lines) + ("\n\n\\* default model. Made by `srlab models --markdown`; "
-                                   "Set5 PSNR (Y, border = scale) from each shipped weights "
-                                   "file's metadata, measured by `srlab ship`; train min: CPU "
-                                   "minutes of the run that made the file plus those recorded "
-                                   "in the weights it started from (a fine-tune or a grown "
-                                   "net counts its parents' minutes too, where recorded).")
+        text = "\n".join(lines) + (
+            "\n\n\\* default model. Made by `srlab models --markdown`; params of the shipped "
+            "weights at x4, else at the scale in brackets; Set5 PSNR (Y, border = scale) from "
+            "each shipped weights file's metadata, measured by `srlab ship`; train min: CPU "
+            "minutes of the run that made the file plus those recorded in the weights it "
+            "started from (a fine-tune or a grown net counts its parents' minutes too, where "
+            "recorded).")
         if args.readme:
             from srlab.eval.tables import update_readme
 
@@ -90,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip())
     for r in cells:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
-    print("* default model. params at x4 (or the first scale). Set5 PSNR: Y channel, "
+    print("* default model. params of the shipped weights at x4, else at the scale shown. "
+          "Set5 PSNR: Y channel, "
           "border = scale, from the shipped weights' metadata. train min: CPU minutes.")
     return 0

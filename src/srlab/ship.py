@@ -13,7 +13,7 @@ from pathlib import Path
 
 from srlab.eval.benchmark import BenchRow, markdown_table, run_benchmark, shared_dir
 from srlab.train.config import expand_path
-from srlab.train.report import shrink_artifact
+from srlab.train.report import GIF_FRAMES, shrink_artifact
 from srlab.zoo.weights import (
     SHIPPED_DIR,
     WeightsError,
@@ -337,8 +337,6 @@ def ship_run(
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, art / name)
             if name.endswith((".png", ".gif")):  # a run from before artifacts.py: shrink it
-                from srlab.train.loop import GIF_FRAMES
-
                 shrink_artifact(art / name, gif_frames=GIF_FRAMES)
     command = f"srlab ship {run_dir}" + (" --which last" if which == "last" else "")
     card = model_card(meta, rows, command, run_progress(run_dir, which, config), config=config,

@@ -115,7 +115,7 @@ def test_paired_layout_and_small_images_skipped(tmp_path):
 
 
 def test_rescale_reaches_the_training_set_but_not_validation(image_folder, tmp_path):
-    from srlab.train.loop import _datasets
+    from srlab.train.data import datasets_for as _datasets
 
     cfg = _cfg(image_folder, tmp_path, "data.rescale=[1.0, 0.5]")
     train_set, val_set = _datasets(cfg)
@@ -185,7 +185,8 @@ def test_ddp_two_cpu_processes_keep_identical_replicas(image_folder, tmp_path):
 def test_progress_gif_keeps_at_most_gif_frames_and_ends_on_the_last_epoch(tmp_path):
     from PIL import Image
 
-    from srlab.train.loop import GIF_FRAMES, _gif
+    from srlab.train.report import GIF_FRAMES
+    from srlab.train.report import progress_gif as _gif
 
     pred = tmp_path / "predictions"
     pred.mkdir()

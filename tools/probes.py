@@ -84,7 +84,7 @@ def overfit(config: str, model: str, weights: str | None, n: int) -> None:
     from srlab.image.metrics import evaluate
     from srlab.image.resize import imresize
     from srlab.train.config import load_config
-    from srlab.train.loop import _datasets
+    from srlab.train.data import datasets_for as _datasets
 
     torch.set_num_threads(1)
     cfg = load_config(config)

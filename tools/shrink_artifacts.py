@@ -12,8 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from srlab.train.loop import GIF_FRAMES
-from srlab.train.report import shrink_artifact
+from srlab.train.report import GIF_FRAMES, shrink_artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 

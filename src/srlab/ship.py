@@ -15,7 +15,7 @@ from srlab.eval.benchmark import BenchRow, run_benchmark
 from srlab.eval.tables import markdown_table
 from srlab.image.datasets import shared_dir
 from srlab.train.config import expand_path
-from srlab.train.report import shrink_artifact
+from srlab.train.report import GIF_FRAMES, shrink_artifact
 from srlab.zoo.weights import (
     SHIPPED_DIR,
     WeightsError,
@@ -339,8 +339,6 @@ def ship_run(
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, art / name)
             if name.endswith((".png", ".gif")):  # a run from before artifacts.py: shrink it
-                from srlab.train.loop import GIF_FRAMES
-
                 shrink_artifact(art / name, gif_frames=GIF_FRAMES)
     command = f"srlab ship {run_dir}" + (" --which last" if which == "last" else "")
     card = model_card(meta, rows, command, run_progress(run_dir, which, config), config=config,

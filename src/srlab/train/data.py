@@ -20,8 +20,10 @@ from PIL import Image
 from srlab.image.datasets import Pair, load_rgb, pairs_in
 from srlab.image.degrade import LEVELS, Level, degrade
 from srlab.image.resize import imresize, modcrop
+from srlab.train.config import Config, expand_path
 
-__all__ = ["ImageSet", "split_paths", "BatchSampler"]
+__all__ = ["ImageSet", "split_paths", "BatchSampler", "datasets_for", "clean_twin",
+           "sampler_for"]
 
 VAL_SEED = 7_777  # degraded validation inputs: one fixed draw per image
 def split_paths(pairs: list[Pair], val_fraction: float, seed: int) -> tuple[list, list]:
@@ -251,3 +253,40 @@ def _rotate_reflect(img: np.ndarray, angle: float) -> np.ndarray:
     padded = np.pad(img, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
     rot = np.asarray(Image.fromarray(padded).rotate(angle, resample=Image.BILINEAR))
     return rot[pad : pad + h, pad : pad + w]
+
+
+def datasets_for(cfg: Config) -> tuple[ImageSet, ImageSet]:
+    """The run's training and validation sets, from ``cfg.data`` (split from the training
+    folders by ``run.seed`` when no validation folders are given)."""
+    d, s = cfg.data, cfg.model.scale
+    pairs = [p for f in d.train for p in pairs_in(Path(expand_path(f)))]
+    if d.val:
+        train_pairs = pairs
+        val_pairs = [p for f in d.val for p in pairs_in(Path(expand_path(f)))]
+    else:
+        train_pairs, val_pairs = split_paths(pairs, d.val_fraction, cfg.run.seed)
+    margin = 2 if d.rotate_deg > 0 else 1
+    train_set = ImageSet(train_pairs, scale=s, degradation=d.degradation, cache=d.cache,
+                         min_lr_size=int(d.patch * 1.5) if margin == 2 else d.patch,
+                         rescale=tuple(d.rescale))
+    # validation follows the task: a run on a degradation picks ``best`` on degraded inputs
+    val_set = ImageSet(val_pairs[: d.val_max], scale=s, degradation=d.degradation, cache=True,
+                       min_lr_size=12)
+    if len(val_set) == 0:
+        raise ValueError("no validation images (set data.val or a val_fraction > 0)")
+    return train_set, val_set
+
+
+def clean_twin(val: ImageSet) -> ImageSet | None:
+    """The same validation images by the benchmark protocol, when ``val`` is degraded."""
+    if val.level == LEVELS["clean"]:
+        return None
+    return ImageSet([p for p, _ in val.entries], scale=val.scale, cache=True, min_lr_size=12)
+
+
+def sampler_for(cfg: Config, train_set: ImageSet, seed: int) -> BatchSampler:
+    """The run's batches from ``train_set``, as ``cfg.data`` asks for them."""
+    d = cfg.data
+    return BatchSampler(train_set, patch=d.patch, batch=d.batch, seed=seed, augment=d.augment,
+                        rotate_deg=d.rotate_deg, phases=d.phases, candidates=d.candidates,
+                        prefetch=d.prefetch)

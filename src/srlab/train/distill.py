@@ -17,15 +17,17 @@ comes from the file, and nothing is unpickled (``weights.read_weights``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from torch import nn
 
 from srlab.api import load_model
 from srlab.runtime.ensemble import SelfEnsemble
+from srlab.train.config import ConfigError, LossConfig, expand_path
 from srlab.zoo.weights import WeightsError, read_weights
 
-__all__ = ["load_teacher"]
+__all__ = ["load_teacher", "teacher_for"]
 
 
 def load_teacher(path: str | Path, *, scale: int, in_channels: int, ensemble: bool) -> nn.Module:
@@ -45,4 +47,17 @@ def load_teacher(path: str | Path, *, scale: int, in_channels: int, ensemble: bo
     teacher.eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
+    return teacher
+
+
+def teacher_for(cfg: LossConfig, *, scale: int, in_channels: int,
+                log: Callable[[str], None]) -> nn.Module | None:
+    """The run's teacher (``loss.teacher``), or None for a run without one."""
+    if not cfg.teacher:
+        return None
+    if cfg.teacher_weight <= 0:
+        raise ConfigError(f"loss.teacher_weight must be > 0, not {cfg.teacher_weight}")
+    teacher = load_teacher(expand_path(cfg.teacher), scale=scale, in_channels=in_channels,
+                           ensemble=cfg.teacher_ensemble)
+    log(f"distilling from {cfg.teacher}" + (" (self-ensemble)" if cfg.teacher_ensemble else ""))
     return teacher

@@ -355,7 +355,9 @@ def _upscale_one(job: Job, up: Upscaler | AutoUpscaler, *, tile: int, overlap: i
     if isinstance(up, AutoUpscaler):  # the file too: its JPEG tables are the best cue
         auto, up = up, up.pick(img.array, job.source)
         if on_choice is not None and auto.last is not None:
-            on_choice(job.source, auto.last[0], up.name)
+            # the backend folds into auto's existing line: "-> span [onnx]" (torch: silent)
+            on = getattr(up, "backend", "torch")
+            on_choice(job.source, auto.last[0], up.name if on == "torch" else f"{up.name} [{on}]")
     t = tile if tile > 0 else auto_tile(img.height, img.width)
     n_tiles = math.ceil(img.height / t) * math.ceil(img.width / t) if t > 0 else 1
     with tqdm(total=n_tiles, unit="tile", file=sys.stderr, leave=False, dynamic_ncols=True,

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from srlab.image.datasets import shared_dir
 from srlab.image.degrade import TRACKS, track_lr
 from srlab.image.metrics import Scores, evaluate
 from srlab.image.resize import imresize, modcrop
@@ -59,10 +60,6 @@ def split_ensemble(name: str) -> tuple[str, bool]:
     if name.endswith(ENSEMBLE_SUFFIX) and name not in PEERS:
         return name[: -len(ENSEMBLE_SUFFIX)], True
     return name, False
-
-
-def shared_dir() -> Path:
-    return Path(os.environ.get("SRLAB_SHARED", "../shared"))
 
 
 @dataclass

@@ -3,15 +3,22 @@ so every task pairs HR and LR files the same way."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["IMAGE_EXTS", "Pair", "find_images", "load_rgb", "pairs_in"]
+__all__ = ["IMAGE_EXTS", "Pair", "find_images", "load_rgb", "pairs_in", "shared_dir"]
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def shared_dir() -> Path:
+    """The data beside the project (benchmark and training sets, peers): ``$SRLAB_SHARED``,
+    default ``../shared``."""
+    return Path(os.environ.get("SRLAB_SHARED", "../shared"))
 
 
 def find_images(folder: str | Path) -> list[Path]:

@@ -25,7 +25,6 @@ def test_every_pair_has_one_uniform_descriptor():
             assert (v.name, v.scale) == (name, s)
             assert v.kind == catalog.KIND[spec.family]
             assert v.in_channels in (1, 3)
-            assert v.backend in ("torch", "onnx")
             assert v.supports.ensemble and v.supports.tiling
             shipped = shipped_weights_path(name, s)
             assert v.path == (shipped if shipped.is_file() else None)
@@ -41,7 +40,6 @@ def test_span_descriptor_reads_the_weights_header():
     assert v.set5_psnr == pytest.approx(meta.metrics["Set5"]["psnr"])
     assert v.in_channels == 1  # luma network: colour comes from bicubic
     assert v.supports.denoise  # span-real ships at x4 too
-    assert v.backend == catalog.BACKEND_DEFAULTS["span"]
     assert load_model("span", 4).in_channels == v.in_channels
 
 

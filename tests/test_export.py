@@ -15,13 +15,13 @@ from srlab.runtime.onnx import (
     PARITY_TOL,
     OnnxError,
     OnnxUpscaler,
-    _export_upscaler,
-    _session,
     check_parity,
     export_net,
     export_onnx,
+    export_upscaler,
     load_backend,
     load_onnx_model,
+    make_session,
 )
 from srlab.zoo.registry import build_model
 from srlab.zoo.weights import WeightsMeta, save_weights
@@ -80,8 +80,8 @@ def test_parity_failure_is_an_error(tmp_path):
 def test_onnx_upscaler_matches_torch(tmp_path, name, smooth_rgb):
     torch.manual_seed(1)
     up = load_model(name, 2)
-    done = _export_upscaler(up, tmp_path / "m.onnx", opset=17, log=None)  # these weights
-    onx = OnnxUpscaler(_session(done.path), like=up)
+    done = export_upscaler(up, tmp_path / "m.onnx", opset=17, log=None)  # these weights
+    onx = OnnxUpscaler(make_session(done.path), like=up)
     img = smooth_rgb[:21, :17]
     a, b = onx.upscale_array(img), up.upscale_array(img)
     assert a.shape == b.shape == (42, 34, 3) and a.dtype == np.uint8
@@ -106,7 +106,7 @@ def test_trained_model_is_exported_once_into_the_cache(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(ex, "_export_upscaler", boom)
+    monkeypatch.setattr(ex, "export_upscaler", boom)
     again = load_onnx_model("span-fast", 2, weights=wpath)
     img = np.full((10, 12, 3), 120, np.uint8)
     np.testing.assert_array_equal(again.upscale_array(img), first.upscale_array(img))
@@ -120,9 +120,10 @@ def test_missing_onnxruntime_names_the_extra(monkeypatch):
 
 
 def test_auto_uses_the_measured_default(monkeypatch):
-    import srlab.runtime.onnx as ex
+    import srlab.runtime.backends as be
 
-    monkeypatch.setattr(ex, "BACKEND_DEFAULTS", {"span-fast": "onnx"})
+    monkeypatch.setattr(be, "pick_backend", lambda name, scale, **k: "onnx"
+                        if name == "span-fast" else "torch")
     assert isinstance(load_backend("span-fast", 2, backend="auto"), OnnxUpscaler)
     assert not isinstance(load_backend("bicubic", 2, backend="auto"), OnnxUpscaler)
     with pytest.raises(ValueError):

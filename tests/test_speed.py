@@ -161,3 +161,38 @@ def test_speed_footer_says_whether_bfloat16_was_native(monkeypatch, native, back
     monkeypatch.setattr(speed, "native_bf16", lambda: native)
     rows = [SimpleNamespace(section="other", backend=b) for b in backends]
     assert says in speed.speed_markdown(rows)
+
+
+def test_cli_bench_store_and_pareto(tmp_path, capsys, monkeypatch):
+    """--store writes Mpx/s and PSNR cost per backend for auto; --pareto draws the chart."""
+    from srlab.image.datasets import shared_dir
+    from srlab.runtime.backends import load_store
+    from srlab.runtime.cpu import cpu_model
+
+    if not (shared_dir() / "datasets" / "benchmark" / "Urban100").is_dir():
+        pytest.skip(f"benchmark sets not found under {shared_dir()} (set SRLAB_SHARED)")
+    monkeypatch.setenv("SRLAB_CACHE", str(tmp_path / "cache"))
+    store, png = tmp_path / "backends.json", tmp_path / "pareto.png"
+    code = cli.main(["bench", "-m", "bicubic", "-s", "4", "--backend", "torch", "--size",
+                     "16x12", "--repeats", "1", "--no-sizes", "--no-threads", "-o",
+                     str(tmp_path / "out"), "--store", str(store), "--store-images", "1",
+                     "--pareto", str(png)])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    measured = load_store(store)[cpu_model()]["bicubic"]["4"]
+    assert set(measured) == {"torch"} and measured["torch"].psnr_delta == {
+        "Set5": 0.0, "Urban100": 0.0}
+    assert png.is_file() and png.stat().st_size > 1000
+    assert "CPU " in err and "native bfloat16" in err and "auto would pick (x4)" in err
+
+
+def test_peak_lines_follow_the_flags():
+    from srlab.eval.pareto import conv_flops_per_output_px, cpu_peaks
+
+    vnni = cpu_peaks("model name: X\ncpu MHz: 2500.0\nflags: avx512f avx512_bf16 avx512_vnni\n",
+                     cores=2)
+    assert (vnni.fp32, vnni.bf16, vnni.int8) == (160.0, 320.0, 640.0)
+    avx2 = cpu_peaks("model name: Y\ncpu MHz: 2000\nflags: avx2 fma\n", cores=1)
+    assert (avx2.fp32, avx2.bf16, avx2.int8) == (32.0, None, None)
+    # span-fast x4: conv multiply-adds per output pixel, in FLOPs (inference form)
+    assert 1000 < conv_flops_per_output_px("span-fast", 4) < 5000

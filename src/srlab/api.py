@@ -94,6 +94,8 @@ class Upscaler:
     and alpha handling live here once, whatever runs the network.
     """
 
+    backend = "torch"  # who runs the network (runtime.onnx sets its own)
+
     def __init__(self, net: Callable[[torch.Tensor], torch.Tensor], *, name: str, scale: int,
                  meta: WeightsMeta | None, params: int | None = None) -> None:
         self.net = net.eval() if isinstance(net, nn.Module) else net

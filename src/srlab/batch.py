@@ -390,7 +390,9 @@ def _upscale_one(job: Job, up: Upscaler | AutoUpscaler, *, tile: int, overlap: i
     if isinstance(up, AutoUpscaler):  # the file too: its JPEG tables are the best cue
         auto, up = up, up.pick(img.array, job.source)
         if on_choice is not None and auto.last is not None:
-            on_choice(job.source, auto.last[0], up.name)
+            # the backend folds into auto's existing line: "-> span [onnx]" (torch: silent)
+            on = getattr(up, "backend", "torch")
+            on_choice(job.source, auto.last[0], up.name if on == "torch" else f"{up.name} [{on}]")
     t = TILE_POLICY.tile_for(img.height, img.width, tile)
     n_tiles = TILE_POLICY.count(img.height, img.width, tile)
     with tqdm(total=n_tiles, unit="tile", file=sys.stderr, leave=False, dynamic_ncols=True,

@@ -35,10 +35,20 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
                         "shipped weights)")
     p.add_argument("-s", "--scale", action="append", type=int, choices=(2, 3, 4),
                    metavar="S", help="scale (repeatable; default: 2 and 4)")
-    p.add_argument("--backend", action="append", choices=("torch", "onnx", "torch-bf16"),
-                   default=None,
-                   help="backend (repeatable; default: torch, onnx if installed, torch-bf16 if "
-                        "the CPU has native bfloat16)")
+    p.add_argument("--backend", action="append",
+                   choices=("torch", "onnx", "onnx-int8", "torch-bf16"), default=None,
+                   help="backend (repeatable; default: torch, onnx and onnx-int8 if installed, "
+                        "torch-bf16 if the CPU lists a bf16 flag)")
+    p.add_argument("--store", nargs="?", default=None, metavar="FILE", const="",
+                   help="also score each backend's PSNR against torch float32 (Set5, Urban100 "
+                        "slice) and store Mpx/s and PSNR cost per model, scale and CPU for "
+                        "--backend auto (default FILE: src/srlab/assets/backends.json)")
+    p.add_argument("--store-images", type=_int_at_least(1, "--store-images"), default=20,
+                   metavar="N", help="Urban100 images scored for --store/--pareto "
+                                     "(default: 20)")
+    p.add_argument("--pareto", type=Path, default=None, metavar="PNG",
+                   help="also draw PSNR (Urban100, largest scale) against Mpx/s for every "
+                        "model, backend and peer, with this CPU's fp32/bf16/int8 peak lines")
     p.add_argument("--size", type=_size, default=(480, 320), metavar="WxH",
                    help="LR input size (default: 480x320)")
     p.add_argument("--repeats", type=_int_at_least(1, "--repeats"), default=7, metavar="N",
@@ -78,6 +88,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     def log(line: str) -> None:
         print(line, file=sys.stderr)
 
+    log(speed.cpu_note())
     rows = speed.run_speed(models, scales, backends=args.backend, lr_size=args.size,
                            repeats=args.repeats, threads=args.threads,
                            sizes=not args.no_sizes,
@@ -92,7 +103,22 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     command = command_line()
     md = speed.write_speed(rows, args.out, command=command, huge=huge)
     print(md.read_text())
-    log(f"suggested BACKEND_DEFAULTS: {speed.suggested_backends(rows)}")
+    deltas = None
+    if args.store is not None or args.pareto is not None:
+        scores = speed.accuracy_scores(models, scales, args.backend or speed.default_backends(),
+                                       sets=(("Set5", 5), ("Urban100", args.store_images)),
+                                       peers=speed.PEERS_SCORED if args.pareto else (),
+                                       log=log)
+        deltas = speed.accuracy_deltas(scores)
+    if args.pareto is not None:
+        from srlab.eval.pareto import pareto_chart
+
+        log(f"wrote {pareto_chart(rows, scores, args.pareto, command=command)}")
+    if args.store is not None:
+        stored = speed.store_rows(rows, deltas, path=Path(args.store) if args.store else None,
+                                  command=command)
+        log(f"stored measurements in {stored}")
+    log(f"auto would pick (x{max(scales)}): {speed.suggested_backends(rows, deltas)}")
     if args.readme is not None:
         update_readme(args.readme, args.section, md.read_text())
         log(f"updated section '{args.section}' of {args.readme}")

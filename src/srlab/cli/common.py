@@ -163,10 +163,12 @@ def benchmark_sets(given: list[Path] | None) -> list[Path]:
 
 
 def add_backend_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=("torch", "onnx", "torch-bf16", "auto"),
+    p.add_argument("--backend", choices=("torch", "onnx", "onnx-int8", "torch-bf16", "auto"),
                    default="auto",
-                   help="who runs the network: auto (default: torch or onnx, whichever "
-                        "'srlab bench' measured faster for this model; torch when onnxruntime "
-                        "is missing), torch, onnx (ONNX Runtime; exported and cached on first "
-                        "use, needs srlab[onnx]) or torch-bf16 (bfloat16 autocast: faster on "
-                        "CPUs with AMX/AVX512-BF16, outputs differ by up to ~1e-3)")
+                   help="who runs the network: auto (default: the fastest backend 'srlab bench "
+                        "--store' measured for this model, scale and CPU within 0.02 dB of "
+                        "float32; torch when nothing is stored or onnxruntime is missing), "
+                        "torch, onnx (ONNX Runtime; exported and cached on first use, needs "
+                        "srlab[onnx]), onnx-int8 (the same quantised to int8, calibrated on "
+                        "the training images on first use) or torch-bf16 (bfloat16 autocast: "
+                        "fast only on CPUs where bf16 measures faster)")

@@ -12,6 +12,10 @@ Noise control: every runner is warmed up, then timed ``repeats`` times *interlea
 (round-robin, rotating the start) so slow phases of the machine hit all runners alike;
 the median is reported. Throughput is output megapixels per second.
 
+``--store`` also scores each backend's PSNR against torch float32 (Set5 and a slice of
+Urban100, evaluation only) and writes both into ``runtime.backends``' store, which is what
+``--backend auto`` picks from on this CPU.
+
 Extra sections: time vs image size (should be linear, i.e. flat Mpx/s), 1 vs 2 threads,
 and (``--huge``) an 8000x6000 x2 upscale in a subprocess whose peak RSS is measured, to
 prove tiles stream: the output (576 MB of uint8) is the only full-size array.
@@ -32,12 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-from srlab.runtime.cpu import native_bf16
+from srlab.runtime.cpu import cpu_info, native_bf16, probe_bf16
 
-__all__ = ["Runner", "SpeedRow", "default_models", "default_backends", "make_runners",
-           "timed", "time_interleaved", "load_average", "native_bf16", "peak_rss_gib",
-           "procedural_image", "suggested_backends", "run_speed", "huge_run", "speed_markdown",
-           "write_speed", "lr_image"]
+__all__ = ["PEERS_SCORED", "Runner", "SpeedRow", "default_models", "default_backends",
+           "make_runners", "timed", "time_interleaved", "load_average", "native_bf16",
+           "peak_rss_gib", "procedural_image", "suggested_backends", "accuracy_scores",
+           "accuracy_deltas", "store_rows", "cpu_note", "run_speed", "huge_run",
+           "speed_markdown", "write_speed", "lr_image"]
 
 ArrayFn = Callable[[np.ndarray], np.ndarray]
 REFERENCE = "opencv-espcn"
@@ -45,6 +50,7 @@ PEER_LABELS = {"bicubic-pil": "bicubic (PIL)", "bicubic-cv2": "bicubic (OpenCV c
                "opencv-espcn": "OpenCV dnn_superres ESPCN", "opencv-fsrcnn":
                "OpenCV dnn_superres FSRCNN"}
 FLAGSHIPS = ("span-fast", "span")
+PEERS_SCORED = ("bicubic-pil", "opencv-espcn", "opencv-fsrcnn")  # on the Pareto chart
 
 
 @dataclass
@@ -100,11 +106,18 @@ def default_models() -> list[str]:
 
 
 def default_backends() -> list[str]:
-    """torch, onnx if installed, torch-bf16 if the CPU runs bfloat16 natively."""
+    """torch, onnx and onnx-int8 if onnxruntime is installed, torch-bf16 if the CPU lists
+    a bf16 flag (timed here whether or not ``native_bf16`` measured it faster: the table is
+    where a user sees the verdict)."""
     from srlab.runtime.onnx import onnx_available
 
-    return ["torch"] + (["onnx"] if onnx_available() else []) \
-        + (["torch-bf16"] if native_bf16() else [])
+    return ["torch"] + (["onnx", "onnx-int8"] if onnx_available() else []) \
+        + (["torch-bf16"] if cpu_info().bf16_flags or native_bf16() else [])
+
+
+def cpu_note() -> str:
+    """One line: the CPU, its bf16/int8 flags and the measured bf16 verdict."""
+    return f"CPU {cpu_info().describe()}; native bfloat16 {probe_bf16().describe()}"
 
 
 def _with_threads(fn: ArrayFn, threads: int) -> ArrayFn:
@@ -312,18 +325,87 @@ def _once(log: Callable[[str], None]) -> Callable[[str], None]:
     return once
 
 
-def suggested_backends(rows: Sequence[SpeedRow]) -> dict[str, str]:
-    """The faster backend per model in the main table at the largest scale measured."""
-    main = [r for r in rows if r.section == "main" and r.backend in ("torch", "onnx")]
-    # torch-bf16 is never suggested: auto must not change the numbers beyond float noise
-    if not main:
+def _measurements(rows: Sequence[SpeedRow], deltas: dict | None = None) -> dict:
+    """(model, scale) -> backend -> Measurement, from the main table (and PSNR deltas)."""
+    from srlab.runtime.backends import EXACT_BACKENDS, Measurement
+
+    out: dict[tuple[str, int], dict] = {}
+    for r in rows:
+        if r.section != "main" or r.backend == "peer":
+            continue
+        if deltas is not None:
+            delta = deltas.get((r.model, r.scale), {}).get(r.backend, {})
+        else:  # not scored: only the backends that keep float32's numbers count as within
+            delta = {"parity": 0.0} if r.backend in EXACT_BACKENDS else {}
+        out.setdefault((r.model, r.scale), {})[r.backend] = Measurement(r.mpx_per_s, delta)
+    return out
+
+
+def suggested_backends(rows: Sequence[SpeedRow], deltas: dict | None = None) -> dict[str, str]:
+    """What ``auto`` would pick per model at the largest scale measured (``backends.choose``):
+    the fastest backend within the accuracy bound; without ``deltas`` torch or onnx only."""
+    from srlab.runtime.backends import choose
+
+    meas = _measurements(rows, deltas)
+    if not meas:
         return {}
-    top = max(r.scale for r in main)
-    best: dict[str, SpeedRow] = {}
-    for r in main:
-        if r.scale == top and (r.model not in best or r.mpx_per_s > best[r.model].mpx_per_s):
-            best[r.model] = r
-    return {m: r.backend for m, r in best.items()}
+    top = max(s for _, s in meas)
+    return {m: choose(bes, allowed=list(bes)) for (m, s), bes in meas.items() if s == top}
+
+
+def accuracy_scores(models: Sequence[str], scales: Sequence[int], backends: Sequence[str], *,
+                    sets: Sequence[tuple[str, int]] = (("Set5", 5), ("Urban100", 20)),
+                    peers: Sequence[str] = (), log: Callable[[str], None] = print) -> dict:
+    """(model, scale) -> backend -> {set: mean PSNR (Y)} on the first n images of each
+    benchmark set (evaluation only: nothing is tuned on these); peers under backend "peer".
+    torch is always scored: it is the reference the deltas are taken against."""
+    from srlab.eval.benchmark import load_pairs
+    from srlab.image.datasets import shared_dir
+    from srlab.image.metrics import psnr
+    from srlab.runtime.onnx import load_backend
+
+    out: dict = {}
+    for scale in scales:
+        pairs = {ds: load_pairs(shared_dir() / "datasets" / "benchmark" / ds, scale)[:n]
+                 for ds, n in sets}
+        todo = [(m, b) for m in models for b in dict.fromkeys(["torch", *backends])]
+        for model, backend in todo + [(p, "peer") for p in peers]:
+            try:
+                fn = _peer_fn(model, scale) if backend == "peer" else load_backend(
+                    model, scale, backend=backend).upscale_array  # type: ignore[arg-type]
+            except Exception as exc:  # noqa: BLE001 - as make_runners: note and go on
+                log(f"skipped accuracy of {model} [{backend}] x{scale}: {exc}")
+                continue
+            out.setdefault((model, scale), {})[backend] = {ds: float(np.mean([
+                psnr(fn(lr), hr, crop_border=scale) for _, lr, hr in p]))
+                for ds, p in pairs.items()}
+            log(f"accuracy x{scale} {model} [{backend}]: " + ", ".join(
+                f"{ds} {v:.4f} dB" for ds, v in out[(model, scale)][backend].items()))
+    return out
+
+
+def accuracy_deltas(scores: dict) -> dict:
+    """``accuracy_scores`` as PSNR minus torch float32's, per (model, scale) and backend."""
+    out: dict = {}
+    for key, by_backend in scores.items():
+        ref = by_backend.get("torch")
+        if ref is not None:
+            out[key] = {b: {ds: v - ref[ds] for ds, v in sc.items() if ds in ref}
+                        for b, sc in by_backend.items()}
+    return out
+
+
+def store_rows(rows: Sequence[SpeedRow], deltas: dict, *, path: Path | None = None,
+               command: str = "") -> Path:
+    """Merge this run's Mpx/s and PSNR deltas into the store ``--backend auto`` reads, under
+    this CPU's model name."""
+    from srlab.runtime.backends import load_store, record_measurements, save_store
+    from srlab.runtime.cpu import cpu_model
+
+    store = load_store(path)
+    for (model, scale), measured in _measurements(rows, deltas).items():
+        record_measurements(store, cpu_model(), model, scale, measured)
+    return save_store(store, path, command=command)
 
 
 # --------------------------------------------------------------------------------------------
@@ -510,6 +592,7 @@ def speed_markdown(rows: Sequence[SpeedRow], *, command: str | None = None,
     foot = [f"Machine: {platform.processor() or platform.machine()}, native bfloat16 {bf16}, "
             f"{_load_note()} at the end of the run (absolute numbers vary with the machine and "
             "with what else runs on it; same-run ratios are the figures to compare)."]
+    foot.append(f"{cpu_note()}.")
     foot += list(notes)
     if command:
         foot.append(f"Made by `{command}`.")
@@ -524,7 +607,9 @@ def write_speed(rows: Sequence[SpeedRow], out_dir: Path, *, command: str,
     (out_dir / "speed.json").write_text(json.dumps({
         "command": command, "machine": {"cpus": os.cpu_count(), "load": _load_note(),
                                         "processor": platform.processor(),
-                                        "native_bf16": native_bf16()},
+                                        "native_bf16": native_bf16(),
+                                        "cpu": cpu_info().describe(),
+                                        "bf16_probe": probe_bf16().describe()},
         "rows": [asdict(r) for r in rows], "suggested_backends": suggested_backends(rows),
         "huge": list(huge)}, indent=2))
     md = out_dir / "speed.md"

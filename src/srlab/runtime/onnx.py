@@ -10,15 +10,15 @@ Every export is checked against PyTorch on a random image of another size than t
 traced (which also proves the height/width are really dynamic); a difference above
 ``PARITY_TOL`` is an error, not a warning.
 
-``BACKEND_DEFAULTS`` (kept in ``zoo.catalog``, with the rest of the zoo as shipped) is what
-``--backend auto`` picks per model: the faster backend in ``srlab bench``
-(src/srlab/eval/speed.py), measured on this project's 2-core machine; a model not listed
-uses torch. onnx and onnxruntime are optional (``pip install 'srlab[onnx]'``)
-and imported only here; ``auto`` falls back to torch when they are missing.
+``--backend auto`` picks per model, scale and CPU from what ``srlab bench --store`` measured
+(``runtime.backends``, src/srlab/assets/backends.json): the fastest backend whose PSNR cost
+is within the bound, torch where nothing is stored. onnx and onnxruntime are optional
+(``pip install 'srlab[onnx]'``) and imported only in the functions that use them; ``auto``
+falls back to torch when they are missing.
 
-A third backend, ``torch-bf16``, runs the PyTorch network under CPU autocast to bfloat16.
-It is opt-in (never chosen by ``auto``): it changes the numbers by up to ~1e-3 and is only
-fast on CPUs with native bf16 (AMX or AVX512-BF16; elsewhere it is emulated and slower).
+``torch-bf16`` runs the PyTorch network under CPU autocast to bfloat16 (faster only on CPUs
+with AVX512-BF16 or AMX, and there only where measured: ``runtime.cpu``); ``onnx-int8`` is
+the network quantised to int8 (``runtime.int8``).
 """
 
 from __future__ import annotations
@@ -37,10 +37,9 @@ import torch
 from torch import nn
 
 from srlab.api import Upscaler, load_model
-from srlab.zoo.catalog import BACKEND_DEFAULTS  # the table lives with the zoo as shipped
 
 __all__ = [
-    "BACKEND_DEFAULTS",
+    "BACKENDS",
     "ONNX_HINT",
     "PARITY_TOL",
     "OnnxError",
@@ -50,16 +49,20 @@ __all__ = [
     "check_parity",
     "export_net",
     "export_onnx",
+    "export_upscaler",
+    "exported_path",
     "load_backend",
     "load_bf16_model",
     "load_onnx_model",
+    "make_session",
     "onnx_available",
 ]
 
 ONNX_HINT = "pip install 'srlab[onnx]'"
 PARITY_TOL = 1e-3
-Backend = Literal["torch", "onnx", "torch-bf16", "auto"]
-BACKENDS = ("torch", "onnx", "torch-bf16", "auto")
+Backend = Literal["torch", "onnx", "onnx-int8", "torch-bf16", "auto"]
+BACKENDS = ("torch", "onnx", "onnx-int8", "torch-bf16", "auto")
+
 
 class OnnxError(RuntimeError):
     """ONNX export, parity or runtime failure (missing packages included)."""
@@ -142,7 +145,7 @@ def export_net(net: nn.Module, in_channels: int, out_path: str | Path, *, opset:
     return out
 
 
-def _session(path: str | Path | bytes, threads: int | None = None) -> Any:
+def make_session(path: str | Path | bytes, threads: int | None = None) -> Any:
     """An ONNX Runtime CPU session. Spinning worker threads are turned off: on a machine
     shared with other jobs they burn the cores the other threads need (measured with 2
     threads beside two training jobs: 265 ms spinning vs 225 ms not, span-fast x4 480x320)."""
@@ -163,7 +166,7 @@ def check_parity(onnx_path: str | Path, net: nn.Module, in_channels: int, *,
     x = torch.rand(1, in_channels, *hw, generator=g)
     with torch.inference_mode():
         ref = net.eval()(x).float().numpy()
-    got = _session(onnx_path, threads=1).run(None, {"lr": x.numpy()})[0]
+    got = make_session(onnx_path, threads=1).run(None, {"lr": x.numpy()})[0]
     if got.shape != ref.shape:
         raise OnnxError(f"ONNX output shape {got.shape} != PyTorch {ref.shape}")
     diff = float(np.abs(got - ref).max())
@@ -189,11 +192,12 @@ def export_onnx(model_name: str, scale: int, out_path: str | Path, *,
     ``OnnxError`` if the packages are missing or the parity check fails.
     """
     up = load_model(model_name, scale, weights=weights)
-    return _export_upscaler(up, out_path, opset=opset, log=log)
+    return export_upscaler(up, out_path, opset=opset, log=log)
 
 
-def _export_upscaler(up: Upscaler, out_path: str | Path, *, opset: int,
-                     log: Callable[[str], None] | None) -> OnnxExport:
+def export_upscaler(up: Upscaler, out_path: str | Path, *, opset: int = 17,
+                    log: Callable[[str], None] | None = None) -> OnnxExport:
+    """``export_onnx`` for an already loaded model."""
     assert isinstance(up.net, nn.Module)
     path = export_net(up.net, up.in_channels, out_path, opset=opset, metadata=_metadata(up))
     hw = (37, 29)  # not the traced 24x20: proves the dynamic axes
@@ -261,25 +265,31 @@ def load_onnx_model(name: str, scale: int = 4, *, weights: str | Path | None = N
     _ort()
     up = load_model(name, scale, weights=weights)
     if up.trained:
-        path = cache_dir() / f"{name}_x{scale}_{_weights_key(up, opset)}.onnx"
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
-            os.close(fd)
-            try:
-                done = _export_upscaler(up, tmp, opset=opset, log=None)
-                os.replace(tmp, path)  # atomic: a concurrent reader sees all or nothing
-                if log is not None:
-                    log(f"exported {name} x{scale} to {path} (parity vs PyTorch: max abs "
-                        f"diff {done.max_abs_diff:.2e})")
-            finally:
-                Path(tmp).unlink(missing_ok=True)
-        session = _session(path, threads)
+        session = make_session(exported_path(up, opset=opset, log=log), threads)
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            out = _export_upscaler(up, Path(tmp) / "model.onnx", opset=opset, log=log)
-            session = _session(out.path.read_bytes(), threads)
+            out = export_upscaler(up, Path(tmp) / "model.onnx", opset=opset, log=log)
+            session = make_session(out.path.read_bytes(), threads)
     return OnnxUpscaler(session, like=up)
+
+
+def exported_path(up: Upscaler, *, opset: int = 17,
+                  log: Callable[[str], None] | None = None) -> Path:
+    """The cached ONNX file of a trained model, exported and parity-checked on first use."""
+    path = cache_dir() / f"{up.name}_x{up.scale}_{_weights_key(up, opset)}.onnx"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
+        os.close(fd)
+        try:
+            done = export_upscaler(up, tmp, opset=opset, log=None)
+            os.replace(tmp, path)  # atomic: a concurrent reader sees all or nothing
+            if log is not None:
+                log(f"exported {up.name} x{up.scale} to {path} (parity vs PyTorch: max abs "
+                    f"diff {done.max_abs_diff:.2e})")
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    return path
 
 
 class _Bf16Net(nn.Module):
@@ -306,22 +316,29 @@ def load_bf16_model(name: str, scale: int = 4, *, weights: str | Path | None = N
     """The model with its network in bfloat16 (CPU autocast); see the module docstring."""
     up = load_model(name, scale, weights=weights)
     assert isinstance(up.net, nn.Module)
-    return Upscaler(_Bf16Net(up.net), name=up.name, scale=up.scale, meta=up.meta,
-                    params=up.params)
+    out = Upscaler(_Bf16Net(up.net), name=up.name, scale=up.scale, meta=up.meta,
+                   params=up.params)
+    out.backend = "torch-bf16"
+    return out
 
 
 def load_backend(name: str, scale: int = 4, *, backend: Backend = "torch",
                  weights: str | Path | None = None, threads: int | None = None) -> Upscaler:
-    """``load_model`` for ``backend`` torch, ``load_onnx_model`` for onnx,
-    ``load_bf16_model`` for torch-bf16; ``auto`` picks ``BACKEND_DEFAULTS`` (torch if
-    unlisted, or if onnxruntime is not installed)."""
+    """The model on ``backend``; ``auto`` asks ``runtime.backends.pick_backend`` (measured
+    per model, scale and CPU; torch when nothing is stored or onnxruntime is missing). The
+    result's ``backend`` attribute says which one runs."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend == "auto":
-        backend = "onnx" if BACKEND_DEFAULTS.get(name) == "onnx" and onnx_available() \
-            else "torch"
+        from srlab.runtime.backends import pick_backend
+
+        backend = pick_backend(name, scale, exact=weights is not None)  # type: ignore[assignment]
     if backend == "onnx":
         return load_onnx_model(name, scale, weights=weights, threads=threads)
+    if backend == "onnx-int8":
+        from srlab.runtime.int8 import load_int8_model
+
+        return load_int8_model(name, scale, weights=weights, threads=threads)
     if backend == "torch-bf16":
         return load_bf16_model(name, scale, weights=weights)
     return load_model(name, scale, weights=weights)

@@ -36,7 +36,7 @@ from srlab.zoo.weights import WeightsError, WeightsMeta, count_params, read_weig
 __all__ = ["DEFAULT_SCALE", "Supports", "Variant", "ModelEntry", "model_catalog", "entry",
            "variant", "shipped_models", "ui_models", "trained_scales", "default_choice",
            "default_name", "pick_scale", "resolve", "ChoiceError", "model_card",
-           "training_artifacts", "ARTIFACT_FILES", "MAIN_MODELS", "KIND", "BACKEND_DEFAULTS"]
+           "training_artifacts", "ARTIFACT_FILES", "MAIN_MODELS", "KIND"]
 
 DEFAULT_SCALE = 4  # one default for the UI, the API and the CLI
 ARTIFACT_FILES = ("loss.png", "psnr.png", "ssim.png", "progress.gif", "metrics.csv")
@@ -51,15 +51,6 @@ MAIN_MODELS: dict[str, str] = {
     "span-fast": "fastest; slightly softer than span",
 }
 AUTO_SUMMARY = "automatic: " + MAIN_MODELS[AUTO]
-
-# Filled by hand from `srlab bench` (out/bench/speed.json, "suggested_backends"): the faster
-# backend per model at x4 on a 480x320 input, 1 thread, on a 2-core AMD EPYC (AVX512-BF16)
-# with nothing else running (README Performance section). Output Mpx/s, ONNX Runtime vs
-# torch: span-fast 19.37 vs 18.43, espcn 17.83 vs 10.20, span 1.29 vs 0.96, srcnn 1.35 vs
-# 0.53. Re-measure on other hardware; unlisted models use torch.
-BACKEND_DEFAULTS: dict[str, str] = {"span-fast": "onnx", "espcn": "onnx", "span": "onnx",
-                                    "span-real": "onnx",
-                                    "srcnn": "onnx"}
 
 # registry family -> what the model is for a user: run it, compare with it, or study it
 KIND = {"classical": "baseline", "report": "study", "flagship": "main"}
@@ -89,7 +80,6 @@ class Variant:
     corrupt: bool = False  # a file ships but its header cannot be read
     in_channels: int = 3  # 3 = RGB network, 1 = luma-only (colour by bicubic)
     supports: Supports = field(default_factory=Supports)
-    backend: str = "torch"  # the faster backend measured (BACKEND_DEFAULTS): what auto runs
 
     @property
     def set5_psnr(self) -> float | None:
@@ -212,8 +202,7 @@ def _variant(name: str, scale: int) -> Variant:
     trained = classical or (meta is not None and meta.trained)
     denoise = name == DENOISE_PAIR[0] and auto_available(scale)
     return Variant(name, scale, trained, params, meta, classical, KIND[spec.family], path,
-                   corrupt, int(getattr(net, "in_channels", 3)), Supports(denoise=denoise),
-                   BACKEND_DEFAULTS.get(name, "torch"))
+                   corrupt, int(getattr(net, "in_channels", 3)), Supports(denoise=denoise))
 
 
 def _auto_entry(by_name: dict[str, ModelEntry]) -> ModelEntry:

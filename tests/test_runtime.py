@@ -1,0 +1,171 @@
+"""runtime: the CPU probe's flag parsing and bf16 decision, the measured-backend store and
+auto's choice, and the int8 backend on a tiny model (no timing asserted anywhere)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from srlab.runtime import backends as be
+from srlab.runtime import cpu
+from srlab.runtime.backends import Measurement
+
+CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC 9R14
+flags\t\t: fpu sse avx2 avx512f avx512_bf16 avx512_vnni
+processor\t: 1
+model name\t: AMD EPYC 9R14
+flags\t\t: fpu
+"""
+
+
+def test_cpuinfo_flags_are_read_from_the_first_processor():
+    info = cpu.parse_cpuinfo(CPUINFO)
+    assert info.model == "AMD EPYC 9R14"
+    assert info.bf16_flags == ("avx512_bf16",) and info.vnni_flags == ("avx512_vnni",)
+    assert info.describe() == "AMD EPYC 9R14: bf16 avx512_bf16, int8 avx512_vnni"
+    bare = cpu.parse_cpuinfo("garbage\n")
+    assert bare.flags == frozenset() and bare.describe() == "unknown CPU: bf16 none, int8 none"
+    amx = cpu.parse_cpuinfo("model name: X\nflags: amx_bf16 amx_int8 avx_vnni\n")
+    assert amx.bf16_flags == ("amx_bf16",) and amx.vnni_flags == ("avx_vnni", "amx_int8")
+
+
+@pytest.mark.parametrize("flags, fp32, bf16, native", [
+    (("avx512_bf16",), 1.0, 0.5, True),  # listed and measured faster
+    (("avx512_bf16",), 1.0, 0.95, False),  # listed, but not faster by the margin
+    (("avx512_bf16",), 1.0, 14.7, False),  # listed and emulated (this project's EPYC)
+    ((), 1.0, 0.5, False),  # fast but not listed: never trusted
+    (("amx_bf16",), None, None, False),  # listed, but bf16 did not run
+])
+def test_bf16_is_native_only_when_listed_and_measured_faster(flags, fp32, bf16, native):
+    assert cpu.bf16_verdict(flags, fp32, bf16) is native
+    probe = cpu.Bf16Probe(flags, fp32, bf16, native)
+    assert probe.describe().startswith("yes" if native else "no")
+
+
+def test_native_bf16_follows_the_probe(monkeypatch):
+    monkeypatch.setattr(cpu, "probe_bf16", lambda: cpu.Bf16Probe(("avx512_bf16",), 1.0, 3.0,
+                                                                  False))
+    assert cpu.native_bf16() is False
+    monkeypatch.setattr(cpu, "probe_bf16", lambda: cpu.Bf16Probe(("amx_bf16",), 1.0, 0.3, True))
+    assert cpu.native_bf16() is True
+
+
+def _m(mpx: float, **delta: float) -> Measurement:
+    return Measurement(mpx, delta)
+
+
+def test_auto_picks_the_fastest_backend_within_the_accuracy_bound():
+    measured = {"torch": _m(1.0, Set5=0.0), "onnx": _m(1.4, Set5=0.0, Urban100=-0.001),
+                "onnx-int8": _m(3.0, Set5=-0.14, Urban100=-0.05),  # fast but too lossy
+                "torch-bf16": _m(0.2, Set5=-0.001)}
+    allowed = list(measured)
+    assert be.choose(measured, allowed=allowed) == "onnx"
+    assert be.choose(measured, allowed=allowed, bound=0.2) == "onnx-int8"
+    assert be.choose(measured, allowed=["torch", "onnx-int8"]) == "torch"  # onnx missing
+    no_accuracy = {"torch": _m(1.0), "onnx-int8": _m(3.0)}  # speed alone never qualifies
+    assert be.choose(no_accuracy, allowed=list(no_accuracy)) == "torch"
+
+
+def test_store_round_trips_and_pick_falls_back_to_torch(tmp_path):
+    path = tmp_path / "backends.json"
+    store = be.record_measurements({}, "CPU A", "span", 4,
+                                   {"torch": _m(1.0, Set5=0.0), "onnx": _m(2.0, Set5=0.0)})
+    be.save_store(store, path, command="srlab bench --store")
+    loaded = be.load_store(path)
+    assert loaded == store and json.loads(path.read_text())["command"] == "srlab bench --store"
+    everything = lambda: ["torch", "onnx", "onnx-int8", "torch-bf16"]  # noqa: E731
+    assert be.pick_backend("span", 4, store=loaded, cpu="CPU A", available=everything) == "onnx"
+    # unmeasured model, scale or CPU: torch, whatever is installed
+    assert be.pick_backend("span", 2, store=loaded, cpu="CPU A", available=everything) == "torch"
+    assert be.pick_backend("span", 4, store=loaded, cpu="CPU B", available=everything) == "torch"
+    assert be.pick_backend("span", 4, store=loaded, cpu="CPU A",
+                           available=lambda: ["torch"]) == "torch"
+    assert be.load_store(tmp_path / "missing.json") == {}
+
+
+def test_custom_weights_only_get_exact_backends():
+    store = be.record_measurements({}, "C", "span", 4, {"torch": _m(1.0, Set5=0.0),
+                                                        "torch-bf16": _m(9.0, Set5=-0.001)})
+    every = lambda: ["torch", "onnx", "onnx-int8", "torch-bf16"]  # noqa: E731
+    assert be.pick_backend("span", 4, store=store, cpu="C", available=every) == "torch-bf16"
+    assert be.pick_backend("span", 4, exact=True, store=store, cpu="C", available=every) \
+        == "torch"
+
+
+def test_shipped_store_is_readable():
+    store = be.load_store()  # the file bench --store wrote, or empty: never an error
+    for models in store.values():
+        for scales in models.values():
+            for measured in scales.values():
+                assert "torch" in measured and all(m.mpx_per_s > 0 for m in measured.values())
+
+
+def test_int8_backend_on_a_tiny_model(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    import torch
+
+    from srlab.api import load_model
+    from srlab.runtime.int8 import load_int8_model
+    from srlab.zoo.registry import build_model
+    from srlab.zoo.weights import WeightsMeta, save_weights
+
+    monkeypatch.setenv("SRLAB_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    wpath = tmp_path / "w.safetensors"
+    save_weights(build_model("span-fast", 2).eval(), WeightsMeta(arch="span-fast", scale=2,
+                                                                 trained=True), wpath)
+    rng = np.random.default_rng(0)
+    patches = [rng.random((1, 1, 16, 16), dtype=np.float32) for _ in range(4)]
+    up = load_int8_model("span-fast", 2, weights=wpath, patches=patches)
+    assert up.backend == "onnx-int8" and up.trained
+    assert list((tmp_path / "cache" / "onnx").glob("span-fast_x2_*_int8_*.onnx"))
+    img = (rng.random((12, 10, 3)) * 255).astype(np.uint8)
+    out = up.upscale_array(img)
+    ref = load_model("span-fast", 2, weights=wpath).upscale_array(img)
+    assert out.shape == ref.shape == (24, 20, 3)
+    assert np.abs(out.astype(int) - ref.astype(int)).mean() < 8  # int8 noise, not garbage
+
+
+def test_calibration_patches_come_from_training_images(tmp_path):
+    from PIL import Image
+
+    from srlab.runtime.int8 import Int8Recipe, calibration_patches
+
+    folder = tmp_path / "T91"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        Image.fromarray((rng.random((40, 48, 3)) * 255).astype(np.uint8)).save(
+            folder / f"{i}.png")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "small.png")  # skipped
+    recipe = Int8Recipe(folders=("T91",), patches=3, patch=8)
+    got = calibration_patches(2, 1, recipe, root=tmp_path)
+    again = calibration_patches(2, 1, recipe, root=tmp_path)
+    assert len(got) == 3 and all(p.shape == (1, 1, 8, 8) for p in got)
+    assert all(np.array_equal(a, b) for a, b in zip(got, again, strict=True))  # seeded
+    assert all(0 <= p.min() and p.max() <= 1 for p in got)
+    from srlab.runtime.onnx import OnnxError
+
+    with pytest.raises(OnnxError, match="training images"):
+        calibration_patches(2, 1, recipe, root=tmp_path / "none")
+
+
+def test_bf16_needs_inference_and_training_to_be_faster(monkeypatch):
+    """This project's EPYC: bf16 inference measured faster, its backward pass slower."""
+    times = {False: (1.0, 0.55), True: (1.0, 1.2)}  # train? -> (fp32 s, bf16 s), injected
+    monkeypatch.setattr(cpu, "_time_conv", lambda *a, train=False, **k: times[train])
+    monkeypatch.setattr(cpu, "cpu_info", lambda: cpu.parse_cpuinfo(CPUINFO))
+    cpu.probe_bf16.cache_clear()
+    try:
+        probe = cpu.probe_bf16()
+        assert not probe.native and "training 0.83x" in probe.describe()
+        times[True] = (1.0, 0.6)
+        cpu.probe_bf16.cache_clear()
+        assert cpu.probe_bf16().native
+    finally:
+        cpu.probe_bf16.cache_clear()

@@ -86,6 +86,16 @@ def _luma_constants() -> tuple[torch.Tensor, float, float]:
 _Y_ROW, _Y_OFF, _Y_GAIN = _luma_constants()
 
 
+def _on_image(upscale_array: Callable[..., np.ndarray], image: np.ndarray | Image.Image,
+              tile: int, overlap: int | None) -> np.ndarray | Image.Image:
+    """An array in, an array out; a PIL image in, a PIL image out (both upscalers' call)."""
+    if isinstance(image, np.ndarray):
+        return upscale_array(image, tile=tile, overlap=overlap)
+    from srlab.image.imageio import from_pil, to_pil
+
+    return to_pil(upscale_array(from_pil(image), tile=tile, overlap=overlap))
+
+
 class Upscaler:
     """A ready-to-use upscaler: ``up(image)`` for numpy arrays (HxW, HxWxC) or PIL images.
 
@@ -172,11 +182,7 @@ class Upscaler:
 
     def __call__(self, image: np.ndarray | Image.Image, *, tile: int = 0,
                  overlap: int | None = None) -> np.ndarray | Image.Image:
-        if isinstance(image, np.ndarray):
-            return self.upscale_array(image, tile=tile, overlap=overlap)
-        from srlab.image.imageio import from_pil, to_pil
-
-        return to_pil(self.upscale_array(from_pil(image), tile=tile, overlap=overlap))
+        return _on_image(self.upscale_array, image, tile, overlap)
 
 
 class AutoUpscaler:
@@ -238,11 +244,7 @@ class AutoUpscaler:
 
     def __call__(self, image: np.ndarray | Image.Image, *, tile: int = 0,
                  overlap: int | None = None) -> np.ndarray | Image.Image:
-        if isinstance(image, np.ndarray):
-            return self.upscale_array(image, tile=tile, overlap=overlap)
-        from srlab.image.imageio import from_pil, to_pil
-
-        return to_pil(self.upscale_array(from_pil(image), tile=tile, overlap=overlap))
+        return _on_image(self.upscale_array, image, tile, overlap)
 
 
 def _denoised(scale: int, denoise: float, fuse: bool) -> Upscaler:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from srlab.cli.common import UsageError
+from srlab.cli.common import UsageError, add_readme_args
 from srlab.cli.common import check_model as _check_model
 from srlab.cli.common import int_at_least as _int_at_least
 
@@ -65,11 +65,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--huge-size", type=_size, default=(8000, 6000), metavar="WxH")
     p.add_argument("-o", "--out", type=Path, default=Path("out/bench"), metavar="DIR",
                    help="where speed.md/speed.json go (default: out/bench)")
-    p.add_argument("--readme", type=Path, default=None, metavar="FILE",
-                   help="also write the tables into FILE between '<!-- srlab:NAME -->' and "
-                        "'<!-- /srlab:NAME -->' markers")
-    p.add_argument("--section", default="performance", metavar="NAME",
-                   help="marker name for --readme (default: performance)")
+    add_readme_args(p, "performance")
     p.set_defaults(handler=_cmd_bench)
 
 

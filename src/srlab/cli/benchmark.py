@@ -9,6 +9,7 @@ from pathlib import Path
 from srlab.cli.common import (
     UsageError,
     add_cache_options,
+    add_readme_args,
     benchmark_sets,
     check_model,
     int_at_least,
@@ -36,11 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="weights file for a model instead of its shipped weights")
     p.add_argument("-o", "--out", type=Path, default=Path("out/benchmark"), metavar="DIR",
                    help="where benchmark.md/.csv/.json go (default: out/benchmark)")
-    p.add_argument("--readme", type=Path, default=None, metavar="FILE",
-                   help="also write the table into FILE between "
-                        "'<!-- srlab:NAME -->' and '<!-- /srlab:NAME -->' markers")
-    p.add_argument("--section", default="benchmark", metavar="NAME",
-                   help="marker name for --readme (default: benchmark)")
+    add_readme_args(p, "benchmark")
     p.add_argument("--gmsd", action="store_true",
                    help="add GMSD (perceptual, lower is better) to every table cell")
     p.add_argument("--degrade", action="append", default=None, metavar="TRACK",

@@ -172,3 +172,12 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
                         "srlab[onnx]), onnx-int8 (the same quantised to int8, calibrated on "
                         "the training images on first use) or torch-bf16 (bfloat16 autocast: "
                         "fast only on CPUs where bf16 measures faster)")
+
+
+def add_readme_args(p: argparse.ArgumentParser, section: str) -> None:
+    """``--readme FILE`` and ``--section NAME``: where a command writes its generated table."""
+    p.add_argument("--readme", type=Path, default=None, metavar="FILE",
+                   help="also write the table into FILE between '<!-- srlab:NAME -->' and "
+                        "'<!-- /srlab:NAME -->' markers")
+    p.add_argument("--section", default=section, metavar="NAME",
+                   help=f"marker name for --readme (default: {section})")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from srlab.cli.common import UsageError, int_at_least
+from srlab.cli.common import UsageError, add_readme_args, int_at_least
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,11 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "BSDS500-test of $SRLAB_SHARED's training images)")
     p.add_argument("--limit", type=int_at_least(1, "--limit"), default=100, metavar="N",
                    help="images of DIR to use (default 100)")
-    p.add_argument("--readme", type=Path, default=None, metavar="FILE",
-                   help="also write the table into FILE between '<!-- srlab:NAME -->' and "
-                        "'<!-- /srlab:NAME -->' markers")
-    p.add_argument("--section", default="estimator", metavar="NAME",
-                   help="marker name for --readme (default: estimator)")
+    add_readme_args(p, "estimator")
     p.set_defaults(handler=run)
 
 

@@ -80,3 +80,33 @@ def test_degraded_validation_is_fixed_across_calls_and_instances(image_folder):
     assert np.array_equal(a.full_pair(0)[0], b.full_pair(0)[0])
     clean = ImageSet.from_folders([image_folder], scale=2)
     assert not np.array_equal(a.full_pair(0)[0], clean.full_pair(0)[0])
+
+
+def test_a_level_takes_overrides_and_refuses_unknown_fields():
+    from srlab.image.degrade import level
+
+    lvl = level("real", {"simple_prob": 0.85, "jpeg_quality": [40, 92]})
+    assert isinstance(lvl, RealDegradation)
+    assert (lvl.simple_prob, lvl.jpeg_quality) == (0.85, (40, 92))
+    assert lvl.high_order_prob == LEVELS["real"].high_order_prob  # the rest unchanged
+    assert level("real") is LEVELS["real"]
+    with pytest.raises(ValueError, match="no field"):
+        level("real", {"simple_porb": 0.5})
+    with pytest.raises(ValueError, match="unknown degradation"):
+        level("reel")
+
+
+def test_config_degradation_args_reach_the_training_and_validation_sets(image_folder):
+    from srlab.train.config import ConfigError, load_config
+    from srlab.train.data import datasets_for
+
+    cfg = load_config(None, [f"data.train=[{image_folder}]", "data.degradation=real",
+                             "data.degradation_args={simple_prob: 0.9, high_order_prob: 0.05}",
+                             "data.val_fraction=0.5", "model.scale=2"])
+    train, val = datasets_for(cfg)
+    assert train.level.simple_prob == val.level.simple_prob == 0.9
+    assert train.level != LEVELS["real"]
+    with pytest.raises(ConfigError, match="no field"):
+        load_config(None, ["data.degradation=real", "data.degradation_args={nope: 1}"])
+    with pytest.raises(ConfigError, match="unknown degradation"):
+        load_config(None, ["data.degradation=reel"])

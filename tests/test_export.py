@@ -11,6 +11,7 @@ import torch
 from srlab import cli
 from srlab.api import load_model
 from srlab.image.imageio import load_image, save_image
+from srlab.runtime.backends import load_backend
 from srlab.runtime.onnx import (
     PARITY_TOL,
     OnnxError,
@@ -19,7 +20,6 @@ from srlab.runtime.onnx import (
     export_net,
     export_onnx,
     export_upscaler,
-    load_backend,
     load_onnx_model,
     make_session,
 )
@@ -79,7 +79,7 @@ def test_parity_failure_is_an_error(tmp_path):
 @pytest.mark.parametrize("name", ["span-fast", "span"])
 def test_onnx_upscaler_matches_torch(tmp_path, name, smooth_rgb):
     torch.manual_seed(1)
-    up = load_model(name, 2)
+    up = load_model(name, 2, backend="torch")
     done = export_upscaler(up, tmp_path / "m.onnx", opset=17, log=None)  # these weights
     onx = OnnxUpscaler(make_session(done.path), like=up)
     img = smooth_rgb[:21, :17]

@@ -224,7 +224,7 @@ def test_deep_nets_tile_exactly_with_far_reaching_weights(name, scale, kind):
     axis = 0 if kind == "narrow" else 1  # a narrow image is cut in rows, a short one in columns
     short_by_one = []
     for side in (-1, 1):
-        net = load_model(name, scale).net  # the shipped architecture, re-parameterised
+        net = load_model(name, scale, backend="torch").net  # shipped, re-parameterised
         rf = net.receptive_field
         h, w = (TILE + rf + 3, TILE - 2) if kind == "narrow" else (TILE - 2, TILE + rf + 3)
         img = synthetic_image(3, h, w).astype(np.float32) / 255

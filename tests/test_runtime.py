@@ -169,3 +169,43 @@ def test_bf16_needs_inference_and_training_to_be_faster(monkeypatch):
         assert cpu.probe_bf16().native
     finally:
         cpu.probe_bf16.cache_clear()
+
+
+def _store_for_here(backend: str) -> be.Store:
+    """A store in which ``backend`` is the fastest within the bound for span-fast x2 here."""
+    measured = {"torch": _m(1.0, Set5=0.0), backend: _m(5.0, Set5=-0.001)}
+    return be.record_measurements({}, cpu.cpu_model(), "span-fast", 2, measured)
+
+
+def test_load_model_runs_on_the_backend_auto_picks(monkeypatch):
+    from srlab.api import load_model
+
+    monkeypatch.setattr(be, "load_store", lambda path=None: _store_for_here("torch-bf16"))
+    assert load_model("span-fast", 2).backend == "torch-bf16"  # the default is auto
+    assert load_model("span-fast", 2, backend="torch").backend == "torch"
+    assert load_model("span-fast", 2, fuse=False).backend == "torch"  # unfused = as trained
+    assert load_model("span-fast", 4).backend == "torch"  # nothing measured at x4
+    auto = load_model("auto", 2)
+    assert auto.pick(np.zeros((16, 16, 3), np.uint8)).backend in ("torch", "torch-bf16")
+
+
+def test_bf16_backend_stays_close_to_float32_and_ensembles_keep_the_contract():
+    from srlab.api import load_model
+
+    img = (np.random.default_rng(0).random((20, 24, 3)) * 255).astype(np.uint8)
+    fp32 = load_model("span-fast", 2, backend="torch")
+    bf16 = load_model("span-fast", 2, backend="torch-bf16")
+    assert bf16.backend == "torch-bf16" and bf16.params == fp32.params
+    assert np.abs(bf16(img).astype(int) - fp32(img)).max() <= 8
+    ens = bf16.self_ensembled()
+    assert (ens.backend, ens.in_channels, ens.receptive_field) == \
+        ("torch-bf16", fp32.in_channels, fp32.receptive_field)
+
+
+def test_export_refuses_a_model_not_on_torch_float32(tmp_path):
+    pytest.importorskip("onnx")
+    from srlab.api import load_model
+    from srlab.runtime.onnx import OnnxError, export_upscaler
+
+    with pytest.raises(OnnxError, match="torch float32"):
+        export_upscaler(load_model("span-fast", 2, backend="torch-bf16"), tmp_path / "m.onnx")

@@ -132,8 +132,12 @@ class Upscaler:
         8x the time for a small, consistent gain, whatever backend runs the network."""
         from srlab.runtime.ensemble import SelfEnsemble
 
-        return Upscaler(SelfEnsemble(self.net), name=self.name, scale=self.scale,
-                        meta=self.meta, params=self.params)
+        out = Upscaler(SelfEnsemble(self.net), name=self.name, scale=self.scale,
+                       meta=self.meta, params=self.params)
+        # the backend's contract, not the wrapped callable's (a session has no attributes)
+        out.in_channels, out.receptive_field = self.in_channels, self.receptive_field
+        out.backend = self.backend
+        return out
 
     def _rgb(self, x: torch.Tensor) -> torch.Tensor:
         """The model on a 1x3xhxw RGB tensor, handling luma-only networks (not clamped).
@@ -193,11 +197,13 @@ class AutoUpscaler:
     """
 
     def __init__(self, scale: int, *, fuse: bool = True, ensemble: bool = False,
-                 loader: Callable[[float], Upscaler] | None = None) -> None:
+                 loader: Callable[[float], Upscaler] | None = None,
+                 backend: str = "auto") -> None:
         resolve(AUTO, scale)  # ChoiceError ("auto needs ...") where it cannot run
         self.name, self.scale, self._fuse, self._ensemble = AUTO, scale, fuse, ensemble
-        # denoise strength -> Upscaler; the CLI passes one that honours --backend
-        self._loader = loader or (lambda d: load_model(scale=scale, fuse=fuse, denoise=d))
+        # denoise strength -> Upscaler (whole shipped networks on ``backend``, blends on torch)
+        self._loader = loader or (lambda d: load_model(scale=scale, fuse=fuse, denoise=d,
+                                                       backend=backend))
         self._nets: dict[float, Upscaler] = {}
         self.last: tuple[Condition, Upscaler] | None = None
 
@@ -247,14 +253,14 @@ class AutoUpscaler:
         return _on_image(self.upscale_array, image, tile, overlap)
 
 
-def _denoised(scale: int, denoise: float, fuse: bool) -> Upscaler:
+def _denoised(scale: int, denoise: float, fuse: bool, backend: str) -> Upscaler:
     """span's and span-real's weights blended ``(1 - d) * span + d * span-real`` (one
     architecture, so the blend is a network too: Real-ESRGAN's ``-dn``)."""
     if not 0 <= denoise <= 1:
         raise ValueError(f"denoise must be between 0 and 1, not {denoise:g}")
     faithful, real = DENOISE_PAIR
     if denoise in (0, 1):
-        return load_model(real if denoise == 1 else faithful, scale, fuse=fuse)
+        return load_model(real if denoise == 1 else faithful, scale, fuse=fuse, backend=backend)
     if not auto_available(scale):
         raise ValueError(f"denoise needs {faithful} and {real} weights at x{scale}, "
                          "which are not shipped")
@@ -283,11 +289,18 @@ def load_model(
     weights: str | Path | None = None,
     fuse: bool = True,
     denoise: float | None = None,
+    backend: str = "auto",
 ) -> Upscaler | AutoUpscaler:
     """Build a registered model, with ``weights`` or the weights srlab ships for it.
 
     ``name="auto"`` returns an ``AutoUpscaler`` (span or span-real per image); ``denoise``
     (0..1, for span) blends span's weights towards span-real's.
+
+    ``backend`` says who runs the network (``runtime.backends``): ``auto`` (the default)
+    takes the fastest one ``srlab bench --store`` measured for this model, scale and CPU
+    within 0.02 dB of float32 (bfloat16 on CPUs that have it), torch float32 where nothing
+    was measured; ``"torch"`` keeps the trained float32 numbers (the benchmark uses it).
+    Blends run on torch. ``result.backend`` says which one runs.
 
     Without either, a network runs on random weights and ``Upscaler.trained`` is False.
     ``fuse`` (the default) prepares the network for inference: re-parameterised branches,
@@ -301,13 +314,20 @@ def load_model(
         if weights is not None or denoise is not None:
             raise ValueError("auto chooses its own weights: drop --weights/--denoise, or "
                              "name a model")
-        return AutoUpscaler(scale, fuse=fuse)
+        return AutoUpscaler(scale, fuse=fuse, backend=backend)
     if denoise is not None:
         if weights is not None or (name is not None and name != DENOISE_PAIR[0]):
             raise ValueError(f"denoise blends the shipped {' and '.join(DENOISE_PAIR)} "
                              "weights; it does not apply to other models or weights files")
-        return _denoised(scale, denoise, fuse)
+        return _denoised(scale, denoise, fuse, backend)
     name = resolve(name, scale, allow_auto=False)
+    if backend == "auto" and not fuse:
+        backend = "torch"  # unfused means bit-exact with the network as trained
+    if backend != "torch":
+        from srlab.runtime.backends import load_backend
+
+        return load_backend(name, scale, backend=backend, weights=weights,  # type: ignore[arg-type]
+                            fuse=fuse)
     path = Path(weights) if weights is not None else shipped_weights_path(name, scale)
     meta: WeightsMeta | None = None
     tensors = None

@@ -280,7 +280,8 @@ def load_upscaler(opts: UpscaleOptions, model: str) -> Upscaler | AutoUpscaler:
     torch. A backend that cannot run here (no onnxruntime) is a ``UsageError``; a bad
     weights file raises ``WeightsError``."""
     from srlab.api import AutoUpscaler, load_model
-    from srlab.runtime.onnx import OnnxError, load_backend
+    from srlab.runtime.backends import load_backend
+    from srlab.runtime.onnx import OnnxError
     from srlab.zoo.registry import AUTO, DENOISE_PAIR
 
     def on_backend(name: str) -> Upscaler:

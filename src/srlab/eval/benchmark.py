@@ -82,7 +82,7 @@ def make_upscaler(name: str, scale: int, weights: str | None = None) -> tuple[Ar
     from srlab.api import load_model
 
     base, ensemble = split_ensemble(name)
-    up = load_model(base, scale, weights=weights)
+    up = load_model(base, scale, weights=weights, backend="torch")  # the trained numbers
     if ensemble:
         up = up.self_ensembled()
     return up.upscale_array, up.params, up.trained

@@ -69,7 +69,7 @@ def conv_flops_per_output_px(name: str, scale: int) -> float:
 
     from srlab.api import load_model
 
-    up = load_model(name, scale)
+    up = load_model(name, scale, backend="torch")
     net = up.net
     assert isinstance(net, torch.nn.Module)
     macs = 0

@@ -167,7 +167,7 @@ def make_runners(models: Sequence[str], backends: Sequence[str], scale: int, *,
                  log: Callable[[str], None] = print) -> list[Runner]:
     """One runner per (model, backend) and per available peer. A peer or backend that cannot
     run here (OpenCV or its weights missing, onnxruntime missing) is skipped with a note."""
-    from srlab.runtime.onnx import load_backend
+    from srlab.runtime.backends import load_backend
 
     runners: list[Runner] = []
     for name in models:
@@ -362,7 +362,7 @@ def accuracy_scores(models: Sequence[str], scales: Sequence[int], backends: Sequ
     from srlab.eval.benchmark import load_pairs
     from srlab.image.datasets import shared_dir
     from srlab.image.metrics import psnr
-    from srlab.runtime.onnx import load_backend
+    from srlab.runtime.backends import load_backend
 
     out: dict = {}
     for scale in scales:
@@ -461,7 +461,7 @@ def _huge_child(model: str, backend: str, scale: int, height: int, width: int,
     else:
         from srlab.api import load_model
 
-        up = load_model(model, scale)
+        up = load_model(model, scale, backend="torch")
     from srlab.api import TILE_POLICY
 
     tile = TILE_POLICY.tile_for(height, width, tile)  # 0: automatic, as srlab upscale does

@@ -19,15 +19,17 @@ as the photos people upload were written.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 __all__ = ["Degradation", "RealDegradation", "Level", "LEVELS", "TRACKS", "degrade",
-           "gaussian_blur", "track_lr", "jpeg"]
+           "gaussian_blur", "track_lr", "jpeg", "level"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,23 @@ TRACKS: dict[str, Level] = {
     "real": RealDegradation(),
 }
 TRACK_SEED = 20261203
+
+
+def level(name: str, overrides: dict[str, Any] | None = None) -> Level:
+    """The named training level, with some of its fields replaced (a config's
+    ``data.degradation_args``): the one place a level is looked up and checked."""
+    if name not in LEVELS:
+        raise ValueError(f"unknown degradation {name!r}; choose from {', '.join(LEVELS)}")
+    base = LEVELS[name]
+    if not overrides:
+        return base
+    fields = {f.name for f in dataclasses.fields(base)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"degradation {name!r} has no field(s) {', '.join(unknown)}; "
+                         f"its fields: {', '.join(sorted(fields))}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    return dataclasses.replace(base, **values)
 
 
 def jpeg(img: np.ndarray, quality: int) -> np.ndarray:

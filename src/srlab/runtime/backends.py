@@ -1,4 +1,10 @@
-"""``--backend auto``: the fastest backend measured for this model, scale and CPU.
+"""Who runs a network: ``load_backend`` and ``--backend auto``, the fastest backend measured
+for this model, scale and CPU.
+
+Backends: ``torch`` (float32, the trained numbers), ``torch-bf16`` (CPU autocast to bfloat16:
+faster only on CPUs with AVX512-BF16 or AMX, see ``runtime.cpu``), ``onnx`` (ONNX Runtime,
+``runtime.onnx``) and ``onnx-int8`` (``runtime.int8``). ``srlab.load_model`` and the CLI
+default to ``auto``.
 
 Why stored measurements instead of a table in the code: which backend wins depends on the
 CPU (VNNI makes int8 pay, native bf16 makes torch-bf16 pay) and on the model (small nets
@@ -15,9 +21,19 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
-__all__ = ["ACCURACY_BOUND_DB", "EXACT_BACKENDS", "STORE_PATH", "Measurement", "load_store",
-           "pick_backend", "record_measurements", "save_store", "choose"]
+import torch
+from torch import nn
+
+from srlab.api import Upscaler, load_model
+
+__all__ = ["ACCURACY_BOUND_DB", "BACKENDS", "Backend", "EXACT_BACKENDS", "STORE_PATH",
+           "Measurement", "load_store", "pick_backend", "record_measurements", "save_store",
+           "choose", "load_backend", "load_bf16_model"]
+
+Backend = Literal["torch", "onnx", "onnx-int8", "torch-bf16", "auto"]
+BACKENDS = ("torch", "onnx", "onnx-int8", "torch-bf16", "auto")
 
 STORE_PATH = Path(__file__).resolve().parent.parent / "assets" / "backends.json"
 ACCURACY_BOUND_DB = 0.02  # the most PSNR (dB, any set measured) auto may give for speed
@@ -105,3 +121,56 @@ def pick_backend(model: str, scale: int, *, exact: bool = False, store: Store | 
         return "torch"
     allowed = [b for b in available() if not exact or b in EXACT_BACKENDS]
     return choose(measured, allowed=allowed)
+
+
+class _Bf16Net(nn.Module):
+    """The wrapped network under CPU autocast to bfloat16, returning float32.
+
+    An ``nn.Module`` (not a bare callable) so the Upscaler still sees the parameters, and
+    with the model contract's attributes copied from the network."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        self.scale = getattr(net, "scale", None)
+        self.in_channels = getattr(net, "in_channels", 3)
+        self.receptive_field = getattr(net, "receptive_field", 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = self.net(x)
+        return out.float()
+
+
+def load_bf16_model(name: str, scale: int = 4, *, weights: str | Path | None = None,
+                    fuse: bool = True) -> Upscaler:
+    """The model with its network in bfloat16 (CPU autocast); see the module docstring."""
+    up = load_model(name, scale, weights=weights, fuse=fuse, backend="torch")
+    assert isinstance(up.net, nn.Module)
+    out = Upscaler(_Bf16Net(up.net), name=up.name, scale=up.scale, meta=up.meta,
+                   params=up.params)
+    out.backend = "torch-bf16"
+    return out
+
+
+def load_backend(name: str, scale: int = 4, *, backend: Backend = "torch",
+                 weights: str | Path | None = None, threads: int | None = None,
+                 fuse: bool = True) -> Upscaler:
+    """The model on ``backend``; ``auto`` asks ``runtime.backends.pick_backend`` (measured
+    per model, scale and CPU; torch when nothing is stored or onnxruntime is missing). The
+    result's ``backend`` attribute says which one runs."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "auto":
+        backend = pick_backend(name, scale, exact=weights is not None)  # type: ignore[assignment]
+    if backend == "onnx":
+        from srlab.runtime.onnx import load_onnx_model
+
+        return load_onnx_model(name, scale, weights=weights, threads=threads)
+    if backend == "onnx-int8":
+        from srlab.runtime.int8 import load_int8_model
+
+        return load_int8_model(name, scale, weights=weights, threads=threads)
+    if backend == "torch-bf16":
+        return load_bf16_model(name, scale, weights=weights, fuse=fuse)
+    return load_model(name, scale, weights=weights, fuse=fuse, backend="torch")

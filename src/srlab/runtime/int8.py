@@ -150,7 +150,7 @@ def load_int8_model(name: str, scale: int = 4, *, weights: str | Path | None = N
     module docstring). ``patches`` replaces the training-image calibration (tests)."""
     from srlab.api import load_model
 
-    up = load_model(name, scale, weights=weights)
+    up = load_model(name, scale, weights=weights, backend="torch")
     assert not hasattr(up, "pick"), "int8 takes one network, not auto"
 
     def build(src: Path, dst: Path) -> None:

@@ -10,15 +10,10 @@ Every export is checked against PyTorch on a random image of another size than t
 traced (which also proves the height/width are really dynamic); a difference above
 ``PARITY_TOL`` is an error, not a warning.
 
-``--backend auto`` picks per model, scale and CPU from what ``srlab bench --store`` measured
-(``runtime.backends``, src/srlab/assets/backends.json): the fastest backend whose PSNR cost
-is within the bound, torch where nothing is stored. onnx and onnxruntime are optional
-(``pip install 'srlab[onnx]'``) and imported only in the functions that use them; ``auto``
-falls back to torch when they are missing.
-
-``torch-bf16`` runs the PyTorch network under CPU autocast to bfloat16 (faster only on CPUs
-with AVX512-BF16 or AMX, and there only where measured: ``runtime.cpu``); ``onnx-int8`` is
-the network quantised to int8 (``runtime.int8``).
+Which backend runs a model (``--backend``, ``auto`` among them) is decided in
+``runtime.backends``. onnx and onnxruntime are optional (``pip install 'srlab[onnx]'``) and
+imported only in the functions that use them; ``auto`` falls back to torch when they are
+missing. ``onnx-int8`` is the network quantised to int8 (``runtime.int8``).
 """
 
 from __future__ import annotations
@@ -30,7 +25,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,7 +34,6 @@ from torch import nn
 from srlab.api import Upscaler, load_model
 
 __all__ = [
-    "BACKENDS",
     "ONNX_HINT",
     "PARITY_TOL",
     "OnnxError",
@@ -51,8 +45,6 @@ __all__ = [
     "export_onnx",
     "export_upscaler",
     "exported_path",
-    "load_backend",
-    "load_bf16_model",
     "load_onnx_model",
     "make_session",
     "onnx_available",
@@ -60,8 +52,6 @@ __all__ = [
 
 ONNX_HINT = "pip install 'srlab[onnx]'"
 PARITY_TOL = 1e-3
-Backend = Literal["torch", "onnx", "onnx-int8", "torch-bf16", "auto"]
-BACKENDS = ("torch", "onnx", "onnx-int8", "torch-bf16", "auto")
 
 
 class OnnxError(RuntimeError):
@@ -191,14 +181,17 @@ def export_onnx(model_name: str, scale: int, out_path: str | Path, *,
     The network is exported re-parameterised (as it runs for inference). Raises
     ``OnnxError`` if the packages are missing or the parity check fails.
     """
-    up = load_model(model_name, scale, weights=weights)
+    up = load_model(model_name, scale, weights=weights, backend="torch")
     return export_upscaler(up, out_path, opset=opset, log=log)
 
 
 def export_upscaler(up: Upscaler, out_path: str | Path, *, opset: int = 17,
                     log: Callable[[str], None] | None = None) -> OnnxExport:
-    """``export_onnx`` for an already loaded model."""
-    assert isinstance(up.net, nn.Module)
+    """``export_onnx`` for an already loaded model (on torch float32: what is exported is
+    the trained network, not a backend's approximation of it)."""
+    if up.backend != "torch" or not isinstance(up.net, nn.Module):
+        raise OnnxError(f"export takes a model on torch float32, not on {up.backend} "
+                        "(load it with backend='torch')")
     path = export_net(up.net, up.in_channels, out_path, opset=opset, metadata=_metadata(up))
     hw = (37, 29)  # not the traced 24x20: proves the dynamic axes
     diff = check_parity(path, up.net, up.in_channels, hw=hw)
@@ -263,7 +256,7 @@ def load_onnx_model(name: str, scale: int = 4, *, weights: str | Path | None = N
     file instead: their weights differ on every load, caching them would only fill the disk.
     """
     _ort()
-    up = load_model(name, scale, weights=weights)
+    up = load_model(name, scale, weights=weights, backend="torch")
     if up.trained:
         session = make_session(exported_path(up, opset=opset, log=log), threads)
     else:
@@ -290,55 +283,3 @@ def exported_path(up: Upscaler, *, opset: int = 17,
         finally:
             Path(tmp).unlink(missing_ok=True)
     return path
-
-
-class _Bf16Net(nn.Module):
-    """The wrapped network under CPU autocast to bfloat16, returning float32.
-
-    An ``nn.Module`` (not a bare callable) so the Upscaler still sees the parameters, and
-    with the model contract's attributes copied from the network."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-        self.scale = getattr(net, "scale", None)
-        self.in_channels = getattr(net, "in_channels", 3)
-        self.receptive_field = getattr(net, "receptive_field", 8)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            out = self.net(x)
-        return out.float()
-
-
-def load_bf16_model(name: str, scale: int = 4, *, weights: str | Path | None = None
-                    ) -> Upscaler:
-    """The model with its network in bfloat16 (CPU autocast); see the module docstring."""
-    up = load_model(name, scale, weights=weights)
-    assert isinstance(up.net, nn.Module)
-    out = Upscaler(_Bf16Net(up.net), name=up.name, scale=up.scale, meta=up.meta,
-                   params=up.params)
-    out.backend = "torch-bf16"
-    return out
-
-
-def load_backend(name: str, scale: int = 4, *, backend: Backend = "torch",
-                 weights: str | Path | None = None, threads: int | None = None) -> Upscaler:
-    """The model on ``backend``; ``auto`` asks ``runtime.backends.pick_backend`` (measured
-    per model, scale and CPU; torch when nothing is stored or onnxruntime is missing). The
-    result's ``backend`` attribute says which one runs."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    if backend == "auto":
-        from srlab.runtime.backends import pick_backend
-
-        backend = pick_backend(name, scale, exact=weights is not None)  # type: ignore[assignment]
-    if backend == "onnx":
-        return load_onnx_model(name, scale, weights=weights, threads=threads)
-    if backend == "onnx-int8":
-        from srlab.runtime.int8 import load_int8_model
-
-        return load_int8_model(name, scale, weights=weights, threads=threads)
-    if backend == "torch-bf16":
-        return load_bf16_model(name, scale, weights=weights)
-    return load_model(name, scale, weights=weights)

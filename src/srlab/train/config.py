@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from srlab.image.datasets import shared_dir
+from srlab.image.degrade import level
 
 __all__ = ["Config", "DataConfig", "ModelConfig", "OptimConfig", "LossConfig", "RunConfig",
            "GanConfig", "load_config", "ConfigError", "expand_path"]
@@ -56,6 +57,8 @@ class DataConfig:
     patch: int = 32  # LR patch size
     batch: int = 16
     degradation: str = "clean"  # clean | moderate | severe | real (degrade.LEVELS)
+    # fields of that level replaced for this run, e.g. {simple_prob: 0.85} (degrade.level)
+    degradation_args: dict[str, Any] = field(default_factory=dict)
     augment: bool = True
     rotate_deg: float = 0.0  # arbitrary-angle rotation range, reflect-padded
     rescale: list[float] = field(default_factory=lambda: [1.0])  # HR pyramid (data.ImageSet)
@@ -209,4 +212,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     for assignment in overrides or []:
         _apply_override(raw, assignment)
-    return _build(Config, raw, "")
+    cfg = _build(Config, raw, "")
+    try:
+        level(cfg.data.degradation, cfg.data.degradation_args)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"data.degradation: {exc}") from None
+    return cfg

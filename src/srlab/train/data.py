@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from srlab.image.datasets import Pair, load_rgb, pairs_in
-from srlab.image.degrade import LEVELS, Level, degrade
+from srlab.image.degrade import LEVELS, Level, degrade, level
 from srlab.image.resize import imresize, modcrop
 from srlab.train.config import Config, expand_path
 
@@ -50,7 +50,7 @@ class ImageSet:
         if not rescale or any(not 0 < f <= 1 for f in rescale):
             raise ValueError(f"rescale factors must lie in (0, 1], got {list(rescale)}")
         self.scale = scale
-        self.level = LEVELS[degradation] if isinstance(degradation, str) else degradation
+        self.level = level(degradation) if isinstance(degradation, str) else degradation
         self.cache = cache
         self._cache: dict[int | tuple[str, int], tuple[np.ndarray, np.ndarray | None]] = {}
         self._shifted: dict[tuple[int, int, int], np.ndarray] = {}
@@ -266,11 +266,12 @@ def datasets_for(cfg: Config) -> tuple[ImageSet, ImageSet]:
     else:
         train_pairs, val_pairs = split_paths(pairs, d.val_fraction, cfg.run.seed)
     margin = 2 if d.rotate_deg > 0 else 1
-    train_set = ImageSet(train_pairs, scale=s, degradation=d.degradation, cache=d.cache,
+    lvl = level(d.degradation, d.degradation_args)
+    train_set = ImageSet(train_pairs, scale=s, degradation=lvl, cache=d.cache,
                          min_lr_size=int(d.patch * 1.5) if margin == 2 else d.patch,
                          rescale=tuple(d.rescale))
     # validation follows the task: a run on a degradation picks ``best`` on degraded inputs
-    val_set = ImageSet(val_pairs[: d.val_max], scale=s, degradation=d.degradation, cache=True,
+    val_set = ImageSet(val_pairs[: d.val_max], scale=s, degradation=lvl, cache=True,
                        min_lr_size=12)
     if len(val_set) == 0:
         raise ValueError("no validation images (set data.val or a val_fraction > 0)")

@@ -38,7 +38,7 @@ def load_teacher(path: str | Path, *, scale: int, in_channels: int, ensemble: bo
                            "architecture must come from its file")
     if meta.scale != scale:
         raise WeightsError(f"teacher {Path(path).name} is x{meta.scale}, the run is x{scale}")
-    net = load_model(meta.arch, scale, weights=path).net
+    net = load_model(meta.arch, scale, weights=path, backend="torch").net
     takes = getattr(net, "in_channels", 3)
     if takes != in_channels:
         raise WeightsError(f"teacher {Path(path).name} takes {takes} input channels, "

@@ -292,8 +292,10 @@ def recipe(cfg: Config, it: int, segments: list[dict[str, Any]]) -> str:
     if cfg.gan.enabled:
         loss += (f" + {cfg.gan.adv_weight:g}*adversarial after {cfg.gan.pretrain_iters} "
                  f"generator-only iterations (discriminator lr {cfg.gan.d_lr:g})")
+    degradation = d.degradation + "".join(
+        f" {k}={v}" for k, v in sorted(d.degradation_args.items()))
     return (f"srlab train (run {cfg.run.name}): {it:,} iterations of batch {d.batch} x "
-            f"{d.patch}px LR patches from {data}, {d.degradation} degradation; loss {loss}; "
+            f"{d.patch}px LR patches from {data}, {degradation} degradation; loss {loss}; "
             f"{o.name} lr {o.lr:g} {o.schedule}, EMA {o.ema:g}; {hardware(segments, it)}"
             + (f"; initialised from {cfg.model.init}" if cfg.model.init else ""))
 

@@ -209,3 +209,29 @@ def test_export_refuses_a_model_not_on_torch_float32(tmp_path):
 
     with pytest.raises(OnnxError, match="torch float32"):
         export_upscaler(load_model("span-fast", 2, backend="torch-bf16"), tmp_path / "m.onnx")
+
+
+def test_openvino_backend_runs_the_exported_network_close_to_torch():
+    pytest.importorskip("openvino")
+    pytest.importorskip("onnxruntime")
+    from srlab.api import load_model
+
+    img = (np.random.default_rng(1).random((21, 17, 3)) * 255).astype(np.uint8)
+    fp32 = load_model("span-fast", 2, backend="torch")
+    ov = load_model("span-fast", 2, backend="openvino")
+    assert ov.backend == "openvino" and ov.params == fp32.params and ov.trained
+    a, b = ov(img), fp32(img)
+    assert a.shape == b.shape == (42, 34, 3)
+    assert np.abs(a.astype(int) - b).max() <= 8  # bfloat16 on CPUs that have it
+    np.testing.assert_array_equal(ov.upscale_array(img, tile=8), a)  # one shared tiling
+    assert ov.upscale_array(img[..., 0]).shape == (42, 34)  # gray, different input shape
+
+
+def test_auto_only_offers_installed_backends(monkeypatch):
+    import srlab.runtime.onnx as onnx_mod
+    import srlab.runtime.openvino as ov_mod
+
+    monkeypatch.setattr(onnx_mod, "onnx_available", lambda: False)
+    monkeypatch.setattr(ov_mod, "openvino_available", lambda: False)
+    assert be._available() == ["torch", "torch-bf16"]
+    assert "openvino" in be.BACKENDS and "auto" in be.BACKENDS

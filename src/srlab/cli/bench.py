@@ -9,6 +9,7 @@ from pathlib import Path
 from srlab.cli.common import UsageError, add_readme_args
 from srlab.cli.common import check_model as _check_model
 from srlab.cli.common import int_at_least as _int_at_least
+from srlab.runtime.backends import BACKENDS
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -36,9 +37,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-s", "--scale", action="append", type=int, choices=(2, 3, 4),
                    metavar="S", help="scale (repeatable; default: 2 and 4)")
     p.add_argument("--backend", action="append",
-                   choices=("torch", "onnx", "onnx-int8", "torch-bf16"), default=None,
+                   choices=[b for b in BACKENDS if b != "auto"], default=None,
                    help="backend (repeatable; default: torch, onnx and onnx-int8 if installed, "
-                        "torch-bf16 if the CPU lists a bf16 flag)")
+                        "torch-bf16 if the CPU lists a bf16 flag, openvino if installed)")
     p.add_argument("--store", nargs="?", default=None, metavar="FILE", const="",
                    help="also score each backend's PSNR against torch float32 (Set5, Urban100 "
                         "slice) and store Mpx/s and PSNR cost per model, scale and CPU for "

@@ -163,15 +163,18 @@ def benchmark_sets(given: list[Path] | None) -> list[Path]:
 
 
 def add_backend_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=("torch", "onnx", "onnx-int8", "torch-bf16", "auto"),
-                   default="auto",
+    from srlab.runtime.backends import BACKENDS
+
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="who runs the network: auto (default: the fastest backend 'srlab bench "
                         "--store' measured for this model, scale and CPU within 0.02 dB of "
-                        "float32; torch when nothing is stored or onnxruntime is missing), "
+                        "float32; torch when nothing is stored or a runtime is missing), "
                         "torch, onnx (ONNX Runtime; exported and cached on first use, needs "
                         "srlab[onnx]), onnx-int8 (the same quantised to int8, calibrated on "
-                        "the training images on first use) or torch-bf16 (bfloat16 autocast: "
-                        "fast only on CPUs where bf16 measures faster)")
+                        "the training images on first use), torch-bf16 (bfloat16 autocast: "
+                        "fast only on CPUs where bf16 measures faster) or openvino (the ONNX "
+                        "export on OpenVINO, bfloat16 where the CPU has it; needs "
+                        "srlab[onnx,openvino])")
 
 
 def add_readme_args(p: argparse.ArgumentParser, section: str) -> None:

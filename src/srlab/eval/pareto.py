@@ -103,7 +103,7 @@ def pareto_chart(rows: Sequence, scores: dict, out: str | Path, *, dataset: str 
     scale = max(r.scale for r in main)
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
     style = {"torch": ("o", "C0"), "onnx": ("s", "C1"), "onnx-int8": ("D", "C2"),
-             "torch-bf16": ("^", "C3"), "peer": ("x", "k")}
+             "torch-bf16": ("^", "C3"), "openvino": ("v", "C5"), "peer": ("x", "k")}
     named: set[str] = set()
     for r in main:
         if r.scale != scale:

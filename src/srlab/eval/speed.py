@@ -108,11 +108,13 @@ def default_models() -> list[str]:
 def default_backends() -> list[str]:
     """torch, onnx and onnx-int8 if onnxruntime is installed, torch-bf16 if the CPU lists
     a bf16 flag (timed here whether or not ``native_bf16`` measured it faster: the table is
-    where a user sees the verdict)."""
+    where a user sees the verdict), openvino if installed."""
     from srlab.runtime.onnx import onnx_available
+    from srlab.runtime.openvino import openvino_available
 
     return ["torch"] + (["onnx", "onnx-int8"] if onnx_available() else []) \
-        + (["torch-bf16"] if cpu_info().bf16_flags or native_bf16() else [])
+        + (["torch-bf16"] if cpu_info().bf16_flags or native_bf16() else []) \
+        + (["openvino"] if openvino_available() else [])
 
 
 def cpu_note() -> str:

@@ -3,7 +3,8 @@ for this model, scale and CPU.
 
 Backends: ``torch`` (float32, the trained numbers), ``torch-bf16`` (CPU autocast to bfloat16:
 faster only on CPUs with AVX512-BF16 or AMX, see ``runtime.cpu``), ``onnx`` (ONNX Runtime,
-``runtime.onnx``) and ``onnx-int8`` (``runtime.int8``). ``srlab.load_model`` and the CLI
+``runtime.onnx``), ``onnx-int8`` (``runtime.int8``) and ``openvino`` (OpenVINO, bfloat16 where
+the CPU has it: ``runtime.openvino``). ``srlab.load_model`` and the CLI
 default to ``auto``.
 
 Why stored measurements instead of a table in the code: which backend wins depends on the
@@ -21,19 +22,17 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
-from torch import nn
-
-from srlab.api import Upscaler, load_model
+if TYPE_CHECKING:
+    from srlab.api import Upscaler
 
 __all__ = ["ACCURACY_BOUND_DB", "BACKENDS", "Backend", "EXACT_BACKENDS", "STORE_PATH",
            "Measurement", "load_store", "pick_backend", "record_measurements", "save_store",
-           "choose", "load_backend", "load_bf16_model"]
+           "choose", "load_backend"]
 
-Backend = Literal["torch", "onnx", "onnx-int8", "torch-bf16", "auto"]
-BACKENDS = ("torch", "onnx", "onnx-int8", "torch-bf16", "auto")
+Backend = Literal["torch", "onnx", "onnx-int8", "torch-bf16", "openvino", "auto"]
+BACKENDS = ("torch", "onnx", "onnx-int8", "torch-bf16", "openvino", "auto")
 
 STORE_PATH = Path(__file__).resolve().parent.parent / "assets" / "backends.json"
 ACCURACY_BOUND_DB = 0.02  # the most PSNR (dB, any set measured) auto may give for speed
@@ -103,8 +102,10 @@ def choose(measured: Mapping[str, Measurement], *, allowed: Sequence[str],
 
 def _available() -> list[str]:
     from srlab.runtime.onnx import onnx_available
+    from srlab.runtime.openvino import openvino_available
 
-    return ["torch", "torch-bf16"] + (["onnx", "onnx-int8"] if onnx_available() else [])
+    return ["torch", "torch-bf16"] + (["onnx", "onnx-int8"] if onnx_available() else []) \
+        + (["openvino"] if openvino_available() else [])
 
 
 def pick_backend(model: str, scale: int, *, exact: bool = False, store: Store | None = None,
@@ -121,36 +122,6 @@ def pick_backend(model: str, scale: int, *, exact: bool = False, store: Store | 
         return "torch"
     allowed = [b for b in available() if not exact or b in EXACT_BACKENDS]
     return choose(measured, allowed=allowed)
-
-
-class _Bf16Net(nn.Module):
-    """The wrapped network under CPU autocast to bfloat16, returning float32.
-
-    An ``nn.Module`` (not a bare callable) so the Upscaler still sees the parameters, and
-    with the model contract's attributes copied from the network."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-        self.scale = getattr(net, "scale", None)
-        self.in_channels = getattr(net, "in_channels", 3)
-        self.receptive_field = getattr(net, "receptive_field", 8)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            out = self.net(x)
-        return out.float()
-
-
-def load_bf16_model(name: str, scale: int = 4, *, weights: str | Path | None = None,
-                    fuse: bool = True) -> Upscaler:
-    """The model with its network in bfloat16 (CPU autocast); see the module docstring."""
-    up = load_model(name, scale, weights=weights, fuse=fuse, backend="torch")
-    assert isinstance(up.net, nn.Module)
-    out = Upscaler(_Bf16Net(up.net), name=up.name, scale=up.scale, meta=up.meta,
-                   params=up.params)
-    out.backend = "torch-bf16"
-    return out
 
 
 def load_backend(name: str, scale: int = 4, *, backend: Backend = "torch",
@@ -171,6 +142,14 @@ def load_backend(name: str, scale: int = 4, *, backend: Backend = "torch",
         from srlab.runtime.int8 import load_int8_model
 
         return load_int8_model(name, scale, weights=weights, threads=threads)
+    if backend == "openvino":
+        from srlab.runtime.openvino import load_openvino_model
+
+        return load_openvino_model(name, scale, weights=weights, threads=threads)
     if backend == "torch-bf16":
+        from srlab.runtime.bf16 import load_bf16_model
+
         return load_bf16_model(name, scale, weights=weights, fuse=fuse)
+    from srlab.api import load_model
+
     return load_model(name, scale, weights=weights, fuse=fuse, backend="torch")

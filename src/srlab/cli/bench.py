@@ -110,7 +110,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.pareto is not None:
         from srlab.eval.pareto import pareto_chart
 
-        log(f"wrote {pareto_chart(rows, scores, args.pareto, command=command)}")
+        chart = pareto_chart(rows, scores, args.pareto, command=command,
+                             images=args.store_images)
+        log(f"wrote {chart}")
     if args.store is not None:
         stored = speed.store_rows(rows, deltas, path=Path(args.store) if args.store else None,
                                   command=command)

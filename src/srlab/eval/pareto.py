@@ -9,7 +9,10 @@ how close each backend runs to what the silicon allows.
 Peak model (an estimate, stated so it can be checked): cores x clock x FLOP per cycle, with
 fp32 = 32 FLOP/cycle/core with AVX-512 (two 256-bit FMA pipes, as on AMD Zen 4; 16 with
 AVX2 only), bf16 = 2x fp32 where avx512_bf16/amx_bf16 is listed (VDPBF16PS), int8 = 4x
-fp32 where VNNI is listed (VPDPBUSD).
+fp32 where VNNI is listed (VPDPBUSD), at the clock /proc/cpuinfo reports. The FLOP are those
+of direct convolution: runtimes that compute 3x3 convolutions by Winograd (oneDNN, ONNX
+Runtime, OpenVINO) do fewer multiplications, and a turbo clock runs above the nominal one,
+so a point can pass its line (span on ONNX Runtime float32 does here).
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ def conv_flops_per_output_px(name: str, scale: int) -> float:
 
 
 def pareto_chart(rows: Sequence, scores: dict, out: str | Path, *, dataset: str = "Urban100",
-                 command: str = "", flagship: str = "span") -> Path:
+                 command: str = "", flagship: str = "span", images: int | None = None) -> Path:
     """PSNR on ``dataset`` (``speed.accuracy_scores``) against the main table's Mpx/s, log
     x axis, at the largest scale measured, with this CPU's peak lines for ``flagship``."""
     import matplotlib
@@ -129,18 +132,23 @@ def pareto_chart(rows: Sequence, scores: dict, out: str | Path, *, dataset: str 
                 ax.axvline(gflops * 1e9 / flops / 1e6, color="grey", linestyle=style,
                            linewidth=1)
                 ax.text(gflops * 1e9 / flops / 1e6, ax.get_ylim()[0], f" {flagship} {name} "
-                        f"peak", rotation=90, fontsize=7, va="bottom", color="grey")
+                        f"peak, direct conv", rotation=90, fontsize=7, va="bottom",
+                        color="grey")
     handles, labels = ax.get_legend_handles_labels()
     uniq = dict(zip(labels, handles, strict=True))
     ax.legend(uniq.values(), uniq.keys(), fontsize=8, loc="lower left")
     ax.set_xscale("log")
     ax.set_xlabel(f"output Mpx/s (x{scale}, {main[0].lr_size[0]}x{main[0].lr_size[1]} input, "
                   f"{main[0].threads} thread(s), log scale)")
-    ax.set_ylabel(f"PSNR (Y) on {dataset} x{scale} (images scored: see speed.md), dB")
+    which = f"first {images} images" if images else "all images"
+    ax.set_ylabel(f"PSNR (Y) on {dataset} x{scale} ({which}), dB")
     ax.set_title("Quality against CPU speed, one run (peers: bicubic and OpenCV dnn_superres)",
                  fontsize=9)
     if command:
-        fig.text(0.01, 0.005, f"made by `{command}`", fontsize=6, color="grey")
+        import textwrap
+
+        fig.text(0.01, 0.005, "\n".join(textwrap.wrap(f"made by `{command}`", 190)),
+                 fontsize=6, color="grey", va="bottom")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

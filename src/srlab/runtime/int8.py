@@ -53,6 +53,9 @@ class Int8Recipe:
     # quantise only these ops: the residual Adds, the skip and the pixel shuffle stay float
     op_types: tuple[str, ...] = ("Conv", "Relu")
     keep_last_conv: bool = True  # the conv feeding the pixel shuffle stays float
+    # further convs (indices in graph order) kept float: the ones whose rounding costs most,
+    # found on held-out training images by tools/int8_sensitivity.py
+    keep_convs: tuple[int, ...] = ()
 
     def key(self) -> str:
         return hashlib.sha256(repr(sorted(asdict(self).items())).encode()).hexdigest()[:10]
@@ -130,7 +133,8 @@ def quantize_int8(src: str | Path, out: str | Path, patches: Sequence[np.ndarray
         pre = Path(tmp) / "pre.onnx"  # shapes inferred and graph optimised, as ORT advises
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         convs = [n.name for n in onnx.load(str(pre)).graph.node if n.op_type == "Conv"]
-        exclude = convs[-1:] if recipe.keep_last_conv else []
+        exclude = (convs[-1:] if recipe.keep_last_conv else []) \
+            + [convs[i] for i in recipe.keep_convs if i < len(convs)]
         quantize_static(
             str(pre), str(out), _Reader(patches), quant_format=QuantFormat.QDQ,
             per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,

@@ -235,3 +235,29 @@ def test_auto_only_offers_installed_backends(monkeypatch):
     monkeypatch.setattr(ov_mod, "openvino_available", lambda: False)
     assert be._available() == ["torch", "torch-bf16"]
     assert "openvino" in be.BACKENDS and "auto" in be.BACKENDS
+
+
+def test_span_keeps_its_most_sensitive_convs_float_in_int8():
+    from srlab.runtime.int8 import INT8_RECIPE, recipe_for
+
+    assert recipe_for("span").keep_convs and recipe_for("span").key() != INT8_RECIPE.key()
+    assert recipe_for("span-real") == recipe_for("span")  # one network, two weight sets
+    assert recipe_for("espcn") is INT8_RECIPE
+
+
+def test_auto_falls_back_when_its_pick_cannot_be_built(monkeypatch):
+    from srlab.api import load_model
+    from srlab.runtime import int8
+    from srlab.runtime.onnx import OnnxError
+
+    measured = {"torch": _m(1.0, Set5=0.0), "onnx-int8": _m(9.0, Set5=-0.001),
+                "torch-bf16": _m(5.0, Set5=-0.001)}
+    store = be.record_measurements({}, cpu.cpu_model(), "span-fast", 2, measured)
+    monkeypatch.setattr(be, "load_store", lambda path=None: store)
+    monkeypatch.setattr(be, "_available", lambda: ["torch", "torch-bf16", "onnx", "onnx-int8"])
+
+    def no_calibration(*a, **k):
+        raise OnnxError("int8 calibration needs the training images")
+
+    monkeypatch.setattr(int8, "load_int8_model", no_calibration)
+    assert load_model("span-fast", 2).backend == "torch-bf16"  # the next fastest, no error

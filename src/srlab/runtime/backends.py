@@ -133,7 +133,7 @@ def load_backend(name: str, scale: int = 4, *, backend: Backend = "torch",
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend == "auto":
-        backend = pick_backend(name, scale, exact=weights is not None)  # type: ignore[assignment]
+        return _load_auto(name, scale, weights=weights, threads=threads, fuse=fuse)
     if backend == "onnx":
         from srlab.runtime.onnx import load_onnx_model
 
@@ -153,3 +153,23 @@ def load_backend(name: str, scale: int = 4, *, backend: Backend = "torch",
     from srlab.api import load_model
 
     return load_model(name, scale, weights=weights, fuse=fuse, backend="torch")
+
+
+def _load_auto(name: str, scale: int, *, weights: str | Path | None, threads: int | None,
+               fuse: bool) -> Upscaler:
+    """The backend ``pick_backend`` names; if it cannot be built here (int8 calibration
+    needs the training images once, a runtime may fail), the next one it would pick, down
+    to torch, so the default path never fails where torch runs."""
+    from srlab.runtime.onnx import OnnxError
+
+    failed: set[str] = set()
+    while True:
+        backend = pick_backend(name, scale, exact=weights is not None,
+                               available=lambda: [b for b in _available() if b not in failed])
+        if backend == "torch":
+            return load_backend(name, scale, backend="torch", weights=weights, fuse=fuse)
+        try:
+            return load_backend(name, scale, backend=backend,  # type: ignore[arg-type]
+                                weights=weights, threads=threads, fuse=fuse)
+        except OnnxError:
+            failed.add(backend)

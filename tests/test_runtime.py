@@ -233,7 +233,7 @@ def test_auto_only_offers_installed_backends(monkeypatch):
 
     monkeypatch.setattr(onnx_mod, "onnx_available", lambda: False)
     monkeypatch.setattr(ov_mod, "openvino_available", lambda: False)
-    assert be._available() == ["torch", "torch-bf16"]
+    assert be.available_backends() == ["torch", "torch-bf16"]
     assert "openvino" in be.BACKENDS and "auto" in be.BACKENDS
 
 
@@ -254,7 +254,8 @@ def test_auto_falls_back_when_its_pick_cannot_be_built(monkeypatch):
                 "torch-bf16": _m(5.0, Set5=-0.001)}
     store = be.record_measurements({}, cpu.cpu_model(), "span-fast", 2, measured)
     monkeypatch.setattr(be, "load_store", lambda path=None: store)
-    monkeypatch.setattr(be, "_available", lambda: ["torch", "torch-bf16", "onnx", "onnx-int8"])
+    monkeypatch.setattr(be, "available_backends",
+                        lambda: ["torch", "torch-bf16", "onnx", "onnx-int8"])
 
     def no_calibration(*a, **k):
         raise OnnxError("int8 calibration needs the training images")

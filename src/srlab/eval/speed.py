@@ -109,12 +109,10 @@ def default_backends() -> list[str]:
     """torch, onnx and onnx-int8 if onnxruntime is installed, torch-bf16 if the CPU lists
     a bf16 flag (timed here whether or not ``native_bf16`` measured it faster: the table is
     where a user sees the verdict), openvino if installed."""
-    from srlab.runtime.onnx import onnx_available
-    from srlab.runtime.openvino import openvino_available
+    from srlab.runtime.backends import available_backends
 
-    return ["torch"] + (["onnx", "onnx-int8"] if onnx_available() else []) \
-        + (["torch-bf16"] if cpu_info().bf16_flags or native_bf16() else []) \
-        + (["openvino"] if openvino_available() else [])
+    bf16 = cpu_info().bf16_flags or native_bf16()
+    return [b for b in available_backends() if b != "torch-bf16" or bf16]
 
 
 def cpu_note() -> str:
@@ -456,15 +454,10 @@ def _huge_child(model: str, backend: str, scale: int, height: int, width: int,
     t0 = time.perf_counter()
     img = procedural_image(height, width)
     t_gen = time.perf_counter() - t0
-    if backend == "onnx":
-        from srlab.runtime.onnx import load_onnx_model
-
-        up = load_onnx_model(model, scale, threads=threads)
-    else:
-        from srlab.api import load_model
-
-        up = load_model(model, scale, backend="torch")
     from srlab.api import TILE_POLICY
+    from srlab.runtime.backends import load_backend
+
+    up = load_backend(model, scale, backend=backend, threads=threads)  # type: ignore[arg-type]
 
     tile = TILE_POLICY.tile_for(height, width, tile)  # 0: automatic, as srlab upscale does
     rss_before = peak_rss_gib()

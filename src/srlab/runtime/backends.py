@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ACCURACY_BOUND_DB", "BACKENDS", "Backend", "EXACT_BACKENDS", "STORE_PATH",
            "Measurement", "load_store", "pick_backend", "record_measurements", "save_store",
-           "choose", "load_backend"]
+           "choose", "load_backend", "available_backends"]
 
 Backend = Literal["torch", "onnx", "onnx-int8", "torch-bf16", "openvino", "auto"]
 BACKENDS = ("torch", "onnx", "onnx-int8", "torch-bf16", "openvino", "auto")
@@ -100,17 +100,20 @@ def choose(measured: Mapping[str, Measurement], *, allowed: Sequence[str],
     return max(ok)[1] if ok else "torch"
 
 
-def _available() -> list[str]:
+def available_backends() -> list[str]:
+    """The backends that can run here (their runtimes installed), in ``BACKENDS`` order."""
     from srlab.runtime.onnx import onnx_available
     from srlab.runtime.openvino import openvino_available
 
-    return ["torch", "torch-bf16"] + (["onnx", "onnx-int8"] if onnx_available() else []) \
-        + (["openvino"] if openvino_available() else [])
+    missing = set() if onnx_available() else {"onnx", "onnx-int8"}
+    if not openvino_available():
+        missing.add("openvino")
+    return [b for b in BACKENDS if b != "auto" and b not in missing]
 
 
 def pick_backend(model: str, scale: int, *, exact: bool = False, store: Store | None = None,
                  cpu: str | None = None,
-                 available: Callable[[], list[str]] = _available) -> str:
+                 available: Callable[[], list[str]] | None = None) -> str:
     """The backend ``auto`` runs ``model`` x``scale`` on here (see the module docstring).
     ``exact`` allows only backends that keep the float32 numbers (custom weights: their
     int8 cost was never measured)."""
@@ -120,7 +123,8 @@ def pick_backend(model: str, scale: int, *, exact: bool = False, store: Store | 
     measured = store.get(cpu or cpu_model(), {}).get(model, {}).get(str(scale))
     if not measured:
         return "torch"
-    allowed = [b for b in available() if not exact or b in EXACT_BACKENDS]
+    allowed = [b for b in (available or available_backends)()
+               if not exact or b in EXACT_BACKENDS]
     return choose(measured, allowed=allowed)
 
 
@@ -162,10 +166,10 @@ def _load_auto(name: str, scale: int, *, weights: str | Path | None, threads: in
     to torch, so the default path never fails where torch runs."""
     from srlab.runtime.onnx import OnnxError
 
-    failed: set[str] = set()
+    installed, failed = available_backends(), set()
     while True:
         backend = pick_backend(name, scale, exact=weights is not None,
-                               available=lambda: [b for b in _available() if b not in failed])
+                               available=lambda: [b for b in installed if b not in failed])
         if backend == "torch":
             return load_backend(name, scale, backend="torch", weights=weights, fuse=fuse)
         try:

@@ -18,11 +18,12 @@ missing. ``onnx-int8`` is the network quantised to int8 (``runtime.int8``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ __all__ = [
     "export_net",
     "export_onnx",
     "export_upscaler",
+    "exported_file",
     "exported_path",
     "load_onnx_model",
     "make_session",
@@ -252,18 +254,26 @@ def load_onnx_model(name: str, scale: int = 4, *, weights: str | Path | None = N
     """The model on ONNX Runtime, exported on first use into ``cache_dir()``.
 
     The cache file is named by a hash of the weights, so new weights mean a new export and
-    a stale file is never used. Untrained (random-weight) models are exported to a temporary
-    file instead: their weights differ on every load, caching them would only fill the disk.
+    a stale file is never used (``exported_file``).
     """
     _ort()
     up = load_model(name, scale, weights=weights, backend="torch")
-    if up.trained:
-        session = make_session(exported_path(up, opset=opset, log=log), threads)
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = export_upscaler(up, Path(tmp) / "model.onnx", opset=opset, log=log)
-            session = make_session(out.path.read_bytes(), threads)
+    with exported_file(up, opset=opset, log=log) as path:
+        session = make_session(path, threads)
     return OnnxUpscaler(session, like=up)
+
+
+@contextlib.contextmanager
+def exported_file(up: Upscaler, *, opset: int = 17,
+                  log: Callable[[str], None] | None = None) -> Iterator[Path]:
+    """The ONNX file of ``up`` while the block runs: the cached export for trained weights,
+    a temporary one for random weights (they differ on every load; caching them would only
+    fill the disk). Runtimes read the file when they build their session, inside the block."""
+    if up.trained:
+        yield exported_path(up, opset=opset, log=log)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        yield export_upscaler(up, Path(tmp) / "model.onnx", opset=opset, log=log).path
 
 
 def exported_path(up: Upscaler, *, opset: int = 17,

@@ -13,14 +13,13 @@ width; tiling, colour and alpha stay in ``Upscaler``. ``openvino`` is an optiona
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from srlab.api import load_model
-from srlab.runtime.onnx import OnnxError, OnnxUpscaler, export_upscaler, exported_path
+from srlab.runtime.onnx import OnnxError, OnnxUpscaler, exported_file
 
 __all__ = ["OPENVINO_HINT", "OpenVinoUpscaler", "openvino_available", "load_openvino_model"]
 
@@ -59,18 +58,14 @@ class _CompiledSession:
         return [self.request.get_output_tensor(0).data.copy()]
 
 
-def compile_onnx(path: str | Path, threads: int | None = None,
-                 precision: str | None = None) -> _CompiledSession:
-    """``path`` compiled for the CPU: bf16 where the CPU lists it (the plugin's default
-    there), float32 otherwise or when ``precision="f32"``."""
+def compile_onnx(path: str | Path, threads: int | None = None) -> _CompiledSession:
+    """``path`` compiled for the CPU: bf16 where the CPU lists it, float32 otherwise."""
     import torch
 
     core = _core()
     config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
                               "PERFORMANCE_HINT": "LATENCY"}
-    if precision is not None:
-        config["INFERENCE_PRECISION_HINT"] = precision
-    elif "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+    if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
         config["INFERENCE_PRECISION_HINT"] = "bf16"
     return _CompiledSession(core.compile_model(core.read_model(str(path)), "CPU", config))
 
@@ -82,11 +77,8 @@ class OpenVinoUpscaler(OnnxUpscaler):
 def load_openvino_model(name: str, scale: int = 4, *, weights: str | Path | None = None,
                         threads: int | None = None) -> OpenVinoUpscaler:
     """The model on OpenVINO, from the same cached ONNX export as the onnx backend."""
-    _core()
+    _core()  # the missing-package error before an export is made
     up = load_model(name, scale, weights=weights, backend="torch")
-    if up.trained:
-        session = compile_onnx(exported_path(up), threads)
-    else:  # random weights differ on every load: not worth a cache file
-        with tempfile.TemporaryDirectory() as tmp:
-            session = compile_onnx(export_upscaler(up, Path(tmp) / "m.onnx").path, threads)
+    with exported_file(up) as path:
+        session = compile_onnx(path, threads)
     return OpenVinoUpscaler(session, like=up)

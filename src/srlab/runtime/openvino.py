@@ -1,10 +1,10 @@
 """The OpenVINO backend (``--backend openvino``): the exported ONNX network compiled by
 OpenVINO's CPU plugin, in bfloat16 where the CPU has it.
 
-Why beside ONNX Runtime: in float32 the two run span at the same speed here, but OpenVINO
-executes convolutions in bfloat16 (``INFERENCE_PRECISION_HINT``) with its own AVX512-BF16
-kernels, measured about 2.1x ONNX Runtime float32 on span x4 and x2 on this AMD EPYC (the
-network alone, 2 threads), where torch's bf16 autocast gives 1.7-2x torch float32. On a
+Why beside ONNX Runtime: in float32 the two run span at about the same speed, but OpenVINO
+executes the convolutions in bfloat16 (``INFERENCE_PRECISION_HINT``) with its own
+AVX512-BF16 kernels, which ONNX Runtime's CPU provider does not (docs/benchmarks.md, the
+Performance table made by ``srlab bench``, has the rows side by side). On a
 CPU without bf16 the plugin runs float32. The network is the cached, parity-checked ONNX
 export of ``runtime.onnx`` (nothing is downloaded), compiled once with dynamic height and
 width; tiling, colour and alpha stay in ``Upscaler``. ``openvino`` is an optional extra

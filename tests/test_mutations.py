@@ -309,7 +309,7 @@ class _BrightCritic(nn.Module):
     the mean intensity minus one half, times 20. A generator trained against it must get
     brighter; one trained without the term must not."""
 
-    def __init__(self, *, in_channels: int = 3) -> None:
+    def __init__(self, *, in_channels: int = 3, feat: int = 64) -> None:
         super().__init__()
         self.gain = nn.Parameter(torch.tensor(20.0))
 

@@ -92,6 +92,9 @@ class LossConfig:
     teacher: str | None = None
     teacher_weight: float = 1.0
     teacher_ensemble: bool = True
+    # Real-ESRGAN's "sharpen GT": the content terms (not the GAN) compare with an unsharp-
+    # masked HR, so the generator learns crisper edges than the (soft) training photos have
+    sharpen_gt: bool = False
 
 
 @dataclass
@@ -100,6 +103,8 @@ class GanConfig:
     pretrain_iters: int = 0  # generator-only (content loss) iterations before adversarial
     adv_weight: float = 1e-3
     d_lr: float = 1e-4
+    discriminator: str = "vgg"  # vgg (SRGAN, one logit per image) | unet (Real-ESRGAN, per pixel)
+    d_features: int = 64  # the discriminator's width (its first conv's channels)
 
 
 @dataclass

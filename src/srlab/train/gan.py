@@ -4,7 +4,9 @@ The generator trains alone for ``gan.pretrain_iters`` iterations (a content loss
 the discriminator does not learn to reject noise); after that every step adds the weighted
 adversarial term to the generator's loss and then takes one discriminator step on HR (real)
 against the detached SR output (fake). The discriminator and its optimiser are saved in the
-run's checkpoint, so a resumed GAN run ends bit-exact too.
+run's checkpoint, so a resumed GAN run ends bit-exact too. ``gan.discriminator`` picks
+SRGAN's image-level classifier or Real-ESRGAN's per-pixel U-Net (``discriminators``); the
+binary cross-entropy below averages over whatever logits it returns.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ class Adversary:
 
     def __init__(self, cfg: GanConfig, *, in_channels: int,
                  autocast: Callable[[], AbstractContextManager[Any]]) -> None:
-        from srlab.zoo import srgan  # looked up at build time, so a test can swap the class
+        from srlab.train.discriminators import build_discriminator
 
         self.cfg = cfg
         self.autocast = autocast  # the run's precision, shared with the generator
-        self.disc = srgan.Discriminator(in_channels=in_channels)
+        self.disc = build_discriminator(cfg.discriminator, in_channels=in_channels,
+                                        feat=cfg.d_features)
         self.opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.d_lr, betas=(0.9, 0.999))
 
     def active(self, it: int) -> bool:

@@ -41,7 +41,7 @@ from srlab.train.guard import (
     refuse_to_overwrite,
     save_checkpoint,
 )
-from srlab.train.losses import build_loss
+from srlab.train.losses import build_loss, usm_sharpen
 from srlab.train.model import build_student, ema_copy, optimizer, update_ema
 from srlab.train.report import (
     ProgressBar,
@@ -96,7 +96,9 @@ def train(
     ema = ema_copy(model, cfg.optim.ema)
     net = wrap(model, world)
     opt = optimizer([p for p in model.parameters() if p.requires_grad], cfg)
-    loss_fn = build_loss(cfg.loss.terms, vgg_weights=cfg.loss.vgg_weights)
+    loss_fn = build_loss(cfg.loss.terms, vgg_weights=cfg.loss.vgg_weights, in_channels=in_ch)
+    if loss_fn.needs_ema and ema is None:
+        raise ValueError("loss term ldl compares with the EMA generator: set optim.ema > 0")
     teacher = teacher_for(cfg.loss, scale=s, in_channels=in_ch, log=log)
 
     def autocast() -> torch.autocast:  # bf16 forward passes (G and D); weights stay float32
@@ -132,7 +134,12 @@ def train(
         with autocast():
             sr = net(lr_b)
         sr = sr.float()
-        loss = loss_fn(sr, hr_b)
+        content_hr = usm_sharpen(hr_b) if cfg.loss.sharpen_gt else hr_b  # not the GAN's
+        sr_ema = None
+        if loss_fn.needs_ema:
+            with torch.no_grad(), autocast():
+                sr_ema = ema(lr_b).float()
+        loss = loss_fn(sr, content_hr, sr_ema)
         if teacher is not None:
             with torch.no_grad(), autocast():
                 target = teacher(lr_b).float()

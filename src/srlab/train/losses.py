@@ -1,4 +1,5 @@
-"""Training losses: pixel losses, the reports' PSNR/SSIM combinations, FFT, VGG perceptual.
+"""Training losses: pixel losses, the reports' PSNR/SSIM combinations, FFT, VGG perceptual,
+and the VGG-free perceptual terms of the GAN stage (``randcnn``, ``ldl``).
 
 A loss is chosen in the config as weighted terms, e.g. ``{l1: 1.0, fft: 0.05}``. All terms
 take (sr, hr) float tensors in [0, 1] and return a scalar to minimise. The reports tried
@@ -12,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LOSSES", "CombinedLoss", "build_loss", "ssim_torch", "psnr_torch", "VGGLoss"]
+__all__ = ["LOSSES", "CombinedLoss", "build_loss", "ssim_torch", "psnr_torch", "VGGLoss",
+           "RandomCNNLoss", "ldl_loss", "usm_sharpen"]
 
 
 def psnr_torch(sr: torch.Tensor, hr: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
@@ -79,16 +81,114 @@ class VGGLoss(nn.Module):
         return F.l1_loss(self.features(sr), self.features(hr))
 
 
+class RandomCNNLoss(nn.Module):
+    """L1 between the features of a frozen, randomly initialised VGG-style CNN.
+
+    Liu et al., "Generic Perceptual Loss for Modeling Structured Output Dependencies" (CVPR
+    2021): an untrained deep network's features already carry the structure that makes a
+    pretrained VGG a good perceptual loss, which is what srlab can have offline. The weights
+    come from a fixed seed, so every run (and a resumed one) uses the same extractor; two
+    stages (full and half resolution), half VGG's widths to keep a CPU step cheap.
+    """
+
+    def __init__(self, in_channels: int = 1, widths: tuple[int, int] = (32, 64),
+                 seed: int = 1234) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        convs, cin = [], in_channels
+        for w in (widths[0], widths[0], widths[1], widths[1]):
+            conv = nn.Conv2d(cin, w, 3, padding=1)
+            with torch.no_grad():  # Kaiming-normal, as the paper's random VGG
+                conv.weight.normal_(0, (2 / (cin * 9)) ** 0.5, generator=gen)
+                conv.bias.zero_()
+            convs.append(conv)
+            cin = w
+        self.convs = nn.ModuleList(convs)
+        for p in self.parameters():
+            p.requires_grad_(False)
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for i, conv in enumerate(self.convs):
+            if i == 2:
+                x = F.max_pool2d(x, 2)
+            x = F.relu(conv(x))
+            if i % 2:
+                out.append(x)
+        return out
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        if sr.shape[1] != self.convs[0].in_channels:  # RGB into a luma extractor: use Y-ish
+            sr, hr = sr.mean(1, keepdim=True), hr.mean(1, keepdim=True)
+        with torch.no_grad():
+            target = self.features(hr)
+        return sum(F.l1_loss(a, b) for a, b in zip(self.features(sr), target, strict=True))
+
+
+def ldl_loss(sr: torch.Tensor, hr: torch.Tensor, sr_ema: torch.Tensor,
+             ksize: int = 7) -> torch.Tensor:
+    """Locally discriminative learning (Liang et al., "Details or Artifacts", CVPR 2022).
+
+    GAN generators paint both real texture and artifacts; artifacts are where the residual
+    against HR is locally noisy and where the slow EMA generator is closer to HR than the
+    current one. Those pixels get an L1 penalty weighted by the residual's local variance
+    (``ksize`` window) times its image-level variance to the 1/5, so texture that the EMA
+    also produces is left alone.
+    """
+    r = (hr - sr).abs().sum(1, keepdim=True).detach()
+    r_ema = (hr - sr_ema).abs().sum(1, keepdim=True)
+    pad = ksize // 2
+    rp = F.pad(r, (pad, pad, pad, pad), mode="reflect")
+    mean = F.avg_pool2d(rp, ksize, 1)
+    local_var = (F.avg_pool2d(rp * rp, ksize, 1) - mean * mean).clamp_min(0)
+    image_var = r.flatten(1).var(dim=1).clamp_min(0).pow(0.2).view(-1, 1, 1, 1)
+    weight = torch.where(r < r_ema, torch.zeros_like(r), image_var * local_var)
+    return F.l1_loss(weight * sr, weight * hr)
+
+
+def usm_sharpen(img: torch.Tensor, weight: float = 0.5, threshold: float = 10 / 255,
+                sigma: float = 8.0) -> torch.Tensor:
+    """Unsharp-masked ``img`` (Real-ESRGAN's "sharpen GT"): add ``weight`` x the detail that a
+    Gaussian blur (sigma 8, its 51-px kernel) removes, only where that detail exceeds
+    ``threshold`` (a softened mask), so flat areas keep their noise level."""
+    size = 51
+    x = torch.arange(size, dtype=img.dtype, device=img.device) - size // 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    g = g / g.sum()
+    c = img.shape[1]
+    kh, kw = g.view(1, 1, size, 1).expand(c, 1, size, 1), g.view(1, 1, 1, size).expand(c, 1, 1,
+                                                                                         size)
+
+    pad_mode = "reflect" if min(img.shape[-2:]) > size // 2 else "replicate"  # tiny patches
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        t = F.pad(t, (size // 2,) * 4, mode=pad_mode)
+        return F.conv2d(F.conv2d(t, kh, groups=c), kw, groups=c)
+
+    residual = img - blur(img)
+    mask = blur((residual.abs() > threshold).to(img.dtype))
+    sharp = (img + weight * residual).clamp(0, 1)
+    return mask * sharp + (1 - mask) * img
+
+
 class CombinedLoss(nn.Module):
-    """Weighted sum of named terms; ``parts`` keeps the last value of each for logging."""
+    """Weighted sum of named terms; ``parts`` keeps the last value of each for logging.
+
+    ``ldl`` needs the EMA generator's output (``sr_ema``); ``needs_ema`` tells the loop to
+    compute it. ``randcnn`` is the random-feature perceptual loss on ``in_channels``.
+    """
 
     def __init__(self, terms: dict[str, float], *, vgg_weights: str | None = None,
-                 allow_random_vgg: bool = False) -> None:
+                 allow_random_vgg: bool = False, in_channels: int = 3) -> None:
         super().__init__()
-        unknown = sorted(set(terms) - set(LOSSES) - {"vgg"})
+        special = {"vgg", "randcnn", "ldl"}
+        unknown = sorted(set(terms) - set(LOSSES) - special)
         if unknown or not terms:
-            raise ValueError(f"unknown loss terms {unknown} (known: {sorted(LOSSES) + ['vgg']})")
+            raise ValueError(f"unknown loss terms {unknown} "
+                             f"(known: {sorted(set(LOSSES) | special)})")
         self.terms = dict(terms)
+        self.needs_ema = "ldl" in terms
+        self.randcnn = RandomCNNLoss(in_channels) if "randcnn" in terms else None
         self.vgg: VGGLoss | None = None
         if "vgg" in terms:
             if vgg_weights is None and not allow_random_vgg:
@@ -97,15 +197,26 @@ class CombinedLoss(nn.Module):
             self.vgg = VGGLoss(weights=vgg_weights)
         self.parts: dict[str, float] = {}
 
-    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor,
+                sr_ema: torch.Tensor | None = None) -> torch.Tensor:
         total = sr.new_zeros(())
         for name, weight in self.terms.items():
-            value = self.vgg(sr, hr) if name == "vgg" else LOSSES[name](sr, hr)
+            if name == "vgg":
+                value = self.vgg(sr, hr)
+            elif name == "randcnn":
+                value = self.randcnn(sr, hr)
+            elif name == "ldl":
+                if sr_ema is None:
+                    raise ValueError("the ldl loss needs the EMA generator (set optim.ema)")
+                value = ldl_loss(sr, hr, sr_ema)
+            else:
+                value = LOSSES[name](sr, hr)
             self.parts[name] = float(value.detach())
             total = total + weight * value
         return total
 
 
 def build_loss(terms: dict[str, float], *, vgg_weights: str | None = None,
-               allow_random_vgg: bool = False) -> CombinedLoss:
-    return CombinedLoss(terms, vgg_weights=vgg_weights, allow_random_vgg=allow_random_vgg)
+               allow_random_vgg: bool = False, in_channels: int = 3) -> CombinedLoss:
+    return CombinedLoss(terms, vgg_weights=vgg_weights, allow_random_vgg=allow_random_vgg,
+                        in_channels=in_channels)

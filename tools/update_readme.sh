@@ -9,8 +9,10 @@
 # Not here, because they take longer or test more than tables: the Performance section
 # (srlab bench -m span-fast -m span -m espcn -m srcnn --repeats 21 -o out/bench --readme
 # docs/benchmarks.md --section performance; the default 7 repeats proved too noisy here for
-# a ratio near 1.1x) and the Reliability section (python tools/reliability_report.py
-# --readme docs/benchmarks.md).
+# a ratio near 1.1x), the Reliability section (python tools/reliability_report.py
+# --readme docs/benchmarks.md) and the Many images scaling table (python
+# tools/cluster_scaling.py -n 200 --warm 20 --repeats 2 --readme docs/many-images.md
+# --figure docs/cluster-scaling.png; a quiet machine).
 set -eu
 B=${SRLAB_SHARED:-../shared}/datasets/benchmark
 ALL="-d $B/Set5 -d $B/Set14 -d $B/BSD100 -d $B/Urban100"

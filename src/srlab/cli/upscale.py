@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "never overwritten without --force. Exit status: 0 if every image was "
                     "written, 1 if any failed, 2 for usage errors.",
     )
-    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+    p.add_argument("inputs", nargs="+", metavar="INPUT",  # str: keeps URLs
                    help="image file or folder")
     p.add_argument("-o", "--output", default=None, metavar="OUT",  # str: keeps a trailing /
                    help="output file (one input) or folder")
@@ -70,7 +70,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(default: 100M)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print nothing for images written (errors are still printed)")
+    _add_many_args(p)
     p.set_defaults(handler=run)
+
+
+def _add_many_args(p: argparse.ArgumentParser) -> None:
+    """Many images (srlab.batch.cluster; docs/many-images.md)."""
+    g = p.add_argument_group("many images (docs/many-images.md)")
+    g.add_argument("-r", "--recursive", action="store_true",
+                   help="images in sub-folders too; their tree is kept under -o")
+    g.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="run on Dask: local:N (N worker processes here) or a scheduler "
+                        "address such as tcp://host:8786 (needs srlab[cluster])")
+    g.add_argument("--manifest", default=None, metavar="FILE",
+                   help="JSON Lines record of every input (default with --cluster or "
+                        "--resume: srlab-manifest.jsonl beside the outputs)")
+    g.add_argument("--resume", action="store_true",
+                   help="skip inputs whose output exists and is verified complete")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend, denoise=args.denoise, threads=args.threads,
         self_ensemble=args.self_ensemble, tile=args.tile, overlap=args.overlap,
         force=args.force, max_pixels=args.max_pixels or None, ext=args.ext,
-        quality=args.quality, progress=True)
+        quality=args.quality, progress=True, recursive=args.recursive, cluster=args.cluster,
+        manifest=args.manifest, resume=args.resume)
     hooks = BatchHooks(on_written=written, on_error=error, on_model=warn_if_untrained,
                        on_choice=choice)
     try:
@@ -107,4 +124,6 @@ def run(args: argparse.Namespace) -> int:
     total = len(result.written) + len(result.failed)
     if result.failed and total > 1:
         print(f"{PROG}: {len(result.failed)} of {total} images failed", file=sys.stderr)
+    if result.summary:  # many images: one line for the whole batch
+        print(f"{PROG}: {result.summary}", file=sys.stderr)
     return result.exit_code

@@ -13,7 +13,9 @@ is reported before any work is done):
   input's extension (GIF, which cannot hold an upscaled photo, becomes PNG) unless ``ext``
   says otherwise.
 
-Folders contribute the image files directly inside them (not sub-folders), sorted by name.
+Folders contribute the image files directly inside them (not sub-folders), sorted by name;
+with ``recursive`` (``-r``) every image below them, and each output keeps its sub-folder under
+``output``.
 An input file is never overwritten unless ``force`` is set; existing outputs are.
 
 A file that cannot be read, upscaled or written is recorded as a failure and the batch goes
@@ -23,6 +25,11 @@ together raise ``UsageError`` before anything is done.
 The model: named once in ``UpscaleOptions``, resolved once (``resolve_choice``, over
 ``zoo.catalog.resolve``) before the outputs are planned, and loaded once, on its backend,
 only if there is something to do (``load_upscaler``). Tile size: ``api.TILE_POLICY``.
+
+Many images (``cluster``, ``manifest``, ``resume`` or fsspec URLs such as ``memory://`` and
+``s3://``): ``batch.cluster`` runs the same per-file work as tasks, on a Dask cluster or in
+this process, and keeps a JSON Lines manifest (``batch.manifest``) so a batch can resume.
+Without them nothing here changes and Dask is never imported.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ __all__ = [
     "UsageError",
     "Written",
     "load_upscaler",
+    "upscale_one",
     "plan_jobs",
     "resolve_choice",
     "upscale_files",
@@ -81,12 +89,16 @@ class Written:
     in_size: tuple[int, int]  # width, height
     out_size: tuple[int, int]
     seconds: float
+    model: str = ""  # the network that ran (auto's choice for auto), for the manifest
+    backend: str = ""
 
 
 @dataclass
 class BatchResult:
     written: list[Written] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)  # input, one-line reason
+    skipped: list[Path] = field(default_factory=list)  # resume: outputs already complete
+    summary: str = ""  # many images: one line (counts, rate, workers, manifest)
 
     @property
     def ok(self) -> bool:
@@ -107,15 +119,19 @@ def _normalise_ext(ext: str | None) -> str | None:
     return e
 
 
-def _expand(inputs: Sequence[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+def _expand(inputs: Sequence[Path], recursive: bool = False,
+            subdir: dict[Path, Path] | None = None,
+            ) -> tuple[list[Path], list[tuple[Path, str]]]:
     files: list[Path] = []
     failed: list[tuple[Path, str]] = []
     seen: set[Path] = set()
     for p in inputs:
         try:  # an unlistable folder (or a path under one) fails alone, not the whole batch
             if p.is_dir():
-                found = sorted((f for f in p.iterdir() if is_image_file(f)),
-                               key=lambda f: f.name)
+                found = sorted((f for f in (p.rglob("*") if recursive else p.iterdir())
+                                if is_image_file(f)), key=lambda f: f.relative_to(p).parts)
+                if recursive and subdir is not None:  # -r: where each output goes under -o
+                    subdir.update({f: f.relative_to(p).parent for f in found})
                 if not found:
                     failed.append((p, f"{p}: no image files in this folder"))
             elif p.exists():
@@ -149,6 +165,7 @@ def plan_jobs(
     scale: int,
     ext: str | None = None,
     force: bool = False,
+    recursive: bool = False,
 ) -> tuple[list[Job], list[tuple[Path, str]]]:
     """Decide every output path (rules in the module docstring).
 
@@ -157,7 +174,8 @@ def plan_jobs(
     """
     paths = [Path(p) for p in inputs]
     out_ext = _normalise_ext(ext)
-    files, failed = _expand(paths)
+    subdir: dict[Path, Path] = {}
+    files, failed = _expand(paths, recursive, subdir)
     # exactly one image in all, or one input path that is not a folder (a missing file
     # should fail as missing, not as a usage error)
     single_file = (len(files) == 1 and not failed) or (len(paths) == 1 and not paths[0].is_dir())
@@ -192,6 +210,8 @@ def plan_jobs(
             if out_ext is not None and WRITE_EXTENSIONS[out_ext] != WRITE_EXTENSIONS[fmt_ext]:
                 raise UsageError(f"--ext {ext} contradicts -o {file_target.name}")
 
+    if recursive and out_dir is not None:  # -r -o inside an input: never re-read outputs
+        files = [f for f in files if not f.resolve().is_relative_to(out_dir.resolve())]
     jobs: list[Job] = []
     taken: dict[Path, Path] = {}
     for src in files:
@@ -204,7 +224,7 @@ def plan_jobs(
                 suffix_out = src.suffix  # the name is kept exactly, case included
             else:
                 suffix_out = ".png"  # GIF or no extension
-            target = out_dir / (src.stem + suffix_out)
+            target = out_dir / subdir.get(src, Path()) / (src.stem + suffix_out)
         else:
             target = src.with_name(f"{src.stem}_x{scale}{out_ext or '.png'}")
         key = target.resolve()
@@ -241,6 +261,11 @@ class UpscaleOptions:
     ext: str | None = None
     quality: int = 95
     progress: bool = False  # bars on stderr: per image for a batch, per tile for one image
+    recursive: bool = False  # -r: images in sub-folders too, their tree kept under output
+    # many images (batch.cluster): "local:N", "tcp://host:8786" or a distributed Client
+    cluster: object = None
+    manifest: str | Path | None = None  # JSON Lines record; default: beside the outputs
+    resume: bool = False  # skip inputs whose output is already complete (verified)
 
 
 @dataclass(frozen=True)
@@ -327,13 +352,20 @@ def upscale_files(
 
     opts = replace(options or UpscaleOptions(), **changes)  # type: ignore[arg-type]
     hooks = hooks or BatchHooks()
+    from srlab.batch.storage import is_url
+
+    if opts.cluster is not None or opts.manifest is not None or opts.resume or \
+            any(is_url(p) for p in [*inputs, opts.output or ""]):
+        from srlab.batch.cluster import run_many  # many images: tasks, manifest, resume
+
+        return run_many(inputs, opts, upscaler=upscaler, hooks=hooks)
     model = None
     if upscaler is not None:
         opts = replace(opts, scale=upscaler.scale)
     else:
         model = resolve_choice(opts)
     jobs, refused = plan_jobs(inputs, output=opts.output, scale=opts.scale, ext=opts.ext,
-                              force=opts.force)
+                              force=opts.force, recursive=opts.recursive)
     result = BatchResult()
 
     def fail(src: Path, message: str) -> None:
@@ -388,8 +420,10 @@ def _upscale_one(job: Job, up: Upscaler | AutoUpscaler, *, tile: int, overlap: i
 
     start = time.perf_counter()
     img = load_image(job.source, max_pixels=max_pixels)
+    name = getattr(up, "name", "")
     if isinstance(up, AutoUpscaler):  # the file too: its JPEG tables are the best cue
         auto, up = up, up.pick(img.array, job.source)
+        name = up.name
         if on_choice is not None and auto.last is not None:
             # the backend folds into auto's existing line: "-> span [onnx]" (torch: silent)
             on = getattr(up, "backend", "torch")
@@ -402,4 +436,8 @@ def _upscale_one(job: Job, up: Upscaler | AutoUpscaler, *, tile: int, overlap: i
     job.target.parent.mkdir(parents=True, exist_ok=True)
     save_image(sr, job.target, icc_profile=img.icc_profile, quality=quality)
     return Written(job.source, job.target, (img.width, img.height),
-                   (int(sr.shape[1]), int(sr.shape[0])), time.perf_counter() - start)
+                   (int(sr.shape[1]), int(sr.shape[0])), time.perf_counter() - start,
+                   model=name, backend=getattr(up, "backend", "torch"))
+
+
+upscale_one = _upscale_one  # one file, as each task of batch.cluster runs it

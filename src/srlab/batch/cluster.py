@@ -1,0 +1,410 @@
+"""Many images: the batch as independent tasks, on a Dask cluster or in this process.
+
+Why Dask: the same code runs on a laptop (``LocalCluster``), on one big machine and on a
+cluster (``tcp://scheduler:8786``, Kubernetes, HPC queues), it reschedules the tasks of a
+worker that dies, and it needs no network to test. Pass paths, not pixels: each task reads
+its input, upscales it, writes its output atomically (``save_image``: temporary name, then
+rename; URLs: upload under a temporary name, then move) and returns a small row for the
+manifest. A worker loads the model once per (model, scale, backend, ...) and keeps it; its
+torch threads are its share of its machine's cores. Tiling and memory bounds are those of
+``srlab upscale`` (``batch.upscale_one``), so a 100 Mpx image is no worse here.
+
+Faults: a killed worker's tasks run again elsewhere (a task whose worker died three times is
+recorded as failed, as a file that kills its worker should be); its temporary files are
+removed at the end; a bad input is a ``failed`` row and the batch goes on; Ctrl-C cancels
+what is queued, keeps every finished row, and ``resume`` continues from there.
+
+Without a cluster (``cluster=None``) the same tasks run here, one after another: that is the
+path of ``manifest``, ``resume`` and URLs on one machine; it imports no Dask.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, closing, contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from srlab.batch import (
+    BatchHooks,
+    BatchResult,
+    Job,
+    UpscaleOptions,
+    UsageError,
+    Written,
+    load_upscaler,
+    plan_jobs,
+    resolve_choice,
+    storage,
+    upscale_one,
+)
+from srlab.batch import manifest as mf
+
+if TYPE_CHECKING:
+    from srlab.api import AutoUpscaler, Upscaler
+
+__all__ = ["TaskSpec", "connect", "run_many", "upscale_task"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What every task needs besides its two paths (small: it travels with each task)."""
+
+    options: UpscaleOptions
+    model: str  # resolved once by the driver (resolve_choice)
+    workers_per_host: dict[str, int] = field(default_factory=dict)  # for the thread share
+
+
+_MODELS: dict[tuple, Any] = {}  # per worker process: loaded once, kept for every task
+_LOCK = threading.Lock()
+
+
+def _worker() -> Any:
+    if "distributed" not in sys.modules:  # not inside a Dask worker: nothing to ask
+        return None
+    from distributed import get_worker
+
+    try:
+        return get_worker()
+    except ValueError:
+        return None
+
+
+def _worker_name() -> str:
+    w = _worker()
+    return str(w.address) if w is not None else f"local:{os.getpid()}"
+
+
+def _thread_share(spec: TaskSpec) -> int | None:
+    """Torch threads for this worker: its cores split among the worker processes of its
+    machine and their task threads (``--threads`` wins). None outside a Dask worker."""
+    if spec.options.threads:
+        return spec.options.threads
+    w = _worker()
+    if w is None:
+        return None
+    host = str(w.address).rsplit(":", 1)[0]
+    procs = spec.workers_per_host.get(host, 1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // (procs * max(1, int(w.state.nthreads))))
+
+
+def _upscaler(spec: TaskSpec) -> Upscaler | AutoUpscaler:
+    o = spec.options
+    key = (spec.model, o.scale, o.backend, str(o.weights), o.denoise, o.threads,
+           o.self_ensemble)
+    with _LOCK:
+        up = _MODELS.get(key)
+        if up is None:
+            threads = _thread_share(spec)
+            if threads:
+                import torch
+
+                torch.set_num_threads(threads)
+            up = load_upscaler(o, spec.model)
+            if o.self_ensemble:
+                up = up.self_ensembled()
+            _MODELS[key] = up
+    return up
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def upscale_task(source: str, target: str, spec: TaskSpec,
+                 upscaler: Upscaler | AutoUpscaler | None = None) -> dict[str, Any]:
+    """One file, start to finish, on whichever worker runs it; never raises for a bad file:
+    the returned row says what happened (``manifest`` module docstring)."""
+    from srlab.image.imageio import ImageError
+
+    o = spec.options
+    start = time.perf_counter()
+    row: dict[str, Any] = {"input": source, "output": target, "status": "failed",
+                           "in_size": None, "out_size": None, "bytes": None, "sha256": None,
+                           "model": spec.model, "choice": None, "backend": None,
+                           "scale": o.scale, "seconds": None, "worker": _worker_name(),
+                           "error": None}
+    local = source  # the path the image functions see (a temporary copy for a URL)
+    try:
+        up = upscaler if upscaler is not None else _upscaler(spec)
+        with storage.local_copy(source) as src, storage.local_target(target) as dst:
+            local = str(src)
+            w = upscale_one(Job(src, dst), up, tile=o.tile, overlap=o.overlap,
+                            max_pixels=o.max_pixels, quality=o.quality, tile_bar=False,
+                            on_choice=lambda _p, cond, _n: row.update(read=cond.describe()))
+        size, sha = storage.digest(target)
+        row.update(status="ok", in_size=list(w.in_size), out_size=list(w.out_size), bytes=size,
+                   sha256=sha, choice=w.model, backend=w.backend)
+    except ImageError as exc:  # its message names the file (the local copy, for a URL)
+        row["error"] = str(exc).replace(local, source)
+    except (ValueError, OSError, RuntimeError, MemoryError) as exc:
+        row["error"] = f"{source}: {_first_line(exc)}"
+    row.setdefault("read", None)  # what auto read in the image (auto only)
+    row["seconds"] = round(time.perf_counter() - start, 4)
+    row["time"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    return row
+
+
+@contextmanager
+def connect(cluster: object) -> Iterator[Any]:
+    """A ``distributed.Client`` for ``cluster``: ``local:N`` (a LocalCluster of N
+    single-threaded worker processes, closed afterwards; ``local`` = one per core), a
+    scheduler address (``tcp://host:8786``), or a Client/Cluster object the caller owns."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise UsageError("--cluster needs Dask: pip install 'srlab[cluster]' "
+                         "(dask and distributed)") from None
+    if isinstance(cluster, Client):
+        yield cluster
+        return
+    if hasattr(cluster, "scheduler_address"):  # a Cluster object
+        with Client(cluster) as client:
+            yield client
+        return
+    text = str(cluster)
+    if text == "local" or text.startswith("local:"):
+        n_text = text.partition(":")[2] or str(os.cpu_count() or 1)
+        if not n_text.isdigit() or int(n_text) < 1:
+            raise UsageError(f"--cluster {text}: expected local:N with N >= 1 workers")
+        # Ctrl-C reaches every process of the terminal: the driver stops the batch; its
+        # workers ignore it (else each prints a traceback) and are closed by the driver
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            lc = LocalCluster(n_workers=int(n_text), threads_per_worker=1, processes=True,
+                              dashboard_address=None, silence_logs=logging.CRITICAL)
+        finally:
+            signal.signal(signal.SIGINT, old)
+        with lc, Client(lc) as client:
+            client.register_plugin(_ignore_interrupt_plugin(), name="srlab-ignore-sigint")
+            yield client
+        return
+    if "://" not in text and ":" not in text:
+        raise UsageError(f"--cluster {text}: expected local:N or a scheduler address "
+                         "such as tcp://host:8786")
+    try:
+        client = Client(text, timeout="20s")
+    except OSError as exc:
+        raise ValueError(f"--cluster {text}: cannot reach the scheduler "
+                         f"({_first_line(exc)})") from None
+    with client:
+        yield client
+
+
+def _ignore_interrupt_plugin() -> Any:
+    """A plugin: worker processes of ``local:N`` (also those restarted after a death) ignore
+    SIGINT. Built on demand so that importing this module imports no Dask."""
+    from distributed import WorkerPlugin
+
+    class IgnoreInterrupt(WorkerPlugin):
+        def setup(self, worker: Any) -> None:
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return IgnoreInterrupt()
+
+
+def _workers_per_host(client: Any) -> tuple[dict[str, int], int]:
+    workers = client.scheduler_info().get("workers", {})
+    per_host: dict[str, int] = {}
+    for addr in workers:
+        host = str(addr).rsplit(":", 1)[0]
+        per_host[host] = per_host.get(host, 0) + 1
+    threads = sum(int(w.get("nthreads", 1)) for w in workers.values())
+    return per_host, threads
+
+
+def _on_dask(client: Any, todo: Sequence[tuple[str, str]], spec: TaskSpec
+             ) -> Iterator[dict[str, Any]]:
+    """Rows as tasks finish; at most a few tasks per worker thread are queued at once, so a
+    million files cost the scheduler a window of futures, not a million."""
+    from distributed import as_completed
+
+    run = uuid.uuid4().hex[:8]
+    pending: dict[Any, tuple[str, str]] = {}
+    queue = iter(enumerate(todo))
+    ac = as_completed()
+
+    def submit() -> None:
+        nxt = next(queue, None)
+        if nxt is not None:
+            i, (src, dst) = nxt
+            fut = client.submit(upscale_task, src, dst, spec, key=f"srlab-upscale-{run}-{i}")
+            pending[fut] = (src, dst)
+            ac.add(fut)
+
+    _, threads = _workers_per_host(client)
+    try:
+        for _ in range(max(16, 4 * threads)):
+            submit()
+        for fut in ac:
+            src, dst = pending.pop(fut)
+            try:
+                row = fut.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker: the file killed 3
+                row = {"input": src, "output": dst, "status": "failed", "model": spec.model,
+                       "scale": spec.options.scale, "worker": None,
+                       "error": f"{src}: {type(exc).__name__}: {_first_line(exc)}"}
+            yield row
+            submit()
+    finally:
+        if pending:  # Ctrl-C or an error: nothing queued keeps running for nobody
+            client.cancel(list(pending), force=True)
+
+
+def _plan(inputs: Sequence[Path | str], opts: UpscaleOptions
+          ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    if any(storage.is_url(p) for p in [*inputs, opts.output or ""]):
+        return storage.plan_urls([str(p) for p in inputs],
+                                 output=None if opts.output is None else str(opts.output),
+                                 scale=opts.scale, ext=opts.ext, recursive=opts.recursive)
+    out = opts.output
+    if out is not None and str(out).startswith("file://"):
+        out = str(out)[len("file://"):]  # a str, so plan_jobs still sees a trailing /
+    jobs, refused = plan_jobs([storage.local_path(p) for p in inputs], output=out,
+                              scale=opts.scale, ext=opts.ext, force=opts.force,
+                              recursive=opts.recursive)
+    return ([(str(j.source), str(j.target)) for j in jobs],
+            [(str(p), m) for p, m in refused])
+
+
+def run_many(inputs: Sequence[Path | str], opts: UpscaleOptions, *,
+             upscaler: Upscaler | AutoUpscaler | None = None,
+             hooks: BatchHooks | None = None) -> BatchResult:
+    """``batch.upscale_files`` for many images: plan, skip what is complete (``resume``),
+    run the rest as tasks (on ``opts.cluster`` or here), record every row in the manifest.
+    Returns the same ``BatchResult`` (plus ``skipped`` and a ``summary`` line)."""
+    hooks = hooks or BatchHooks()
+    if upscaler is not None:
+        if opts.cluster is not None:
+            raise UsageError("a loaded upscaler cannot travel to a cluster; name the model "
+                             "(model=..., scale=..., backend=...) instead")
+        opts = replace(opts, scale=upscaler.scale)
+        model = upscaler.name
+    else:
+        model = resolve_choice(opts)
+    pairs, refused = _plan(inputs, opts)
+    path = Path(opts.manifest) if opts.manifest is not None else \
+        mf.default_path(opts.output, [t for _, t in pairs])
+    spec = TaskSpec(replace(opts, cluster=None, manifest=None, progress=False), model)
+    run = _Run(BatchResult(), hooks)
+    start = time.perf_counter()
+    try:
+        with mf.ManifestWriter(path) as writer:
+            run.writer = writer
+            for src, message in refused:
+                run.record({"input": src, "output": None, "status": "failed", "model": model,
+                            "scale": opts.scale, "error": message})
+            todo = _resume(pairs, opts, model, path, writer, run.result) if opts.resume \
+                else pairs
+            run.targets = [dst for _, dst in todo]
+            if todo:
+                run.execute(todo, opts, spec, upscaler)
+    finally:
+        storage.remove(storage.leftover_temps(run.targets))  # from workers killed mid-write
+    seconds = time.perf_counter() - start
+    r = run.result
+    rate = f"{len(r.written) / seconds:.3g} img/s, {run.mpx / seconds:.3g} Mpx/s in"
+    r.summary = (f"{len(r.written)} written, {len(r.skipped)} already complete, "
+                 f"{len(r.failed)} failed in {seconds:.1f} s ({rate}) on {run.where}; "
+                 f"manifest: {path}")
+    return r
+
+
+def _as_path(loc: str) -> Path | str:
+    return loc if storage.is_url(loc) else Path(loc)
+
+
+def _resume(pairs: list[tuple[str, str]], opts: UpscaleOptions, model: str, path: Path,
+            writer: mf.ManifestWriter, result: BatchResult) -> list[tuple[str, str]]:
+    """The pairs still to do; a complete output found without its row gets one now."""
+    done = mf.read_manifest(path)
+    todo = []
+    for src, dst in pairs:
+        if not mf.is_complete(src, dst, done.get(dst), model=model, scale=opts.scale):
+            todo.append((src, dst))
+            continue
+        result.skipped.append(_as_path(src))  # type: ignore[arg-type]
+        if dst not in done:  # complete but unrecorded (e.g. killed before its row)
+            size, sha = storage.digest(dst)
+            writer.write({"input": src, "output": dst, "status": "verified", "bytes": size,
+                          "sha256": sha, "model": model, "scale": opts.scale})
+    return todo
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What auto read in an image, as text (a worker sends the text, not the Condition)."""
+
+    text: str
+
+    def describe(self) -> str:
+        return self.text
+
+
+@dataclass
+class _Run:
+    """The driver's side of one batch: rows in, manifest, result, hooks and the bar out."""
+
+    result: BatchResult
+    hooks: BatchHooks
+    writer: mf.ManifestWriter | None = None
+    targets: list[str] = field(default_factory=list)
+    mpx: float = 0.0
+    where: str = "this process"
+
+    def record(self, row: dict[str, Any]) -> None:
+        assert self.writer is not None
+        self.writer.write(row)
+        src = _as_path(row["input"])
+        if row["status"] == "ok":
+            w = Written(src, _as_path(row["output"]), tuple(row["in_size"]),  # type: ignore
+                        tuple(row["out_size"]), row["seconds"], model=row["choice"] or "",
+                        backend=row["backend"] or "")
+            self.result.written.append(w)
+            self.mpx += w.in_size[0] * w.in_size[1] / 1e6
+            if self.hooks.on_choice is not None and row.get("read"):  # auto's line, as ever
+                name = w.model if w.backend in ("torch", "") else f"{w.model} [{w.backend}]"
+                self.hooks.on_choice(src, _Read(row["read"]), name)  # type: ignore[arg-type]
+            if self.hooks.on_written is not None:
+                self.hooks.on_written(w)
+        else:
+            self.result.failed.append((src, row["error"]))  # type: ignore[arg-type]
+            if self.hooks.on_error is not None:
+                self.hooks.on_error(src, row["error"])  # type: ignore[arg-type]
+
+    def execute(self, todo: list[tuple[str, str]], opts: UpscaleOptions, spec: TaskSpec,
+                upscaler: Upscaler | AutoUpscaler | None) -> None:
+        from tqdm import tqdm
+
+        with ExitStack() as stack:  # closed in reverse: tasks cancelled, then the cluster
+            if opts.cluster is None:
+                up = upscaler if upscaler is not None else _upscaler(spec)
+                if self.hooks.on_model is not None:
+                    self.hooks.on_model(up)  # type: ignore[arg-type]
+                rows: Iterator[dict[str, Any]] = (upscale_task(s, d, spec, up) for s, d in todo)
+            else:
+                client = stack.enter_context(connect(opts.cluster))
+                per_host, threads = _workers_per_host(client)
+                self.where = f"{sum(per_host.values())} workers, {threads} threads"
+                rows = stack.enter_context(closing(
+                    _on_dask(client, todo, replace(spec, workers_per_host=per_host))))
+            bar = stack.enter_context(tqdm(total=len(todo), unit="img", file=sys.stderr,
+                                           dynamic_ncols=True,
+                                           disable=None if opts.progress else True))
+            for row in rows:
+                self.record(row)
+                bar.set_postfix_str(f"{self.mpx:.3g} Mpx", refresh=False)
+                bar.update(1)

@@ -1,0 +1,193 @@
+"""Images per second of ``srlab upscale`` with 1, 2, ... Dask workers against the plain
+single-process command, on N small photos (issue 52's scaling bar; docs/many-images.md).
+
+Each run is the real command in a fresh process (``python -m srlab upscale LR -o OUT ...``
+with and without ``--cluster local:K``), timed from start to exit. Every configuration runs
+twice, on the first ``--warm`` photos and on all N: the difference cancels what does not
+grow with the batch (interpreter, imports, model load, cluster start-up), so
+``marginal img/s = (N - warm) / (T_N - T_warm)`` is the rate a long batch settles at, and
+``end-to-end img/s = N / T_N`` is what this batch cost. Repeats run interleaved and the
+fastest time of each counts.
+
+The inputs: the first N photos of ImageNet-sample400 (sorted by name), reduced by the scale
+with srlab's MATLAB bicubic and stored as PNG under ``--work`` (made once, reused). This
+measures speed only; no image is scored.
+
+    nice -n 10 .venv/bin/python tools/cluster_scaling.py -n 200 --workers 1 2 \\
+        --readme docs/many-images.md --figure docs/cluster-scaling.png
+
+The load average of the machine at start and end is printed with the table: another busy
+process (a training run) on a core depresses the multi-worker figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTION = "cluster-scaling"
+
+
+def default_images() -> Path:
+    shared = Path(os.environ.get("SRLAB_SHARED", ROOT / ".." / "shared"))
+    return shared / "datasets" / "train" / "ImageNet-sample400"
+
+
+def make_lr(images: Path, n: int, scale: int, work: Path) -> list[Path]:
+    """The first ``n`` photos reduced by ``scale`` (MATLAB bicubic), as PNG, made once."""
+    from srlab.image.imageio import is_image_file, load_image, save_image
+    from srlab.image.resize import imresize, modcrop
+
+    lr_dir = work / f"lr-x{scale}"
+    lr_dir.mkdir(parents=True, exist_ok=True)
+    photos = sorted(p for p in images.iterdir() if is_image_file(p))[:n]
+    if len(photos) < n:
+        sys.exit(f"cluster_scaling: {images} has {len(photos)} images, fewer than -n {n}")
+    out = []
+    for p in photos:
+        target = lr_dir / f"{p.stem}.png"
+        if not target.exists():
+            arr = modcrop(load_image(p).array, scale)
+            save_image(imresize(arr, 1 / scale), target)
+        out.append(target)
+    return out
+
+
+def subset(lr: list[Path], n: int, work: Path) -> Path:
+    """A folder holding (links to) the first ``n`` LR files."""
+    d = work / f"in-{n}"
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    for p in lr[:n]:
+        (d / p.name).symlink_to(p.resolve())
+    return d
+
+
+def run_once(inputs: Path, out: Path, args: argparse.Namespace, workers: int) -> float:
+    if out.exists():
+        shutil.rmtree(out)
+    cmd = [sys.executable, "-m", "srlab", "upscale", str(inputs), "-o", str(out), "-q",
+           "-m", args.model, "-s", str(args.scale), "--backend", args.backend]
+    if workers:
+        cmd += ["--cluster", f"local:{workers}"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    start = time.perf_counter()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"cluster_scaling: {shlex.join(cmd)} failed:\n{done.stderr[-2000:]}")
+    n_out = len([p for p in out.iterdir() if p.suffix == ".png"])
+    if n_out != len(list(inputs.iterdir())):
+        sys.exit(f"cluster_scaling: {out} has {n_out} outputs, expected {inputs}")
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--images", type=Path, default=default_images(),
+                    help="photo folder (default: ImageNet-sample400 in ../shared)")
+    ap.add_argument("-n", type=int, default=200, help="photos in the batch (default: 200)")
+    ap.add_argument("--warm", type=int, default=10,
+                    help="photos of the short run that cancels fixed costs (default: 10)")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                    help="Dask worker counts to run (default: 1 2)")
+    ap.add_argument("-m", "--model", default="span")
+    ap.add_argument("-s", "--scale", type=int, default=4)
+    ap.add_argument("--backend", default="torch")
+    ap.add_argument("--repeats", type=int, default=1, help="interleaved; fastest counts")
+    ap.add_argument("--work", type=Path, default=ROOT / "out" / "cluster-scaling")
+    ap.add_argument("--readme", type=Path, default=None,
+                    help="markdown file whose <!-- srlab:cluster-scaling --> markers get the "
+                         "table")
+    ap.add_argument("--figure", type=Path, default=None, help="PNG: img/s against workers")
+    args = ap.parse_args(argv)
+    if not 0 < args.warm < args.n:
+        ap.error("need 0 < --warm < -n")
+
+    load_start = os.getloadavg()
+    lr = make_lr(args.images, args.n, args.scale, args.work)
+    sets = {args.warm: subset(lr, args.warm, args.work), args.n: subset(lr, args.n, args.work)}
+    configs = [0, *args.workers]  # 0 = plain srlab upscale, no cluster
+    best: dict[tuple[int, int], float] = {}
+    for rep in range(args.repeats):
+        for k in configs:
+            for n, folder in sets.items():
+                t = run_once(folder, args.work / "out", args, k)
+                best[(k, n)] = min(best.get((k, n), t), t)
+                print(f"[{rep + 1}/{args.repeats}] {'plain' if k == 0 else f'local:{k}'} "
+                      f"n={n}: {t:.1f} s", file=sys.stderr)
+    load_end = os.getloadavg()
+
+    rows = []
+    for k in configs:
+        t_n, t_w = best[(k, args.n)], best[(k, args.warm)]
+        marginal = (args.n - args.warm) / (t_n - t_w) if t_n > t_w else float("nan")
+        rows.append({"run": "plain srlab upscale" if k == 0 else f"--cluster local:{k}",
+                     "workers": k, "seconds": t_n, "end_to_end": args.n / t_n,
+                     "marginal": marginal})
+    plain = rows[0]["marginal"]
+    one = next((r["marginal"] for r in rows if r["workers"] == 1), float("nan"))
+    command = "python tools/cluster_scaling.py " + shlex.join(
+        sys.argv[1:] if argv is None else argv)
+    lines = [f"| run | {args.n} images, s | end-to-end img/s | marginal img/s | vs plain | "
+             "vs 1 worker |", "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        vs_one = f"{r['marginal'] / one:.2f}x" if r["workers"] else ""
+        lines.append(f"| {r['run']} | {r['seconds']:.1f} | {r['end_to_end']:.2f} | "
+                     f"{r['marginal']:.2f} | {r['marginal'] / plain:.2f}x | {vs_one} |")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    note = (f"{args.model} x{args.scale} on {args.backend}, {args.n} ImageNet-sample400 photos "
+            f"reduced x{args.scale} (marginal = ({args.n} - {args.warm}) images over the "
+            f"time difference of the {args.n}- and {args.warm}-image runs), {cores} cores, "
+            f"fastest of {args.repeats}; load average {load_start[0]:.1f} at start, "
+            f"{load_end[0]:.1f} at end. Made by: `{command}`")
+    text = "\n".join(lines) + "\n\n" + note + "\n"
+    print(text)
+    args.work.mkdir(parents=True, exist_ok=True)
+    (args.work / "cluster-scaling.json").write_text(json.dumps(
+        {"command": command, "rows": rows, "load_start": load_start, "load_end": load_end},
+        indent=2))
+    if args.readme is not None:
+        from srlab.eval.tables import update_readme
+
+        update_readme(args.readme, SECTION, text)
+    if args.figure is not None:
+        draw(rows, args, args.figure, note_short=f"load avg {load_start[0]:.1f}")
+    return 0
+
+
+def draw(rows: list[dict], args: argparse.Namespace, path: Path, note_short: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cl = [r for r in rows if r["workers"]]
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=120)
+    ax.plot([r["workers"] for r in cl], [r["marginal"] for r in cl], "o-",
+            label="--cluster local:K")
+    ax.axhline(rows[0]["marginal"], color="gray", ls="--", label="plain srlab upscale")
+    ax.set_xlabel("Dask workers on this machine")
+    ax.set_ylabel("images / s (marginal)")
+    ax.set_xticks([r["workers"] for r in cl])
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"{args.model} x{args.scale}, {args.n} photos ({note_short})", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

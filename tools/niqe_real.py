@@ -6,7 +6,7 @@ mean row, with the command that made it. For a folder of outputs made elsewhere 
 peer's), ``srlab inspect --niqe DIR`` scores it the same way.
 
 Usage: python tools/niqe_real.py [-m bicubic-matlab -m span -m span-real] [-s 4] [-d DIR]
-       [--weights MODEL=FILE]
+       [--weights MODEL=FILE] [--readme docs/real-world.md --section niqe-realsrset]
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ def main() -> int:
     ap.add_argument("-d", "--dataset", type=Path,
                     default=shared_dir() / "datasets" / "real" / "RealSRSet")
     ap.add_argument("--weights", action="append", default=[], metavar="MODEL=FILE")
+    ap.add_argument("--readme", type=Path, default=None, metavar="FILE",
+                    help="also write the table between FILE's <!-- srlab:SECTION --> markers")
+    ap.add_argument("--section", default="niqe-realsrset", metavar="NAME")
     args = ap.parse_args()
     models = args.model or ["bicubic-matlab", "span", "span-real"]
     weights = dict(w.split("=", 1) for w in args.weights)
@@ -67,11 +70,17 @@ def main() -> int:
     lines.append(f"| **mean of {len(files)}** | "
                  + " | ".join(f"**{np.mean(scores[m]):.3f}**" for m in models) + " |")
     command = "python tools/niqe_real.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    print("\n".join(lines))
-    print(f"\nNIQE (no-reference, lower is better; pristine model {pristine.digest} fitted on "
-          f"srlab's training images) of x{args.scale} outputs of the images in "
-          f"`{args.dataset.name}`. Made by `{command}` (1-minute load "
-          f"{min(loads):.1f}-{max(loads):.1f}; the scores do not depend on it).")
+    table = "\n".join(lines) + (
+        f"\n\nNIQE (no-reference, lower is better; pristine model {pristine.digest} fitted "
+        f"on srlab's training images) of x{args.scale} outputs of the images in "
+        f"`{args.dataset.name}`. Made by `{command}` (1-minute load "
+        f"{min(loads):.1f}-{max(loads):.1f}; the scores do not depend on it).")
+    print(table)
+    if args.readme is not None:
+        from srlab.eval.tables import update_readme
+
+        update_readme(args.readme, args.section, table)
+        print(f"updated section '{args.section}' of {args.readme}", file=sys.stderr)
     return 0
 
 

@@ -40,6 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_readme_args(p, "benchmark")
     p.add_argument("--gmsd", action="store_true",
                    help="add GMSD (perceptual, lower is better) to every table cell")
+    p.add_argument("--niqe", action="store_true",
+                   help="add the outputs' NIQE (no-reference, lower is better; "
+                        "srlab inspect --niqe scores folders without ground truth)")
     p.add_argument("--degrade", action="append", default=None, metavar="TRACK",
                    choices=["clean", *TRACKS],
                    help="score on seeded degraded LR inputs instead of (or, with 'clean', "
@@ -71,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--weights expects MODEL=FILE, got {item!r}")
         name, file = item.split("=", 1)
         weights[name] = file
+    niqe_model = None
+    if args.niqe:
+        from srlab.image.niqe import load_model
+
+        niqe_model = load_model()
     rows = []
     tracks = list(dict.fromkeys(args.degrade or ["clean"]))
     for scale in scales:  # "shipped" means a different list of models at each scale
@@ -80,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
             rows += bm.run_benchmark(names, [scale], datasets, weights=weights,
                                      cache=args.cache, refresh=args.refresh,
                                      track=None if track == "clean" else track,
+                                     niqe_model=niqe_model,
                                      log=lambda line: print(line, file=sys.stderr))
     command = tables.command_line()
     if args.strip is not None:
@@ -87,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         bm.visual_strip([m for m in args.model if m != "shipped"], scales[0], datasets[0],
                         args.strip, track=None if last == "clean" else last)
         print(f"wrote {args.strip}", file=sys.stderr)
-    md = tables.write_tables(rows, args.out, command, gmsd=args.gmsd)
+    md = tables.write_tables(rows, args.out, command, gmsd=args.gmsd, niqe=args.niqe)
     print(md.read_text())
     if args.readme is not None:
         tables.update_readme(args.readme, args.section, md.read_text())

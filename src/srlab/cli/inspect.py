@@ -23,10 +23,59 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int_at_least(1, "--limit"), default=100, metavar="N",
                    help="images of DIR to use (default 100)")
     add_readme_args(p, "estimator")
+    g = p.add_argument_group("NIQE (no-reference naturalness score, lower is better)")
+    g.add_argument("--niqe", action="store_true",
+                   help="print the NIQE of each IMAGE (files or folders) and their mean, "
+                        "e.g. of a folder of upscales that has no ground truth")
+    g.add_argument("--niqe-model", type=Path, default=None, metavar="FILE",
+                   help="pristine model to score against (default: the one srlab ships)")
+    g.add_argument("--fit-niqe", type=Path, default=None, metavar="OUT",
+                   help="fit NIQE's pristine model on the training HR images in the IMAGE "
+                        "folders (default: BSDS500-train, BSDS500-test and "
+                        "ImageNet-sample400 of $SRLAB_SHARED/datasets/train) into OUT "
+                        "(srlab ships src/srlab/assets/niqe_pristine.json)")
     p.set_defaults(handler=run)
 
 
+def _niqe(args: argparse.Namespace) -> int:
+    """--niqe / --fit-niqe: see srlab.eval.noref."""
+    from srlab.eval import noref
+    from srlab.image.niqe import load_model
+
+    if args.fit_niqe is not None:
+        from srlab.eval.tables import command_line
+
+        folders = args.images or noref.default_fit_folders()
+        for d in folders:
+            if not d.is_dir():
+                raise UsageError(f"--fit-niqe takes folders of training images: {d} is not one")
+        model = noref.fit_folders(folders, args.fit_niqe, command_line(),
+                                  log=lambda line: print(line, file=sys.stderr))
+        print(f"wrote {args.fit_niqe}: {model.meta['blocks']} pristine blocks from "
+              f"{model.meta['images_used']} images ({model.meta['images_skipped']} below "
+              "96x96 skipped)")
+        return 0
+    if not args.images:
+        raise UsageError("--niqe needs images or folders to score")
+    results = noref.score_files(args.images, load_model(args.niqe_model))
+    if not results:
+        raise UsageError("no images in " + ", ".join(map(str, args.images)))
+    for r in results:
+        if r.score is None:
+            print(f"srlab: error: {r.error}", file=sys.stderr)
+        else:
+            print(f"{r.path}  {r.score:.4f}")
+    scored = [r.score for r in results if r.score is not None]
+    if scored:
+        print(f"mean NIQE over {len(scored)} images: {sum(scored) / len(scored):.4f}"
+              + (f" ({len(results) - len(scored)} could not be scored)"
+                 if len(scored) < len(results) else ""))
+    return 0 if len(scored) == len(results) else 1
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.niqe or args.fit_niqe is not None:
+        return _niqe(args)
     if not args.images and args.eval_dir is None:
         raise UsageError("give one or more images, or --eval")
     if args.eval_dir is not None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from srlab.eval.speed import load_average, timed
 from srlab.image.datasets import load_pairs
 from srlab.image.degrade import TRACKS
 from srlab.image.metrics import Scores, evaluate
+from srlab.image.niqe import NiqeModel, niqe
 
 __all__ = ["BenchRow", "run_benchmark", "make_upscaler", "score_pairs", "split_ensemble",
            "visual_strip", "SCORE_VERSION"]
@@ -71,6 +72,10 @@ class BenchRow:
     # pixels over their total seconds, which a mean of per-set speeds is not
     mpx: float = float("nan")
     track: str = "clean"  # the LR inputs: the protocol, or a degraded track (degrade.TRACKS)
+    # no-reference NIQE of the outputs (image.niqe; border = scale), only when asked, and
+    # the digest of the pristine model it was scored against (a cached row needs the same)
+    niqe: float = float("nan")
+    niqe_model: str = ""
 
 
 def make_upscaler(name: str, scale: int, weights: str | None = None) -> tuple[ArrayFn, int, bool]:
@@ -89,15 +94,20 @@ def make_upscaler(name: str, scale: int, weights: str | None = None) -> tuple[Ar
 
 
 def score_pairs(fn: ArrayFn, pairs: list[tuple[np.ndarray, np.ndarray]],
-                scale: int) -> tuple[list[Scores], float, int]:
-    """Per-image scores of ``fn`` on (LR, HR) pairs, seconds spent in ``fn``, output pixels."""
+                scale: int, *, niqe_model: NiqeModel | None = None,
+                ) -> tuple[list[Scores], float, int]:
+    """Per-image scores of ``fn`` on (LR, HR) pairs, seconds spent in ``fn``, output pixels;
+    with ``niqe_model`` the scores carry the outputs' NIQE too (outside the timing)."""
     fn(pairs[0][0][:32, :32])  # warm-up: first-call allocations are not speed
     scores, seconds, pixels = [], 0.0, 0
     for lr, hr in pairs:
         sr, took = timed(fn, lr)
         seconds += took
         pixels += sr.shape[0] * sr.shape[1]
-        scores.append(evaluate(sr, hr, scale=scale))
+        score = evaluate(sr, hr, scale=scale)
+        if niqe_model is not None:
+            score = replace(score, niqe=niqe(sr, niqe_model, crop_border=scale))
+        scores.append(score)
     return scores, seconds, pixels
 
 
@@ -162,6 +172,7 @@ def run_benchmark(
     cache: Path | None = None,
     refresh: bool = False,
     track: str | None = None,
+    niqe_model: NiqeModel | None = None,
     log: Callable[[str], None] = print,
 ) -> list[BenchRow]:
     """Score every (model, scale, dataset) combination; images are loaded once per scale,
@@ -170,6 +181,8 @@ def run_benchmark(
     ``refresh`` measures every row again and stores it over the cached one, so a later
     cached run (e.g. tools/update_readme.sh) repeats the fresh figures, not older ones.
     ``track`` scores on that degraded track's LR inputs instead of the protocol's.
+    ``niqe_model`` adds the outputs' NIQE; a cached row without it (or scored against
+    another pristine model) is measured again.
     """
     if track is not None and track not in TRACKS:
         raise ValueError(f"unknown degradation track '{track}' (known: {', '.join(TRACKS)})")
@@ -189,6 +202,9 @@ def run_benchmark(
                     key = hashlib.sha256(f"{SCORE_VERSION}|{model_id}|{ds_id}{tag}".encode())
                     entry = cache / f"{key.hexdigest()[:32]}.json"
                 row = _cached_row(entry) if entry is not None and not refresh else None
+                if row is not None and niqe_model is not None \
+                        and row.niqe_model != niqe_model.digest:
+                    row = None
                 if row is None:
                     if (name, scale) in unavailable:
                         continue
@@ -199,7 +215,8 @@ def run_benchmark(
                         continue
                     if pairs is None:
                         pairs = [(lr, hr) for _, lr, hr in load_pairs(Path(ds), scale, track)]
-                    scores, seconds, pixels = score_pairs(fn, pairs, scale)
+                    scores, seconds, pixels = score_pairs(fn, pairs, scale,
+                                                          niqe_model=niqe_model)
                     row = BenchRow(model=name, scale=scale, dataset=Path(ds).name,
                                    psnr=float(np.mean([sc.psnr for sc in scores])),
                                    ssim=float(np.mean([sc.ssim for sc in scores])),
@@ -207,7 +224,9 @@ def run_benchmark(
                                    images=len(pairs), params=params,
                                    mpx_per_s=pixels / 1e6 / max(seconds, 1e-9),
                                    trained=trained, load=load_average(), mpx=pixels / 1e6,
-                                   track=track or "clean")
+                                   track=track or "clean",
+                                   niqe=float(np.mean([sc.niqe for sc in scores])),
+                                   niqe_model=niqe_model.digest if niqe_model else "")
                     if entry is not None:
                         entry.parent.mkdir(parents=True, exist_ok=True)
                         tmp = entry.with_suffix(".tmp")
@@ -216,7 +235,9 @@ def run_benchmark(
                 rows.append(row)
                 log(f"x{scale} {row.dataset:<10} {(track or '') + ' ' * bool(track)}"
                     f"{name:<22} {row.psnr:7.3f} dB  "
-                    f"{row.ssim:.4f}  {row.mpx_per_s:8.2f} Mpx/s{'  (cached)' * row.cached}")
+                    f"{row.ssim:.4f}  {row.mpx_per_s:8.2f} Mpx/s"
+                    + (f"  NIQE {row.niqe:.3f}" if niqe_model is not None else "")
+                    + "  (cached)" * row.cached)
     if not rows and unavailable:  # nothing else was asked for: the reason is the error
         raise PeerUnavailable(next(iter(unavailable.values())))
     for (name, scale), why in unavailable.items():

@@ -49,11 +49,12 @@ def _speed_span(rows: list[BenchRow]) -> str:
 
 
 def markdown_table(rows: list[BenchRow], command: str | None = None, *,
-                   gmsd: bool = False) -> str:
-    """PSNR/SSIM (and GMSD if asked) per dataset in columns; one line per (model, scale).
+                   gmsd: bool = False, niqe: bool = False) -> str:
+    """PSNR/SSIM (and GMSD, NIQE if asked) per dataset in columns; one line per (model, scale).
 
     GMSD is the perceptual column a GAN needs: its PSNR drops by design, so PSNR alone
-    cannot say whether the adversarial phase helped or hurt.
+    cannot say whether the adversarial phase helped or hurt. NIQE (no-reference) reads the
+    outputs alone, so it also ranks models on photos that have no ground truth.
     """
     datasets = list(dict.fromkeys(r.dataset for r in rows))
     degraded = any(r.track != "clean" for r in rows)  # then one column says which LR input
@@ -66,12 +67,15 @@ def markdown_table(rows: list[BenchRow], command: str | None = None, *,
         got = [by.get((track, scale, model, d)) for d in datasets]
         mine = [r for r in got if r is not None]
         cells = ["-" if r is None else f"{r.psnr:.2f} / {r.ssim:.4f}"
-                 + (f" / {r.gmsd:.4f}" if gmsd else "") for r in got]
+                 + (f" / {r.gmsd:.4f}" if gmsd else "")
+                 + (f" / {r.niqe:.2f}" if niqe else "") for r in got]
         label = model if mine[0].trained else f"{model} (untrained)"
         lines.append(f"| {track} " * degraded + f"| {label} | x{scale} | {mine[0].params:,} | "
                      + " | ".join(cells) + f" | {_speed(_overall_speed(mine))} |")
     reused = sorted({f"{r.model} x{r.scale}" for r in rows if r.cached})
-    measures = "PSNR (dB) / SSIM / GMSD (lower is better)" if gmsd else "PSNR (dB) / SSIM"
+    measures = "PSNR (dB) / SSIM" + " / GMSD (lower is better)" * gmsd + (
+        " / NIQE (no-reference, lower is better; srlab's pristine model, "
+        "docs/benchmarks.md#niqe)" if niqe else "")
     damaged = list(dict.fromkeys(r.track for r in rows if r.track != "clean"))
     lr = "MATLAB-bicubic LR" if not damaged else (
         "LR: MATLAB bicubic (`clean`), then for " + ", ".join(f"`{t}`" for t in damaged)
@@ -95,7 +99,7 @@ def markdown_table(rows: list[BenchRow], command: str | None = None, *,
 
 
 def write_tables(rows: list[BenchRow], out_dir: Path, command: str, *,
-                 gmsd: bool = False) -> Path:
+                 gmsd: bool = False, niqe: bool = False) -> Path:
     """out_dir/benchmark.json, .csv and .md; returns the .md."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "benchmark.json").write_text(
@@ -105,7 +109,7 @@ def write_tables(rows: list[BenchRow], out_dir: Path, command: str, *,
         w.writeheader()
         w.writerows(asdict(r) for r in rows)
     md = out_dir / "benchmark.md"
-    md.write_text(markdown_table(rows, command, gmsd=gmsd) + "\n")
+    md.write_text(markdown_table(rows, command, gmsd=gmsd, niqe=niqe) + "\n")
     return md
 
 

@@ -97,6 +97,7 @@ class Scores:
     mse: float
     mae: float
     gmsd: float  # perceptual (lower is better); reported beside PSNR for GAN-trained models
+    niqe: float = float("nan")  # no-reference (image.niqe), only when asked: it costs time
 
 
 def gmsd(a: np.ndarray, b: np.ndarray, *, crop_border: int = 0, y_channel: bool = True) -> float:

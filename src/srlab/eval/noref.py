@@ -1,0 +1,80 @@
+"""No-reference scoring of image files, and the fit of NIQE's pristine model.
+
+``srlab inspect --niqe`` scores a folder of outputs (say, several models' upscales of
+RealSRSet, which has no ground truth) image by image; ``srlab inspect --fit-niqe`` fits the
+pristine model ``image.niqe`` ships from srlab's own training HR images and records the
+command and every image in the file, so anyone can refit it and get the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from srlab.image import niqe as niqe_mod
+from srlab.image.datasets import find_images, load_hr, shared_dir
+from srlab.image.imageio import ImageError, is_image_file, load_image
+
+__all__ = ["NiqeResult", "expand", "score_files", "default_fit_folders", "fit_folders",
+           "FORBIDDEN_FIT_FOLDERS"]
+
+# never fit the "pristine" model on what it will judge: benchmark and real-world test sets
+FORBIDDEN_FIT_FOLDERS = {"Set5", "Set14", "BSD100", "Urban100", "RealSRSet", "benchmark", "real"}
+FIT_FOLDERS = ("BSDS500-train", "BSDS500-test", "ImageNet-sample400")
+
+
+@dataclass(frozen=True)
+class NiqeResult:
+    path: Path
+    score: float | None  # None: could not be scored, ``error`` says why in one line
+    error: str = ""
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    """Files as given, folders as their image files (sorted; hidden files left out)."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out += sorted(f for f in p.iterdir() if is_image_file(f))
+        else:
+            out.append(p)
+    return out
+
+
+def score_files(paths: list[Path], model: niqe_mod.NiqeModel | None = None) -> list[NiqeResult]:
+    """NIQE of every image in ``paths`` (files or folders); a file that cannot be read or
+    scored (e.g. below 96x96) gets its reason instead of a score."""
+    model = model or niqe_mod.load_model()
+    results = []
+    for path in expand(paths):
+        try:
+            results.append(NiqeResult(path, niqe_mod.niqe(load_image(path).array, model)))
+        except (ImageError, ValueError) as exc:
+            results.append(NiqeResult(path, None, str(exc).splitlines()[0]))
+    return results
+
+
+def default_fit_folders() -> list[Path]:
+    """The training HR folders srlab's shipped model is fitted on ($SRLAB_SHARED)."""
+    return [shared_dir() / "datasets" / "train" / name for name in FIT_FOLDERS]
+
+
+def fit_folders(folders: list[Path], out: Path, command: str, *,
+                log: Callable[[str], None] = print) -> niqe_mod.NiqeModel:
+    """Fit the pristine model on every image of ``folders`` and write it to ``out`` with the
+    command and the image list (``folder/file`` names) recorded in it."""
+    for folder in folders:
+        if folder.resolve().name in FORBIDDEN_FIT_FOLDERS or any(
+                part in FORBIDDEN_FIT_FOLDERS for part in folder.resolve().parts[-2:-1]):
+            raise ValueError(f"{folder}: a test set; NIQE's pristine model is fitted on "
+                             "training images only")
+    files = [f for folder in folders for f in find_images(folder)]
+    if not files:
+        raise ValueError("no images to fit NIQE on in " + ", ".join(map(str, folders)))
+    model = niqe_mod.fit_pristine((load_hr(f) for f in files),
+                                  log=lambda m: log(f"NIQE fit: {m} of {len(files)}"))
+    meta = {"command": command,
+            "images": [f"{f.parent.name}/{f.name}" for f in files]}
+    niqe_mod.save_model(model, out, meta)
+    return niqe_mod.NiqeModel(model.mu, model.cov, {**model.meta, **meta})

@@ -597,3 +597,10 @@ def save_image(
     kwargs.update(metadata_kwargs(fmt, exif, xmp))
     img = to_pil(arr)
     _write_atomic(path, lambda tmp: img.save(tmp, format=fmt, **kwargs))
+
+
+# for sibling writers and readers (image.animation): the same limits, parsers and atomic write
+READ_FORMATS = _READ_FORMATS
+pil_pixel_limit = _pil_pixel_limit
+write_atomic = _write_atomic
+first_line = _first_line

@@ -41,7 +41,8 @@ _APNG_TO_GIF = {0: 1, 1: 2, 2: 3}
 
 @dataclass
 class Animation:
-    """The frames of an animated file (HxWx4 uint8, full canvas) and how they play."""
+    """The frames of an animated file (HxWx4 uint8, full canvas; HxWx3 when every pixel of
+    every frame is opaque) and how they play."""
 
     frames: list[np.ndarray]
     durations: list[int]  # milliseconds, one per frame
@@ -110,6 +111,8 @@ def load_animation(path: str | Path, *, max_pixels: int | None = None) -> Animat
         raise
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types on bad files
         raise ImageError(f"{path}: cannot read the animation ({first_line(exc)})") from None
+    if all(bool((f[..., 3] == 255).all()) for f in frames):  # opaque: keep it RGB
+        frames = [np.ascontiguousarray(f[..., :3]) for f in frames]
     return Animation(frames, durations, None if loop is None else int(loop),
                      disposal if fmt in ("GIF", "PNG") else None, fmt, icc, exif, xmp)
 

@@ -355,7 +355,8 @@ def run_scales(name: str | None) -> list[int]:
     if name is None:
         return [s for s in (2, 3, 4) if run_scales(default_name(s)).count(s)] or [DEFAULT_SCALE]
     if name == AUTO:
-        return [s for s in auto_scales() if auto_available(s)]
+        # where none ships, its scales: resolve then refuses in the catalogue's words
+        return [s for s in auto_scales() if auto_available(s)] or auto_scales()
     spec = get_spec(name)  # UnknownModelError with the list of names
     if not spec.trainable:
         return list(spec.scales)

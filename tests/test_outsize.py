@@ -300,7 +300,7 @@ def test_animation_frames_count_against_the_pixel_limit(tmp_path, capsys):
 # --- the HTTP API -----------------------------------------------------------------------------
 
 
-def test_http_api_takes_size_parameters():
+def test_http_api_takes_size_parameters_and_keeps_metadata(tmp_path):
     pytest.importorskip("gradio", reason="the web extra is not installed")
     httpx = pytest.importorskip("httpx")
     from _web_server import running_server
@@ -336,3 +336,15 @@ def test_http_api_takes_size_parameters():
             r = post(model="bicubic", **bad)
             assert r.status_code == 400, (bad, r.text)
             assert r.json()["status"] == 400 and r.json()["error"]
+        # metadata: kept by default, dropped with strip_metadata
+        jpg = tmp_path / "cam.jpg"
+        _photo_with_metadata(jpg)
+        for strip in (False, True):
+            r = c.post("/api/upscale", params={"model": "nearest", "scale": 2,
+                                               "strip_metadata": str(strip).lower()},
+                       files={"file": ("cam.jpg", jpg.read_bytes(), "image/jpeg")})
+            assert r.status_code == 200, r.text
+            with Image.open(io.BytesIO(r.content)) as im:
+                assert im.size == (12, 16)
+                assert (im.getexif().get(0x010F) == "SrlabCam") is not strip
+                assert (b"srlab-test-creator" in _xmp_of(im)) is not strip

@@ -96,6 +96,7 @@ _PARAM_HELP = {
     "scale": "scale must be a number of at least 1",
     "ensemble": "ensemble must be true or false",
     "allow_untrained": "allow_untrained must be true or false",
+    "strip_metadata": "strip_metadata must be true or false",
     "denoise": "denoise must be a number from 0 to 1",
     "format": f"format must be one of {', '.join(FORMATS)}",
     "quality": "quality must be a whole number from 1 to 100",
@@ -179,7 +180,8 @@ def _add_docs(api: "FastAPI") -> None:
 
 
 def _api_job(state: ServerState, data: bytes, filename: str,
-             opts: Options, sized: "_Sized | None" = None) -> "tuple[Path, Result, str, Options]":
+             opts: Options, sized: "_Sized | None" = None, strip_metadata: bool = False
+             ) -> "tuple[Path, Result, str, Options]":
     """Decode, upscale and write one upload: the result file (deleted once sent), what ran,
     what was said about it (a resize after the network) and the options it ran with.
     ``sized``: an output size other than the model's, planned once the image's size is
@@ -194,6 +196,9 @@ def _api_job(state: ServerState, data: bytes, filename: str,
         res = _state.run_image(state, img, opts, path=upload)  # auto reads the JPEG tables
     finally:
         upload.unlink(missing_ok=True)
+    exif, xmp = (None, None) if strip_metadata else (img.exif, img.xmp)
+    if strip_metadata:
+        res.icc_profile = None
     del img
     if plan is not None and plan.resize:
         from srlab.image.outsize import finish
@@ -202,7 +207,7 @@ def _api_job(state: ServerState, data: bytes, filename: str,
         res.array = finish(res.array, plan)
         res.out_size = plan.out_size
     folder = state.workdir.folder()
-    out = _state.write_result(res, folder, _state.safe_stem(filename), opts)
+    out = _state.write_result(res, folder, _state.safe_stem(filename), opts, exif=exif, xmp=xmp)
     res.array = None  # the pixels are on disk now: free them before the response is sent
     _state.release_memory()
     return out, res, (plan.describe(res.chosen) if plan is not None and plan.resize else ""), \
@@ -270,6 +275,8 @@ def build_api(state: ServerState) -> "FastAPI":
         quality: int = Query(92, ge=1, le=100, description="JPEG/WebP quality"),
         tile: int = Query(0, description=f"LR tile edge, 0 = automatic, else {TILE_MIN}.."
                                          f"{TILE_MAX} (memory only, same result)"),
+        strip_metadata: bool = Query(False, description="drop EXIF, XMP and the ICC profile "
+                                                        "(kept by default)"),
     ):
         """Upscale one image; what ran comes back in X-Srlab-* headers."""
         try:
@@ -321,7 +328,7 @@ def build_api(state: ServerState) -> "FastAPI":
             data = payload
         try:
             out, res, ran, opts = await state.gate.run(partial(_api_job, state, data, filename,
-                                                         opts, sized))
+                                                         opts, sized, strip_metadata))
         except WebError as exc:
             return _error(exc.status, exc.message, request)
         except (ValueError, WeightsError) as exc:

@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "written next to its input as NAME_x{scale}.png. With one input file, "
                     "-o FILE.ext writes exactly that file (format from the extension). "
                     "Otherwise -o names a folder (created if needed) and outputs keep their "
-                    "input's file name and format (GIF becomes PNG) unless --ext is given. "
+                    "input's file name and format (a still GIF becomes PNG) unless --ext is given. "
                     "Reads PNG, JPEG, BMP, TIFF, WebP and GIF, 8 or 16 bit, gray, colour or "
                     "with alpha; keeps bit depth, alpha, colour profile and EXIF/XMP metadata, "
                     "and every frame of an animated GIF/WebP/PNG. An input file is "

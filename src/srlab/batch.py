@@ -441,11 +441,10 @@ class _Models:
 
     def __init__(self, opts: UpscaleOptions, upscaler: Upscaler | AutoUpscaler | None,
                  model: str | None, hooks: BatchHooks) -> None:
-        self.opts, self.hooks, self.model = opts, hooks, model
+        self.opts, self.hooks, self.model, self._given = opts, hooks, model, upscaler
         self._loaded: dict[int, Upscaler | AutoUpscaler] = {}
         if upscaler is not None:
             self.scales = [upscaler.scale]
-            self._loaded[upscaler.scale] = self._ready(upscaler)
         elif opts.size is None:
             self.scales = [opts.scale]
         else:
@@ -486,6 +485,8 @@ class _Models:
         return up
 
     def get(self, scale: int) -> Upscaler | AutoUpscaler:
+        if scale not in self._loaded and self._given is not None:
+            self._loaded[scale] = self._ready(self._given)  # its one scale (self.scales)
         if scale not in self._loaded:
             opts = replace(self.opts, scale=scale)
             model = self.model if self.opts.size is None else resolve_choice(opts)

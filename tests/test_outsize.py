@@ -348,3 +348,38 @@ def test_http_api_takes_size_parameters_and_keeps_metadata(tmp_path):
                 assert im.size == (12, 16)
                 assert (im.getexif().get(0x010F) == "SrlabCam") is not strip
                 assert (b"srlab-test-creator" in _xmp_of(im)) is not strip
+
+
+@pytest.mark.parametrize("fmt,ext", [("WEBP", ".webp"), ("PNG", ".png")])
+def test_animated_webp_and_apng_stay_animated_in_their_format(tmp_path, capsys, fmt, ext):
+    src = tmp_path / f"anim{ext}"
+    durations = [50, 100, 150, 200, 250]
+    frames = [Image.fromarray(noise(10, 12, seed=i)) for i in range(5)]
+    frames[0].save(src, format=fmt, save_all=True, append_images=frames[1:],
+                   duration=durations, loop=0)
+    code, out, err = run(capsys, "upscale", src, "-m", "nearest", "-s", "2")
+    assert code == 0, err
+    target = tmp_path / f"anim_x2{ext}"
+    with Image.open(target) as im:
+        assert im.format == fmt and im.n_frames == 5
+    sizes, got, loop = _frames(target)
+    assert sizes == [(24, 20)] * 5 and got == durations and loop == 0
+
+
+def test_gif_disposal_is_kept(tmp_path, capsys):
+    src = tmp_path / "anim.gif"
+    frames = [Image.fromarray(noise(10, 12, seed=i)).convert("P") for i in range(3)]
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=[60, 70, 80],
+                   loop=2, disposal=[1, 2, 3])
+    assert run(capsys, "upscale", src, "-m", "nearest", "-s", "2")[0] == 0
+
+    def disposal(path) -> list:
+        with Image.open(path) as im:
+            out = []
+            for i in range(im.n_frames):
+                im.seek(i)
+                out.append(im.disposal_method)
+            return out
+
+    assert disposal(tmp_path / "anim_x2.gif") == disposal(src)
+    assert _frames(tmp_path / "anim_x2.gif")[1:] == ([60, 70, 80], 2)

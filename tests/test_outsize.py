@@ -74,6 +74,16 @@ def test_a_target_smaller_than_the_input_is_refused():
         plan_size(OutputSize(fit=(10, 10)), 40, 20, [2, 4])
 
 
+def test_an_output_far_above_the_pixel_limit_is_refused(tmp_path, capsys):
+    with pytest.raises(SizeError, match="input limit"):
+        plan_size(OutputSize(fit=(100_000, 100_000)), 40, 20, [2, 4], max_pixels=10_000)
+    assert plan_size(OutputSize(scale=4), 50, 50, [4], max_pixels=2500).out_size == (200, 200)
+    src = tmp_path / "a.png"
+    save_image(noise(4, 4), src)
+    code, _, err = run(capsys, "upscale", src, "-m", "nearest", "--fit", "100000x100000")
+    assert code == 1 and "input limit" in err and len(err.strip().splitlines()) == 1
+
+
 def test_finish_is_matlab_imresize_for_every_dtype_and_layout():
     plan = plan_size(OutputSize(scale=3), 23, 17, [4])
     plan = type(plan)(plan.size, (92, 68), 1, plan.out_size)  # resize a 92x68 "network out"
@@ -336,6 +346,8 @@ def test_http_api_takes_size_parameters_and_keeps_metadata(tmp_path):
             r = post(model="bicubic", **bad)
             assert r.status_code == 400, (bad, r.text)
             assert r.json()["status"] == 400 and r.json()["error"]
+        r = post(model="bicubic", fit="90000x90000")  # far above 16 x the server's limit
+        assert r.status_code == 413 and "input limit" in r.json()["error"], r.text
         # metadata: kept by default, dropped with strip_metadata
         jpg = tmp_path / "cam.jpg"
         _photo_with_metadata(jpg)

@@ -466,7 +466,8 @@ class _Models:
         if self.opts.size is None:
             s = self.scales[0]
             return SizePlan(None, (width, height), s, (width * s, height * s))
-        return plan_size(self.opts.size, width, height, self.scales)
+        return plan_size(self.opts.size, width, height, self.scales,
+                         max_pixels=self.opts.max_pixels)
 
     def preload(self) -> None:
         """Load the network before the first image where every image needs the same scale

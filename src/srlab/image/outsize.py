@@ -25,8 +25,8 @@ import numpy as np
 
 from srlab.image.resize import resize_taps
 
-__all__ = ["OutputSize", "SizeError", "SizePlan", "choose_scale", "finish", "parse_fit",
-           "plan_size"]
+__all__ = ["MAX_ENLARGEMENT", "OutputSize", "SizeError", "SizeLimitError", "SizePlan",
+           "choose_scale", "finish", "parse_fit", "plan_size"]
 
 _FIT = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 _STRIP_ROWS = 256  # output rows resized at once: bounds the float working memory
@@ -34,6 +34,10 @@ _STRIP_ROWS = 256  # output rows resized at once: bounds the float working memor
 
 class SizeError(ValueError):
     """An output size that cannot be honoured; the message is one line meant for users."""
+
+
+class SizeLimitError(SizeError):
+    """An output size above what the pixel limit allows (the server answers 413)."""
 
 
 def parse_fit(text: str) -> tuple[int, int]:
@@ -169,11 +173,17 @@ class SizePlan:
         return f"{ran} -> resize to {what} ({self.out_size[0]}x{self.out_size[1]})"
 
 
+MAX_ENLARGEMENT = 16
+"""An output may have at most this many times the pixels allowed in (what x4 gives at the
+input limit): ``--fit 100000x100000`` on a thumbnail must not exhaust memory."""
+
+
 def plan_size(size: OutputSize | int | float, width: int, height: int,
-              scales: Iterable[int]) -> SizePlan:
+              scales: Iterable[int], *, max_pixels: int | None = None) -> SizePlan:
     """The plan for a ``width`` x ``height`` image given the model's shipped ``scales``; an
     integer factor the model ships is its own plan (no resize). ``SizeError`` when the target
-    would be smaller than the input (srlab enlarges)."""
+    would be smaller than the input (srlab enlarges) or, given the input limit
+    ``max_pixels``, above ``MAX_ENLARGEMENT`` times it."""
     if not isinstance(size, OutputSize):
         size = OutputSize(scale=size)
     scales = list(scales)
@@ -181,6 +191,10 @@ def plan_size(size: OutputSize | int | float, width: int, height: int,
     if out_w < width or out_h < height:
         raise SizeError(f"{width}x{height} is already larger than {size.describe()} "
                         f"({out_w}x{out_h}); srlab only enlarges")
+    if max_pixels and out_w * out_h > MAX_ENLARGEMENT * max_pixels:
+        raise SizeLimitError(f"{size.describe()} of {width}x{height} is {out_w}x{out_h} = "
+                        f"{out_w * out_h:,} pixels, above {MAX_ENLARGEMENT} x the input limit "
+                        f"of {max_pixels:,}")
     whole = size.integer_scale
     if whole is not None and whole in scales:
         return SizePlan(size, (width, height), whole, (width * whole, height * whole))

@@ -294,7 +294,7 @@ def build_api(state: ServerState) -> "FastAPI":
         except WebError as exc:
             return _error(exc.status, exc.message, request)
         if sized is not None:
-            sized = sized.with_options(opts)
+            sized = sized.with_options(opts, limits.max_pixels)
         cap = limits.max_upload_bytes + _MULTIPART_SLACK
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:
@@ -375,10 +375,11 @@ class _Sized:
     plan the model scale once the image's size is known and check that choice again."""
 
     def __init__(self, size: Any, model: str | None, denoise: float | None,
-                 opts: "Options | None" = None) -> None:
+                 opts: "Options | None" = None, max_pixels: int | None = None) -> None:
         from srlab.zoo.catalog import run_scales
 
         self.size, self.model, self.denoise, self.opts = size, model, denoise, opts
+        self.max_pixels = max_pixels  # the server's input limit (outsize.MAX_ENLARGEMENT)
         self.scales = run_scales(AUTO if denoise is not None else model)
 
     @classmethod
@@ -407,19 +408,19 @@ class _Sized:
             return choose_scale(self.size.scale, self.scales)
         return max(self.scales)
 
-    def with_options(self, opts: "Options") -> "_Sized":
-        return _Sized(self.size, self.model, self.denoise, opts)
+    def with_options(self, opts: "Options", max_pixels: int) -> "_Sized":
+        return _Sized(self.size, self.model, self.denoise, opts, max_pixels)
 
     def plan(self, width: int, height: int) -> "tuple[Any, Options]":
         """(SizePlan, the request's options at its model scale, checked); WebError(400)."""
         from dataclasses import replace
 
-        from srlab.image.outsize import SizeError, plan_size
+        from srlab.image.outsize import SizeError, SizeLimitError, plan_size
 
         try:
-            plan = plan_size(self.size, width, height, self.scales)
+            plan = plan_size(self.size, width, height, self.scales, max_pixels=self.max_pixels)
         except SizeError as exc:
-            raise WebError(400, str(exc)) from None
+            raise WebError(413 if isinstance(exc, SizeLimitError) else 400, str(exc)) from None
         if self.opts is None:
             return plan, None  # type: ignore[return-value]
         s = plan.model_scale

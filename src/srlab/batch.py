@@ -47,7 +47,7 @@ from srlab.image.imageio import (
     load_image,
     save_image,
 )
-from srlab.image.outsize import OutputSize, SizePlan, finish, plan_size
+from srlab.image.outsize import MAX_ENLARGEMENT, OutputSize, SizePlan, finish, plan_size
 
 if TYPE_CHECKING:
     from srlab.api import AutoUpscaler, Upscaler
@@ -521,6 +521,11 @@ def _upscale_animation(job: Job, models: _Models, *, tile: int, overlap: int | N
     anim = load_animation(job.source, max_pixels=max_pixels)
     in_size = (anim.width, anim.height)
     plan = models.plan(*in_size)
+    total = len(anim.frames) * plan.out_size[0] * plan.out_size[1]
+    if max_pixels and total > MAX_ENLARGEMENT * max_pixels:  # all frames are held at once
+        raise ImageError(f"{job.source}: {len(anim.frames)} frames of {plan.out_size[0]}x"
+                         f"{plan.out_size[1]} = {total:,} output pixels, above "
+                         f"{MAX_ENLARGEMENT} x the input limit of {max_pixels:,}")
     up = models.get(plan.model_scale)
     if isinstance(up, AutoUpscaler):  # one network for the whole animation, from frame 1
         up = up.pick(anim.frames[0][..., :3], job.source)

@@ -140,6 +140,7 @@ def test_cli_fit_1920x1080(tmp_path, capsys):
     (["--width", "0"], "--width"),
     (["--fit", "1920"], "WIDTHxHEIGHT"),
     (["--scale", "2", "--width", "10"], "not both"),
+    (["-s", "4", "--fit", "10x10"], "not both"),
     (["--fit", "10x10", "--height", "4"], "not both"),
 ])
 def test_cli_bad_sizes_are_one_line_exit_2(tmp_path, capsys, args, fragment):

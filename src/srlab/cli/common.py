@@ -116,10 +116,20 @@ def scale_factor(text: str) -> float:
     return value
 
 
+class _GivenScale(argparse.Action):
+    """Stores --scale and notes it was given: the default factor gives way to --width/--fit,
+    a factor the user typed conflicts with them."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        setattr(namespace, self.dest, values)
+        namespace.scale_given = True
+
+
 def add_common_model_args(p: argparse.ArgumentParser, *, scale_default: int = 4,
                           any_scale: bool = False) -> None:
     if any_scale:  # srlab upscale: any factor; the model runs at the nearest scale it ships
         p.add_argument("-s", "--scale", type=scale_factor, default=scale_default, metavar="S",
+                       action=_GivenScale,
                        help=f"upscaling factor, any number >= 1 (default: {scale_default}): "
                             "2, 3 or 4 run the model at that scale where it ships; any other "
                             "runs the nearest shipped scale at or above and resizes the result "

@@ -154,7 +154,7 @@ def output_size(args: argparse.Namespace) -> tuple[int, Any]:
 
     s = args.scale
     only_scale = args.width is None and args.height is None and args.fit is None
-    if not only_scale and s == DEFAULT_SCALE:
+    if not only_scale and not getattr(args, "scale_given", False):
         s = None  # the default factor gives way to a width, height or box
     whole = s is not None and float(s).is_integer()
     if whole and only_scale and args.weights is not None:

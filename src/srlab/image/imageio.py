@@ -555,7 +555,9 @@ def save_image(
     BMP. JPEG and BMP keep no alpha: transparent pixels are composited over white.
     ``icc_profile`` is embedded wherever the format allows (all but BMP). ``exif`` (its
     orientation set to 1 and its pixel sizes to this image's) and ``xmp`` are kept in PNG,
-    JPEG, WebP and TIFF (16-bit TIFF: XMP only). ``quality`` applies to JPEG and WebP.
+    JPEG, WebP and TIFF (an 8-bit TIFF with EXIF is written uncompressed, as Pillow's
+    compressed writer cannot hold the EXIF sub-IFD; a 16-bit TIFF keeps XMP, not EXIF).
+    ``quality`` applies to JPEG and WebP.
     """
     path = Path(path)
     fmt = WRITE_EXTENSIONS.get(path.suffix.lower())

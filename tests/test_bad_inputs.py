@@ -33,9 +33,13 @@ def corpus(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     return folder, build_corpus(folder)
 
 
+ANIMATED = {"animated.gif"}  # stays an animated GIF (image.animation)
+
+
 def _output_name(name: str) -> str:
-    """What ``srlab upscale DIR -o OUT`` names the output of ``name`` (GIF becomes PNG)."""
-    return name[:-4] + ".png" if name.endswith(".gif") else name
+    """What ``srlab upscale DIR -o OUT`` names the output of ``name`` (a still GIF becomes
+    PNG; an animated one stays GIF)."""
+    return name[:-4] + ".png" if name.endswith(".gif") and name not in ANIMATED else name
 
 
 def _assert_good_output(src: Path, out: Path) -> None:
@@ -105,7 +109,8 @@ def test_batch_next_to_inputs_leaves_nothing_else(capsys, tmp_path, corpus):
         (copy / name).write_bytes((folder / name).read_bytes())
     code, _, _ = run(capsys, "upscale", copy, "-m", "nearest", "-s", str(SCALE), "-q")
     assert code == 1
-    made = {f"{Path(n).stem}_x{SCALE}.png" for n, e in expected.items() if e == "ok"}
+    made = {f"{Path(n).stem}_x{SCALE}{'.gif' if n in ANIMATED else '.png'}"
+            for n, e in expected.items() if e == "ok"}
     _assert_no_debris(copy, set(expected) | made)
     assert {p.name for p in copy.iterdir()} == set(expected) | made
 

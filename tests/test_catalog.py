@@ -127,7 +127,9 @@ def test_every_face_says_the_same_sentence(tmp_path, capsys):
     message = "model 'fcn-multi' supports scales [2, 4], not 3"
     src = tmp_path / "a.png"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(src)
-    assert cli.main(["upscale", str(src), "-m", "fcn-multi", "-s", "3"]) == 2
+    # (without a weights file, any factor runs: fcn-multi x4, resized to 3x; image.outsize)
+    assert cli.main(["upscale", str(src), "-m", "fcn-multi", "-s", "3", "--weights",
+                     str(tmp_path / "w.safetensors")]) == 2
     assert capsys.readouterr().err.strip() == f"srlab: error: {message}"
     with pytest.raises(batch.UsageError, match=message.replace("[", "\\[")):
         batch.upscale_files([src], batch.UpscaleOptions(model="fcn-multi", scale=3))
@@ -158,7 +160,9 @@ def test_srlab_upscale_resolves_the_model_once(tmp_path, monkeypatch, capsys):
     Image.fromarray(np.full((12, 10, 3), 128, np.uint8)).save(src)
     code = cli.main(["upscale", str(src), "-s", "3", "--backend", "torch", "-q"])
     assert code == 0, capsys.readouterr().err
-    assert [c[0] for c in calls] == ["resolve", "default"], calls
+    # one resolve; default_name is also read per scale by catalog.run_scales (--scale plans)
+    assert [c for c in calls if c[0] == "resolve"] == [("resolve", (None, 3))], calls
+    assert calls[-1] == ("default", (3,)), calls
     assert Image.open(tmp_path / "a_x3.png").size == (30, 36)
 
 

@@ -34,6 +34,7 @@ $P tools/published_table.py --readme $BENCH
 $S benchmark -m span -m span+ -s 4 -d $B/Set5 -d $B/Set14 -d $B/Urban100 -o out/self-ensemble --readme $BENCH --section self-ensemble
 $S benchmark $PEERS -m span-fast -m span -m srcnn -m espcn -m up-transposed -m up-resize-nearest -m up-resize-bilinear -m up-subpixel -m fcn-upsample -m fcn-residual -m fcn-d2s -m fcn-multi -m srgan -s 4 $ALL -o out/bench-x4 --readme $BENCH --section bench-x4
 $S benchmark $PEERS -m span-fast -m span -s 3 $ALL -o out/bench-x3 --readme $BENCH --section bench-x3
+PYTHONPATH=src $P tools/scale_via.py -m span -m span-fast -d $B/Set14 -d $B/BSD100 --readme $BENCH
 $S benchmark $PEERS -m span-fast -m span -m srcnn -m espcn -m up-transposed -m up-resize-nearest -m up-resize-bilinear -m up-subpixel -m fcn-multi -s 2 $ALL -o out/bench-x2 --readme $BENCH --section bench-x2
 $S benchmark -m bicubic-matlab -m vdsr -m autoencoder -s 2 -s 4 -d $B/Set5 -d $B/Set14 -d $B/BSD100 -o out/bench-hr --readme $BENCH --section bench-hr
 

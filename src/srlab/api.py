@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from srlab.image.outsize import OutputSize, finish, plan_size
 from srlab.image.resize import upscale_bicubic
 from srlab.image.tiling import tiled_apply
 from srlab.zoo.catalog import resolve
@@ -87,13 +88,17 @@ _Y_ROW, _Y_OFF, _Y_GAIN = _luma_constants()
 
 
 def _on_image(upscale_array: Callable[..., np.ndarray], image: np.ndarray | Image.Image,
-              tile: int, overlap: int | None) -> np.ndarray | Image.Image:
-    """An array in, an array out; a PIL image in, a PIL image out (both upscalers' call)."""
-    if isinstance(image, np.ndarray):
-        return upscale_array(image, tile=tile, overlap=overlap)
+              tile: int, overlap: int | None, size: OutputSize | None = None,
+              scale: int = 0) -> np.ndarray | Image.Image:
+    """An array in, an array out; a PIL image in, a PIL image out (both upscalers' call).
+    ``size``: the network's x``scale`` output resized to it (``image.outsize``)."""
     from srlab.image.imageio import from_pil, to_pil
 
-    return to_pil(upscale_array(from_pil(image), tile=tile, overlap=overlap))
+    arr = image if isinstance(image, np.ndarray) else from_pil(image)
+    out = upscale_array(arr, tile=tile, overlap=overlap)
+    if size is not None:
+        out = finish(out, plan_size(size, arr.shape[1], arr.shape[0], [scale]))
+    return out if isinstance(image, np.ndarray) else to_pil(out)
 
 
 class Upscaler:
@@ -185,8 +190,11 @@ class Upscaler:
                            on_tile=on_tile)
 
     def __call__(self, image: np.ndarray | Image.Image, *, tile: int = 0,
-                 overlap: int | None = None) -> np.ndarray | Image.Image:
-        return _on_image(self.upscale_array, image, tile, overlap)
+                 overlap: int | None = None, size: OutputSize | None = None
+                 ) -> np.ndarray | Image.Image:
+        """Upscale by ``scale``, or to ``size`` (any factor, width, height or box: this
+        network's output resized by ``image.outsize``)."""
+        return _on_image(self.upscale_array, image, tile, overlap, size, self.scale)
 
 
 class AutoUpscaler:
@@ -249,8 +257,9 @@ class AutoUpscaler:
                                                   on_tile=on_tile)
 
     def __call__(self, image: np.ndarray | Image.Image, *, tile: int = 0,
-                 overlap: int | None = None) -> np.ndarray | Image.Image:
-        return _on_image(self.upscale_array, image, tile, overlap)
+                 overlap: int | None = None, size: OutputSize | None = None
+                 ) -> np.ndarray | Image.Image:
+        return _on_image(self.upscale_array, image, tile, overlap, size, self.scale)
 
 
 def _denoised(scale: int, denoise: float, fuse: bool, backend: str) -> Upscaler:
@@ -372,7 +381,24 @@ def _check_fits(name: str, scale: int, kwargs: object, tensors: dict[str, torch.
     check_state_dict(probe, tensors, source)
 
 
-def upscale(image: np.ndarray | Image.Image, scale: int = 4, model: str | None = None):
+def upscale(image: np.ndarray | Image.Image, scale: float = 4, model: str | None = None, *,
+            width: int | None = None, height: int | None = None,
+            fit: tuple[int, int] | str | None = None):
     """One-call upscaling: ``auto`` (span or span-real per image) where both ship at
-    ``scale``, else the default model; or the named one."""
-    return load_model(resolve(model, scale), scale)(image)
+    ``scale``, else the default model; or the named one.
+
+    Any output size: ``scale`` may be any number >= 1 (1.5; 3 with a x4-only model), or give
+    ``width``, ``height`` (both: that exact size) or ``fit=(w, h)`` (aspect kept) instead.
+    The model runs at the nearest scale it ships at or above, then the result is resized
+    (``image.outsize``, MATLAB's antialiased bicubic). ``SizeError`` for impossible sizes.
+    """
+    from srlab.zoo.catalog import run_scales
+
+    if scale == 4 and (width is not None or height is not None or fit is not None):
+        scale = None  # type: ignore[assignment]  # the default factor gives way to a size
+    size = OutputSize.of(scale, width, height, fit)
+    assert size is not None
+    w, h = (image.shape[1], image.shape[0]) if isinstance(image, np.ndarray) else image.size
+    plan = plan_size(size, w, h, run_scales(model))
+    up = load_model(resolve(model, plan.model_scale), plan.model_scale)
+    return up(image, size=size if plan.resize else None)

@@ -10,7 +10,8 @@ is reported before any work is done):
   its extension chooses the format.
 * otherwise ``output`` is a folder (created if missing) and every output keeps its input's
   file name, so ``srlab upscale lr/ -o sr/`` mirrors the folder. The format follows the
-  input's extension (GIF, which cannot hold an upscaled photo, becomes PNG) unless ``ext``
+  input's extension (a still GIF, which cannot hold an upscaled photo, becomes PNG; an
+  animated GIF or WebP stays an animation in its format) unless ``ext``
   says otherwise.
 
 Folders contribute the image files directly inside them (not sub-folders), sorted by name;
@@ -41,8 +42,9 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from srlab.image.animation import ANIMATED_EXTENSIONS, animated_format
 from srlab.image.imageio import (
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
@@ -52,6 +54,7 @@ from srlab.image.imageio import (
     load_image,
     save_image,
 )
+from srlab.image.outsize import MAX_ENLARGEMENT, OutputSize, SizePlan, finish, plan_size
 
 if TYPE_CHECKING:
     from srlab.api import AutoUpscaler, Upscaler
@@ -91,6 +94,8 @@ class Written:
     seconds: float
     model: str = ""  # the network that ran (auto's choice for auto), for the manifest
     backend: str = ""
+    ran: str = ""  # with a resize after the network: "span x4 -> resize to 1.5x (768x512)"
+    frames: int = 1  # an animation's frame count
 
 
 @dataclass
@@ -166,12 +171,15 @@ def plan_jobs(
     ext: str | None = None,
     force: bool = False,
     recursive: bool = False,
+    label: str | None = None,
 ) -> tuple[list[Job], list[tuple[Path, str]]]:
     """Decide every output path (rules in the module docstring).
 
     Returns the jobs and the inputs refused already (missing, would overwrite an input, two
     inputs mapping to one output). Raises ``UsageError`` for contradictory arguments.
+    ``label`` replaces ``x{scale}`` in default names (an ``OutputSize.label()``).
     """
+    label = label or f"x{scale}"
     paths = [Path(p) for p in inputs]
     out_ext = _normalise_ext(ext)
     subdir: dict[Path, Path] = {}
@@ -203,7 +211,7 @@ def plan_jobs(
             out_dir = out
         if file_target is not None:
             fmt_ext = file_target.suffix.lower()
-            if fmt_ext not in WRITE_EXTENSIONS:
+            if fmt_ext not in WRITE_EXTENSIONS and fmt_ext not in ANIMATED_EXTENSIONS:
                 known = " ".join(sorted(WRITE_EXTENSIONS))
                 raise UsageError(f"cannot tell the image format from '{file_target.name}' "
                                  f"(use one of: {known})")
@@ -223,10 +231,11 @@ def plan_jobs(
             elif src.suffix.lower() in WRITE_EXTENSIONS:
                 suffix_out = src.suffix  # the name is kept exactly, case included
             else:
-                suffix_out = ".png"  # GIF or no extension
+                suffix_out = _animated_suffix(src) or ".png"  # GIF or no extension
             target = out_dir / subdir.get(src, Path()) / (src.stem + suffix_out)
         else:
-            target = src.with_name(f"{src.stem}_x{scale}{out_ext or '.png'}")
+            suffix_out = out_ext or _animated_suffix(src) or ".png"
+            target = src.with_name(f"{src.stem}_{label}{suffix_out}")
         key = target.resolve()
         if key in taken:
             failed.append((src, f"{src}: its output {target} is also the output of "
@@ -266,6 +275,10 @@ class UpscaleOptions:
     cluster: object = None
     manifest: str | Path | None = None  # JSON Lines record; default: beside the outputs
     resume: bool = False  # skip inputs whose output is already complete (verified)
+    # any output size (image.outsize): the model runs at the scale the plan picks, then the
+    # result is resized; None: exactly x``scale``
+    size: OutputSize | None = None
+    strip_metadata: bool = False  # drop EXIF, XMP and the ICC profile instead of keeping them
 
 
 @dataclass(frozen=True)
@@ -362,10 +375,12 @@ def upscale_files(
     model = None
     if upscaler is not None:
         opts = replace(opts, scale=upscaler.scale)
-    else:
+    elif opts.size is None:
         model = resolve_choice(opts)
+    models = ModelSet(opts, upscaler, model, hooks)  # the network per model scale
     jobs, refused = plan_jobs(inputs, output=opts.output, scale=opts.scale, ext=opts.ext,
-                              force=opts.force, recursive=opts.recursive)
+                              force=opts.force, recursive=opts.recursive,
+                              label=opts.size.label() if opts.size else None)
     result = BatchResult()
 
     def fail(src: Path, message: str) -> None:
@@ -377,11 +392,7 @@ def upscale_files(
         fail(src, message)
     if not jobs:
         return result
-    up = upscaler if upscaler is not None else load_upscaler(opts, model or "")
-    if opts.self_ensemble:
-        up = up.self_ensembled()
-    if hooks.on_model is not None:
-        hooks.on_model(up)
+    models.preload()
 
     bar = tqdm(total=len(jobs), unit="img", file=sys.stderr, dynamic_ncols=True,
                disable=None if opts.progress and len(jobs) > 1 else True)
@@ -389,10 +400,13 @@ def upscale_files(
         for job in jobs:
             bar.set_postfix_str(job.source.name, refresh=False)
             try:
-                written = _upscale_one(job, up, tile=opts.tile, overlap=opts.overlap,
+                written = _upscale_one(job, models, tile=opts.tile, overlap=opts.overlap,
                                        max_pixels=opts.max_pixels, quality=opts.quality,
                                        tile_bar=opts.progress and len(jobs) == 1,
-                                       on_choice=hooks.on_choice)
+                                       on_choice=hooks.on_choice,
+                                       strip_metadata=opts.strip_metadata)
+            except UsageError:
+                raise  # a model that cannot load here (a later scale of --fit): stop
             except ImageError as exc:
                 fail(job.source, str(exc))
             except (ValueError, OSError, RuntimeError, MemoryError) as exc:
@@ -411,15 +425,22 @@ def upscale_files(
     return result
 
 
-def _upscale_one(job: Job, up: Upscaler | AutoUpscaler, *, tile: int, overlap: int | None,
+def _upscale_one(job: Job, models: ModelSet, *, tile: int, overlap: int | None,
                  max_pixels: int | None, quality: int, tile_bar: bool,
-                 on_choice: Callable[[Path, Condition, str], None] | None = None) -> Written:
+                 on_choice: Callable[[Path, Condition, str], None] | None = None,
+                 strip_metadata: bool = False) -> Written:
     from tqdm import tqdm
 
     from srlab.api import TILE_POLICY, AutoUpscaler
 
     start = time.perf_counter()
+    if _animated_suffix(job.source, any_format=True):
+        return _upscale_animation(job, models, tile=tile, overlap=overlap,
+                                  max_pixels=max_pixels, quality=quality, start=start,
+                                  strip_metadata=strip_metadata)
     img = load_image(job.source, max_pixels=max_pixels)
+    plan = models.plan(img.width, img.height)
+    up = models.get(plan.model_scale)
     name = getattr(up, "name", "")
     if isinstance(up, AutoUpscaler):  # the file too: its JPEG tables are the best cue
         auto, up = up, up.pick(img.array, job.source)
@@ -433,11 +454,126 @@ def _upscale_one(job: Job, up: Upscaler | AutoUpscaler, *, tile: int, overlap: i
     with tqdm(total=n_tiles, unit="tile", file=sys.stderr, leave=False, dynamic_ncols=True,
               disable=None if tile_bar and n_tiles > 1 else True) as bar:
         sr = up.upscale_array(img.array, tile=t, overlap=overlap, on_tile=lambda: bar.update(1))
+    sr = finish(sr, plan)
     job.target.parent.mkdir(parents=True, exist_ok=True)
-    save_image(sr, job.target, icc_profile=img.icc_profile, quality=quality)
+    keep = not strip_metadata
+    save_image(sr, job.target, icc_profile=img.icc_profile if keep else None, quality=quality,
+               exif=img.exif if keep else None, xmp=img.xmp if keep else None)
     return Written(job.source, job.target, (img.width, img.height),
                    (int(sr.shape[1]), int(sr.shape[0])), time.perf_counter() - start,
-                   model=name, backend=getattr(up, "backend", "torch"))
+                   model=name, backend=getattr(up, "backend", "torch"),
+                   ran=plan.describe(up.name) if plan.resize else "", frames=1)
 
 
-upscale_one = _upscale_one  # one file, as each task of batch.cluster runs it
+def upscale_one(job: Job, models: ModelSet, **kwargs: Any) -> Written:
+    """One file, as each task of batch.cluster runs it (``_upscale_one``'s keywords)."""
+    return _upscale_one(job, models, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# any output size (image.outsize) and animations (image.animation)
+# --------------------------------------------------------------------------------------------
+
+
+class ModelSet:
+    """The network per model scale for one batch: with an ``OutputSize`` each image's plan
+    may pick another scale (``--fit`` on images of different sizes), so networks are loaded
+    on first use and kept; without one, the one network at ``opts.scale``."""
+
+    def __init__(self, opts: UpscaleOptions, upscaler: Upscaler | AutoUpscaler | None,
+                 model: str | None, hooks: BatchHooks) -> None:
+        self.opts, self.hooks, self.model, self._given = opts, hooks, model, upscaler
+        self._loaded: dict[int, Upscaler | AutoUpscaler] = {}
+        if upscaler is not None:
+            self.scales = [upscaler.scale]
+        elif opts.size is None:
+            self.scales = [opts.scale]
+        else:
+            self.scales = self._run_scales()
+
+    def _run_scales(self) -> list[int]:
+        from srlab.zoo.catalog import run_scales
+        from srlab.zoo.registry import AUTO, default_model
+
+        name = AUTO if self.opts.denoise is not None else self.opts.model
+        if name is None and self.opts.weights is not None:
+            name = default_model(4)
+        try:
+            return run_scales(name)
+        except ValueError as exc:  # unknown model: the catalogue's words (CLI adds a hint)
+            raise UsageError(str(exc)) from exc
+
+    def plan(self, width: int, height: int) -> SizePlan:
+        if self.opts.size is None:
+            s = self.scales[0]
+            return SizePlan(None, (width, height), s, (width * s, height * s))
+        return plan_size(self.opts.size, width, height, self.scales,
+                         max_pixels=self.opts.max_pixels)
+
+    def preload(self) -> None:
+        """Load the network before the first image where every image needs the same scale
+        (no size, or a factor), so a model that cannot load stops the batch up front."""
+        size = self.opts.size
+        if size is None:
+            self.get(self.scales[0])
+        elif size.scale is not None:
+            self.get(plan_size(size, 1000, 1000, self.scales).model_scale)
+
+    def _ready(self, up: Upscaler | AutoUpscaler) -> Upscaler | AutoUpscaler:
+        if self.opts.self_ensemble:
+            up = up.self_ensembled()
+        if self.hooks.on_model is not None and not self._loaded:
+            self.hooks.on_model(up)
+        return up
+
+    def get(self, scale: int) -> Upscaler | AutoUpscaler:
+        if scale not in self._loaded and self._given is not None:
+            self._loaded[scale] = self._ready(self._given)  # its one scale (self.scales)
+        if scale not in self._loaded:
+            opts = replace(self.opts, scale=scale)
+            model = self.model if self.opts.size is None else resolve_choice(opts)
+            self._loaded[scale] = self._ready(load_upscaler(opts, model or ""))
+        return self._loaded[scale]
+
+
+def _animated_suffix(src: Path, *, any_format: bool = False) -> str | None:
+    """The output extension that keeps ``src`` animated (.gif, .webp), or None for a still.
+    ``any_format`` also answers for APNG (.png), which needs no change of name."""
+    suffix = src.suffix.lower()
+    if suffix not in (".gif", ".webp") and not (any_format and suffix == ".png"):
+        return None
+    fmt = animated_format(src)
+    if fmt is None:
+        return None
+    return {"GIF": ".gif", "WEBP": ".webp", "PNG": ".png"}[fmt]
+
+
+def _upscale_animation(job: Job, models: ModelSet, *, tile: int, overlap: int | None,
+                       max_pixels: int | None, quality: int, start: float,
+                       strip_metadata: bool) -> Written:
+    """Every frame of an animated GIF/WebP/APNG upscaled (each tiled by ``TILE_POLICY``, one
+    at a time), written animated with its durations, loop and disposal."""
+    from srlab.api import TILE_POLICY, AutoUpscaler
+    from srlab.image.animation import load_animation, save_animation
+
+    if job.target.suffix.lower() not in ANIMATED_EXTENSIONS:
+        raise ImageError(f"{job.source} is animated; {job.target.suffix} holds one frame: "
+                         "write .gif, .webp or .png (APNG)")
+    anim = load_animation(job.source, max_pixels=max_pixels)
+    in_size = (anim.width, anim.height)
+    plan = models.plan(*in_size)
+    total = len(anim.frames) * plan.out_size[0] * plan.out_size[1]
+    if max_pixels and total > MAX_ENLARGEMENT * max_pixels:  # all frames are held at once
+        raise ImageError(f"{job.source}: {len(anim.frames)} frames of {plan.out_size[0]}x"
+                         f"{plan.out_size[1]} = {total:,} output pixels, above "
+                         f"{MAX_ENLARGEMENT} x the input limit of {max_pixels:,}")
+    up = models.get(plan.model_scale)
+    if isinstance(up, AutoUpscaler):  # one network for the whole animation, from frame 1
+        up = up.pick(anim.frames[0][..., :3], job.source)
+    t = TILE_POLICY.tile_for(anim.height, anim.width, tile)
+    for i, frame in enumerate(anim.frames):
+        anim.frames[i] = finish(up.upscale_array(frame, tile=t, overlap=overlap), plan)
+    job.target.parent.mkdir(parents=True, exist_ok=True)
+    save_animation(anim, job.target, quality=quality, keep_metadata=not strip_metadata)
+    return Written(job.source, job.target, in_size, plan.out_size, time.perf_counter() - start,
+                   ran=plan.describe(up.name) if plan.resize else "", frames=len(anim.frames))

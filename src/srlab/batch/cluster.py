@@ -37,10 +37,10 @@ from srlab.batch import (
     BatchHooks,
     BatchResult,
     Job,
+    ModelSet,
     UpscaleOptions,
     UsageError,
     Written,
-    load_upscaler,
     plan_jobs,
     resolve_choice,
     storage,
@@ -99,23 +99,23 @@ def _thread_share(spec: TaskSpec) -> int | None:
     return max(1, (cores or 1) // (procs * max(1, int(w.state.nthreads))))
 
 
-def _upscaler(spec: TaskSpec) -> Upscaler | AutoUpscaler:
+def _models(spec: TaskSpec) -> ModelSet:
+    """This worker's networks for ``spec`` (one per model scale an output size needs),
+    loaded on first use and kept for every later task of the batch."""
     o = spec.options
     key = (spec.model, o.scale, o.backend, str(o.weights), o.denoise, o.threads,
-           o.self_ensemble)
+           o.self_ensemble, o.size)
     with _LOCK:
-        up = _MODELS.get(key)
-        if up is None:
+        models = _MODELS.get(key)
+        if models is None:
             threads = _thread_share(spec)
             if threads:
                 import torch
 
                 torch.set_num_threads(threads)
-            up = load_upscaler(o, spec.model)
-            if o.self_ensemble:
-                up = up.self_ensembled()
-            _MODELS[key] = up
-    return up
+            models = ModelSet(o, None, spec.model, BatchHooks())
+            _MODELS[key] = models
+    return models
 
 
 def _first_line(exc: BaseException) -> str:
@@ -124,7 +124,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def upscale_task(source: str, target: str, spec: TaskSpec,
-                 upscaler: Upscaler | AutoUpscaler | None = None) -> dict[str, Any]:
+                 models: ModelSet | None = None) -> dict[str, Any]:
     """One file, start to finish, on whichever worker runs it; never raises for a bad file:
     the returned row says what happened (``manifest`` module docstring)."""
     from srlab.image.imageio import ImageError
@@ -138,12 +138,13 @@ def upscale_task(source: str, target: str, spec: TaskSpec,
                            "error": None}
     local = source  # the path the image functions see (a temporary copy for a URL)
     try:
-        up = upscaler if upscaler is not None else _upscaler(spec)
+        models = models if models is not None else _models(spec)
         with storage.local_copy(source) as src, storage.local_target(target) as dst:
             local = str(src)
-            w = upscale_one(Job(src, dst), up, tile=o.tile, overlap=o.overlap,
+            w = upscale_one(Job(src, dst), models, tile=o.tile, overlap=o.overlap,
                             max_pixels=o.max_pixels, quality=o.quality, tile_bar=False,
-                            on_choice=lambda _p, cond, _n: row.update(read=cond.describe()))
+                            on_choice=lambda _p, cond, _n: row.update(read=cond.describe()),
+                            strip_metadata=o.strip_metadata)
         size, sha = storage.digest(target)
         row.update(status="ok", in_size=list(w.in_size), out_size=list(w.out_size), bytes=size,
                    sha256=sha, choice=w.model, backend=w.backend)
@@ -275,7 +276,8 @@ def _plan(inputs: Sequence[Path | str], opts: UpscaleOptions
         out = str(out)[len("file://"):]  # a str, so plan_jobs still sees a trailing /
     jobs, refused = plan_jobs([storage.local_path(p) for p in inputs], output=out,
                               scale=opts.scale, ext=opts.ext, force=opts.force,
-                              recursive=opts.recursive)
+                              recursive=opts.recursive,
+                              label=opts.size.label() if opts.size else None)
     return ([(str(j.source), str(j.target)) for j in jobs],
             [(str(p), m) for p, m in refused])
 
@@ -391,10 +393,11 @@ class _Run:
 
         with ExitStack() as stack:  # closed in reverse: tasks cancelled, then the cluster
             if opts.cluster is None:
-                up = upscaler if upscaler is not None else _upscaler(spec)
-                if self.hooks.on_model is not None:
-                    self.hooks.on_model(up)  # type: ignore[arg-type]
-                rows: Iterator[dict[str, Any]] = (upscale_task(s, d, spec, up) for s, d in todo)
+                models = ModelSet(opts, upscaler, None if upscaler else spec.model,
+                                 BatchHooks(on_model=self.hooks.on_model))
+                models.preload()  # announced (on_model) and checked before the first file
+                rows: Iterator[dict[str, Any]] = (upscale_task(s, d, spec, models)
+                                                  for s, d in todo)
             else:
                 client = stack.enter_context(connect(opts.cluster))
                 per_host, threads = _workers_per_host(client)

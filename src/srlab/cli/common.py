@@ -12,7 +12,8 @@ from typing import Any, NoReturn
 
 __all__ = [
     "PROG", "DEFAULT_MAX_PIXELS", "UsageError", "one_line", "print_error", "warn", "debug",
-    "Parser", "int_at_least", "fraction", "pixel_count", "set_threads", "add_common_model_args",
+    "Parser", "int_at_least", "fraction", "scale_factor", "pixel_count", "set_threads",
+    "add_common_model_args",
     "check_model", "usage_message", "warn_if_untrained", "add_cache_options", "benchmark_sets",
     "add_backend_arg",
 ]
@@ -103,9 +104,39 @@ def set_threads(n: int | None) -> None:
         torch.set_num_threads(n)
 
 
-def add_common_model_args(p: argparse.ArgumentParser, *, scale_default: int = 4) -> None:
-    p.add_argument("-s", "--scale", type=int, choices=(2, 3, 4), default=scale_default,
-                   help=f"upscaling factor (default: {scale_default})")
+def scale_factor(text: str) -> float:
+    """--scale of ``srlab upscale``: any number >= 1 (``image.outsize`` plans the rest)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--scale must be a number of at least 1, not "
+                                         f"'{text}'") from None
+    if not value >= 1 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"--scale must be a number of at least 1, not {text}")
+    return value
+
+
+class _GivenScale(argparse.Action):
+    """Stores --scale and notes it was given: the default factor gives way to --width/--fit,
+    a factor the user typed conflicts with them."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        setattr(namespace, self.dest, values)
+        namespace.scale_given = True
+
+
+def add_common_model_args(p: argparse.ArgumentParser, *, scale_default: int = 4,
+                          any_scale: bool = False) -> None:
+    if any_scale:  # srlab upscale: any factor; the model runs at the nearest scale it ships
+        p.add_argument("-s", "--scale", type=scale_factor, default=scale_default, metavar="S",
+                       action=_GivenScale,
+                       help=f"upscaling factor, any number >= 1 (default: {scale_default}): "
+                            "2, 3 or 4 run the model at that scale where it ships; any other "
+                            "runs the nearest shipped scale at or above and resizes the result "
+                            "(MATLAB's antialiased bicubic)")
+    else:
+        p.add_argument("-s", "--scale", type=int, choices=(2, 3, 4), default=scale_default,
+                       help=f"upscaling factor (default: {scale_default})")
     p.add_argument("-m", "--model", default=None, metavar="NAME",
                    help="registered model (default: srlab's default model, marked * in "
                         "'srlab models')")

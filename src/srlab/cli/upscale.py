@@ -32,9 +32,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "written next to its input as NAME_x{scale}.png. With one input file, "
                     "-o FILE.ext writes exactly that file (format from the extension). "
                     "Otherwise -o names a folder (created if needed) and outputs keep their "
-                    "input's file name and format (GIF becomes PNG) unless --ext is given. "
+                    "input's file name and format (a still GIF becomes PNG) unless --ext is given. "
                     "Reads PNG, JPEG, BMP, TIFF, WebP and GIF, 8 or 16 bit, gray, colour or "
-                    "with alpha; keeps bit depth, alpha and colour profile. An input file is "
+                    "with alpha; keeps bit depth, alpha, colour profile and EXIF/XMP metadata, "
+                    "and every frame of an animated GIF/WebP/PNG. An input file is "
                     "never overwritten without --force. Exit status: 0 if every image was "
                     "written, 1 if any failed, 2 for usage errors.",
     )
@@ -42,7 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="image file or folder")
     p.add_argument("-o", "--output", default=None, metavar="OUT",  # str: keeps a trailing /
                    help="output file (one input) or folder")
-    add_common_model_args(p)
+    add_common_model_args(p, any_scale=True)
+    add_size_args(p)
     add_backend_arg(p)
     p.add_argument("--tile", type=int_at_least(0, "--tile"), default=0, metavar="N",
                    help="upscale in N x N input tiles to bound memory; 0 = automatic: "
@@ -98,8 +100,11 @@ def run(args: argparse.Namespace) -> int:
 
     def written(w: Written) -> None:
         if not args.quiet:
+            ran = f", {w.ran}" if w.ran else ""
+            frames = f", {w.frames} frames" if w.frames > 1 else ""
             tqdm.write(f"{w.source} -> {w.target}  ({w.in_size[0]}x{w.in_size[1]} -> "
-                       f"{w.out_size[0]}x{w.out_size[1]}, {w.seconds:.1f} s)", file=sys.stdout)
+                       f"{w.out_size[0]}x{w.out_size[1]}{ran}{frames}, {w.seconds:.1f} s)",
+                       file=sys.stdout)
 
     def error(_src: Path, message: str) -> None:
         tqdm.write(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
@@ -108,8 +113,10 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             tqdm.write(f"{src}: auto: {cond.describe()} -> {name}", file=sys.stderr)
 
+    scale, size = output_size(args)
     opts = UpscaleOptions(
-        output=args.output, scale=args.scale, model=args.model, weights=args.weights,
+        output=args.output, scale=scale, size=size, strip_metadata=args.strip_metadata,
+        model=args.model, weights=args.weights,
         backend=args.backend, denoise=args.denoise, threads=args.threads,
         self_ensemble=args.self_ensemble, tile=args.tile, overlap=args.overlap,
         force=args.force, max_pixels=args.max_pixels or None, ext=args.ext,
@@ -127,3 +134,53 @@ def run(args: argparse.Namespace) -> int:
     if result.summary:  # many images: one line for the whole batch
         print(f"{PROG}: {result.summary}", file=sys.stderr)
     return result.exit_code
+
+
+# --- any output size and metadata (image.outsize, image.metadata) ---------------------------
+
+DEFAULT_SCALE = 4  # = catalog.DEFAULT_SCALE (tests/test_catalog.py checks the parser's default)
+
+
+def _fit(text: str) -> tuple[int, int]:
+    from srlab.image.outsize import SizeError, parse_fit
+
+    try:
+        return parse_fit(text)
+    except SizeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_size_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--width", type=int_at_least(1, "--width"), default=None, metavar="W",
+                   help="output width in pixels (height follows the aspect ratio unless "
+                        "--height is given too)")
+    p.add_argument("--height", type=int_at_least(1, "--height"), default=None, metavar="H",
+                   help="output height in pixels (width follows the aspect ratio unless "
+                        "--width is given too)")
+    p.add_argument("--fit", type=_fit, default=None, metavar="WxH",
+                   help="largest output that fits in W x H with the aspect ratio kept, e.g. "
+                        "1920x1080")
+    p.add_argument("--strip-metadata", action="store_true",
+                   help="drop EXIF, XMP and the ICC colour profile (kept by default; EXIF "
+                        "orientation is reset as the pixels are turned upright)")
+
+
+def output_size(args: argparse.Namespace) -> tuple[int, Any]:
+    """(model scale, OutputSize or None) from --scale/--width/--height/--fit: a whole scale
+    with a weights file stays that scale (the file holds one); anything else is planned by
+    ``image.outsize`` per image. Contradictions are a UsageError (exit 2)."""
+    from srlab.image.outsize import OutputSize, SizeError
+
+    s = args.scale
+    only_scale = args.width is None and args.height is None and args.fit is None
+    if not only_scale and not getattr(args, "scale_given", False):
+        s = None  # the default factor gives way to a width, height or box
+    whole = s is not None and float(s).is_integer()
+    if whole and only_scale and args.weights is not None:
+        return int(s), None
+    try:
+        size = OutputSize.of(int(s) if whole else s, args.width, args.height, args.fit)
+    except SizeError as exc:
+        raise UsageError(str(exc).replace("give either a scale", "give either --scale")
+                         .replace("a width/height/fit", "--width/--height/--fit")) from None
+    return (int(s) if whole else DEFAULT_SCALE), size

@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from srlab.image.metadata import exif_for_output, metadata_kwargs, read_metadata
+
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
@@ -80,6 +82,7 @@ _MODE_NAMES = {2: "LA", 3: "RGB", 4: "RGBA"}
 _SUPPORTED = "PNG, JPEG, BMP, TIFF, WebP, GIF"
 _ORIENTATION_TAG = 0x0112
 _ICC_TIFF_TAG = 34675
+_XMP_TIFF_TAG = 700
 
 
 class ImageError(ValueError):
@@ -92,13 +95,17 @@ class LoadedImage:
 
     ``array`` is HxW (gray), HxWx2 (gray + alpha), HxWx3 (RGB) or HxWx4 (RGBA), uint8 or
     uint16, with the EXIF orientation already applied. ``icc_profile`` is the embedded colour
-    profile, to be written into the output so colours stay as they were.
+    profile, to be written into the output so colours stay as they were; ``exif`` (its
+    orientation already reset to 1, as the pixels are upright now) and ``xmp`` are the
+    camera's and editors' metadata, kept in the output by ``save_image`` (``metadata.py``).
     """
 
     array: np.ndarray
     mode: str
     icc_profile: bytes | None
     source_format: str
+    exif: bytes | None = None
+    xmp: bytes | None = None
 
     @property
     def width(self) -> int:
@@ -212,12 +219,11 @@ def load_image(path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS)
                     from None
             except Exception as exc:  # noqa: BLE001 - truncated/corrupt data, any decoder
                 raise ImageError(f"{path}: cannot decode ({_first_line(exc)})") from None
-        try:  # after decoding: reading EXIF may load the image, which consumes its tiles
-            orientation = int(im.getexif().get(_ORIENTATION_TAG, 1))
-        except Exception:  # noqa: BLE001 - a corrupt EXIF block must not cost the image
-            orientation = 1
+        # after decoding: reading EXIF may load the image, which consumes its tiles
+        orientation, exif, xmp = read_metadata(im)
     arr = _apply_orientation(arr, orientation)
-    return LoadedImage(array=arr, mode=mode, icc_profile=icc, source_format=source_format)
+    return LoadedImage(array=arr, mode=mode, icc_profile=icc, source_format=source_format,
+                       exif=exif, xmp=xmp)
 
 
 def _is_gif(path: Path) -> bool:
@@ -416,7 +422,8 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
         struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
 
-def _encode_png16(arr: np.ndarray, icc: bytes | None) -> bytes:
+def _encode_png16(arr: np.ndarray, icc: bytes | None, exif: bytes | None = None,
+                  xmp: bytes | None = None) -> bytes:
     """A 16-bit PNG (gray, gray+alpha, RGB or RGBA) with every row 'Sub'-filtered."""
     h, w = arr.shape[:2]
     c = 1 if arr.ndim == 2 else arr.shape[2]
@@ -430,12 +437,16 @@ def _encode_png16(arr: np.ndarray, icc: bytes | None) -> bytes:
            _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0))]
     if icc:
         out.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
+    if exif:  # eXIf holds the TIFF structure without JPEG's "Exif\0\0" prefix
+        out.append(_png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
+    if xmp:  # iTXt, uncompressed, no language: how Adobe and exiftool store XMP in PNG
+        out.append(_png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + xmp))
     out.append(_png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)))
     out.append(_png_chunk(b"IEND", b""))
     return b"".join(out)
 
 
-def _encode_tiff16(arr: np.ndarray, icc: bytes | None) -> bytes:
+def _encode_tiff16(arr: np.ndarray, icc: bytes | None, xmp: bytes | None = None) -> bytes:
     """A baseline little-endian 16-bit TIFF, one Deflate-compressed strip."""
     h, w = arr.shape[:2]
     c = 1 if arr.ndim == 2 else arr.shape[2]
@@ -475,6 +486,8 @@ def _encode_tiff16(arr: np.ndarray, icc: bytes | None) -> bytes:
         short(338, 2)  # unassociated alpha
     if icc:
         entries.append((_ICC_TIFF_TAG, 7, len(icc), struct.pack("<I", place(icc))))
+    if xmp:
+        entries.append((_XMP_TIFF_TAG, 1, len(xmp), struct.pack("<I", place(xmp))))
     if offset >= 2**32:
         raise ImageError("image too large for a TIFF file; write a PNG instead")
     ifd = struct.pack("<H", len(entries)) + b"".join(
@@ -533,13 +546,18 @@ def save_image(
     *,
     icc_profile: bytes | None = None,
     quality: int = 95,
+    exif: bytes | None = None,
+    xmp: bytes | None = None,
 ) -> None:
     """Write an srlab array to ``path`` in the format its extension names, atomically.
 
     16-bit arrays stay 16-bit in PNG and TIFF and are rounded to 8 bit for JPEG, WebP and
     BMP. JPEG and BMP keep no alpha: transparent pixels are composited over white.
-    ``icc_profile`` is embedded wherever the format allows (all but BMP). ``quality`` applies
-    to JPEG and WebP.
+    ``icc_profile`` is embedded wherever the format allows (all but BMP). ``exif`` (its
+    orientation set to 1 and its pixel sizes to this image's) and ``xmp`` are kept in PNG,
+    JPEG, WebP and TIFF (an 8-bit TIFF with EXIF is written uncompressed, as Pillow's
+    compressed writer cannot hold the EXIF sub-IFD; a 16-bit TIFF keeps XMP, not EXIF).
+    ``quality`` applies to JPEG and WebP.
     """
     path = Path(path)
     fmt = WRITE_EXTENSIONS.get(path.suffix.lower())
@@ -547,12 +565,14 @@ def save_image(
         known = " ".join(sorted(set(WRITE_EXTENSIONS)))
         raise ImageError(f"cannot tell the image format from '{path.name}' (use one of: {known})")
     arr = _normalise(array)
+    exif = exif_for_output(exif, arr.shape[1], arr.shape[0]) if exif else None
+    xmp = bytes(xmp) if xmp else None
     if arr.dtype == np.uint16 and fmt in ("PNG", "TIFF"):
         if fmt == "TIFF" and arr.ndim == 3 and arr.shape[2] == 2:
             arr = _gray_to_rgb(arr)  # Pillow (so srlab) cannot read 16-bit gray+alpha TIFF
             icc_profile = None
-        data = _encode_png16(arr, icc_profile) if fmt == "PNG" else \
-            _encode_tiff16(arr, icc_profile)
+        data = _encode_png16(arr, icc_profile, exif, xmp) if fmt == "PNG" else \
+            _encode_tiff16(arr, icc_profile, xmp)
         _write_atomic(path, lambda tmp: Path(tmp).write_bytes(data))
         return
     arr = _to_8bit(arr)
@@ -576,5 +596,13 @@ def save_image(
         kwargs = {"compress_level": 6}
     if icc_profile:
         kwargs["icc_profile"] = icc_profile
+    kwargs.update(metadata_kwargs(fmt, exif, xmp))
     img = to_pil(arr)
     _write_atomic(path, lambda tmp: img.save(tmp, format=fmt, **kwargs))
+
+
+# for sibling writers and readers (image.animation): the same limits, parsers and atomic write
+READ_FORMATS = _READ_FORMATS
+pil_pixel_limit = _pil_pixel_limit
+write_atomic = _write_atomic
+first_line = _first_line

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["imresize", "imresize_torch", "resize_matrix", "modcrop", "upscale_bicubic"]
+__all__ = ["imresize", "imresize_torch", "resize_matrix", "resize_taps", "modcrop",
+           "upscale_bicubic"]
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -35,8 +36,12 @@ def _cubic(x: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=256)
-def resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool = True) -> np.ndarray:
-    """Dense weights W (out_len x in_len) such that ``out = W @ in`` along one axis."""
+def resize_taps(in_len: int, out_len: int, scale: float,
+                antialias: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The same weights as ``resize_matrix`` as taps: (out_len x taps) 0-based input indices
+    (symmetric padding folded in) and their weights, ``out[i] = sum_k w[i, k] * in[idx[i, k]]``.
+    A few taps per output pixel instead of a dense matrix, for lengths where the dense one
+    would not fit in memory (``image.outsize``'s final resize of a large output)."""
     kernel_width = 4.0
     shrink = scale < 1 and antialias
     if shrink:
@@ -52,9 +57,15 @@ def resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool = Tru
     # symmetric padding: index -1 -> 0, n -> n-1, etc. (0-based)
     idx0 = idx.astype(np.int64) - 1
     period = np.concatenate([np.arange(in_len), np.arange(in_len - 1, -1, -1)])
-    idx0 = period[np.mod(idx0, 2 * in_len)]
+    return period[np.mod(idx0, 2 * in_len)], weights
+
+
+@lru_cache(maxsize=256)
+def resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool = True) -> np.ndarray:
+    """Dense weights W (out_len x in_len) such that ``out = W @ in`` along one axis."""
+    idx0, weights = resize_taps(in_len, out_len, scale, antialias)
     mat = np.zeros((out_len, in_len), dtype=np.float64)
-    rows = np.repeat(np.arange(out_len), taps)
+    rows = np.repeat(np.arange(out_len), idx0.shape[1])
     np.add.at(mat, (rows, idx0.ravel()), weights.ravel())
     return mat
 

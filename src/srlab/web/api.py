@@ -43,6 +43,10 @@ body) returns the upscaled image (PNG unless `format` says otherwise).
   history and noise and runs span or span-real), else srlab's default model.
 * `denoise=D` (0..1) blends span (0, faithful) and span-real (1, cleaned) instead of letting
   auto decide.
+* Any output size: `scale` may be any number >= 1 (1.5; 3 with a x4-only model), or give
+  `width`, `height` (both: that exact size) or `fit=1920x1080` (aspect kept) instead. The
+  model runs at the nearest scale it ships at or above, then the result is resized
+  (MATLAB's antialiased bicubic); `X-Srlab-Ran` says so.
 * Only trained model/scale pairs are served; `allow_untrained=true` runs the others on
   random weights (for studies).
 
@@ -77,7 +81,9 @@ _UPLOAD_DOC = {
                     ("X-Srlab-Denoise", "denoise strength used (auto or denoise only)"),
                     ("X-Srlab-Trained", "false when the network ran on random weights"),
                     ("X-Srlab-Seconds", "upscaling time"),
-                    ("X-Srlab-Output-Size", "WIDTHxHEIGHT of the result"))}},
+                    ("X-Srlab-Output-Size", "WIDTHxHEIGHT of the result"),
+                    ("X-Srlab-Ran", "with a resize after the network: what ran, e.g. "
+                                    "'span x4 -> resize to 1.5x (768x512)'"))}},
         "400": {"description": "not a readable image, empty upload, bad parameter, unknown "
                                "or untrained model/scale"},
         "413": {"description": "upload bytes or pixel count above the server's limit"},
@@ -87,13 +93,16 @@ _UPLOAD_DOC = {
 
 # one sentence per query parameter, for FastAPI's validation errors (which say 422 + detail)
 _PARAM_HELP = {
-    "scale": "scale must be 2, 3 or 4",
+    "scale": "scale must be a number of at least 1",
     "ensemble": "ensemble must be true or false",
     "allow_untrained": "allow_untrained must be true or false",
+    "strip_metadata": "strip_metadata must be true or false",
     "denoise": "denoise must be a number from 0 to 1",
     "format": f"format must be one of {', '.join(FORMATS)}",
     "quality": "quality must be a whole number from 1 to 100",
     "tile": f"tile must be 0 (automatic) or a whole number from {TILE_MIN} to {TILE_MAX}",
+    "width": "width must be a whole number of at least 1",
+    "height": "height must be a whole number of at least 1",
 }
 _ENDPOINTS = {"/api/health": ("GET", "HEAD"), "/api/models": ("GET", "HEAD"),
               "/api/upscale": ("POST",)}
@@ -171,21 +180,38 @@ def _add_docs(api: "FastAPI") -> None:
 
 
 def _api_job(state: ServerState, data: bytes, filename: str,
-             opts: Options) -> "tuple[Path, Result]":
-    """Decode, upscale and write one upload; returns the result file (deleted once sent)."""
+             opts: Options, sized: "_Sized | None" = None, strip_metadata: bool = False
+             ) -> "tuple[Path, Result, str, Options]":
+    """Decode, upscale and write one upload: the result file (deleted once sent), what ran,
+    what was said about it (a resize after the network) and the options it ran with.
+    ``sized``: an output size other than the model's, planned once the image's size is
+    known (``image.outsize``)."""
     upload = state.workdir.new(Path(filename).suffix.lower()[:8] or ".img")
     upload.write_bytes(data)
     try:
         img = _state.decode(upload, filename, state.limits)
+        plan = None
+        if sized is not None:
+            plan, opts = sized.plan(img.width, img.height)
         res = _state.run_image(state, img, opts, path=upload)  # auto reads the JPEG tables
     finally:
         upload.unlink(missing_ok=True)
+    exif, xmp = (None, None) if strip_metadata else (img.exif, img.xmp)
+    if strip_metadata:
+        res.icc_profile = None
     del img
+    if plan is not None and plan.resize:
+        from srlab.image.outsize import finish
+
+        assert res.array is not None
+        res.array = finish(res.array, plan)
+        res.out_size = plan.out_size
     folder = state.workdir.folder()
-    out = _state.write_result(res, folder, _state.safe_stem(filename), opts)
+    out = _state.write_result(res, folder, _state.safe_stem(filename), opts, exif=exif, xmp=xmp)
     res.array = None  # the pixels are on disk now: free them before the response is sent
     _state.release_memory()
-    return out, res
+    return out, res, (plan.describe(res.chosen) if plan is not None and plan.resize else ""), \
+        opts
 
 
 def build_api(state: ServerState) -> "FastAPI":
@@ -230,7 +256,15 @@ def build_api(state: ServerState) -> "FastAPI":
         request: Request,
         model: str | None = Query(None, description="registry name or 'auto'; default: auto "
                                                     "where it ships, else srlab's default"),
-        scale: int = Query(DEFAULT_SCALE, description="upscaling factor: 2, 3 or 4"),
+        scale: float = Query(DEFAULT_SCALE, description="upscaling factor, any number >= 1: "
+                                                        "2, 3 or 4 run the model at that scale "
+                                                        "where it ships, others the nearest "
+                                                        "shipped scale above, then a resize"),
+        width: int | None = Query(None, ge=1, description="output width (instead of scale)"),
+        height: int | None = Query(None, ge=1, description="output height (instead of "
+                                                           "scale)"),
+        fit: str | None = Query(None, description="WIDTHxHEIGHT box the output fits in, "
+                                                  "aspect kept (instead of scale)"),
         ensemble: bool = Query(False, description="average the 8 flips and rotations "
                                                   "(8x the time, slightly sharper)"),
         denoise: float | None = Query(None, ge=0, le=1,
@@ -241,8 +275,17 @@ def build_api(state: ServerState) -> "FastAPI":
         quality: int = Query(92, ge=1, le=100, description="JPEG/WebP quality"),
         tile: int = Query(0, description=f"LR tile edge, 0 = automatic, else {TILE_MIN}.."
                                          f"{TILE_MAX} (memory only, same result)"),
+        strip_metadata: bool = Query(False, description="drop EXIF, XMP and the ICC profile "
+                                                        "(kept by default)"),
     ):
         """Upscale one image; what ran comes back in X-Srlab-* headers."""
+        try:
+            sized = _Sized.of(model, scale, width, height, fit, denoise)
+        except ValueError as exc:  # SizeError, or an unknown model name
+            return _error(400, str(exc), request)
+        if sized is not None:  # checked up front at a scale it may run, again per image
+            scale = sized.first_scale()
+        scale = int(scale)
         if model is None:  # auto where it ships (or to blend), else the default network
             model = AUTO if denoise is not None else default_name(scale)
         try:
@@ -250,6 +293,8 @@ def build_api(state: ServerState) -> "FastAPI":
                            allow_untrained).checked()
         except WebError as exc:
             return _error(exc.status, exc.message, request)
+        if sized is not None:
+            sized = sized.with_options(opts, limits.max_pixels)
         cap = limits.max_upload_bytes + _MULTIPART_SLACK
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:
@@ -282,7 +327,8 @@ def build_api(state: ServerState) -> "FastAPI":
         else:
             data = payload
         try:
-            out, res = await state.gate.run(partial(_api_job, state, data, filename, opts))
+            out, res, ran, opts = await state.gate.run(partial(_api_job, state, data, filename,
+                                                         opts, sized, strip_metadata))
         except WebError as exc:
             return _error(exc.status, exc.message, request)
         except (ValueError, WeightsError) as exc:
@@ -292,6 +338,7 @@ def build_api(state: ServerState) -> "FastAPI":
             return _error(500, "the upscale failed on the server (see its log)", request)
         headers = {"X-Srlab-Model": opts.model, "X-Srlab-Scale": str(opts.scale),
                    "X-Srlab-Ensemble": str(opts.ensemble).lower(), **res.headers(),
+                   **({"X-Srlab-Ran": ran} if ran else {}),
                    "Server-Timing": f"upscale;dur={res.seconds * 1000:.1f}",
                    "Content-Disposition": f'inline; filename="{out.name}"'}
         # streamed from disk and deleted after: a 64 Mpx result is never held as bytes
@@ -320,3 +367,63 @@ def _remove(path: Path) -> None:
         path.parent.rmdir()
     except OSError:
         pass
+
+
+class _Sized:
+    """An API request's output size other than the model's (``image.outsize``): the model's
+    shipped scales, and after ``with_options`` the request's other choices, so the job can
+    plan the model scale once the image's size is known and check that choice again."""
+
+    def __init__(self, size: Any, model: str | None, denoise: float | None,
+                 opts: "Options | None" = None, max_pixels: int | None = None) -> None:
+        from srlab.zoo.catalog import run_scales
+
+        self.size, self.model, self.denoise, self.opts = size, model, denoise, opts
+        self.max_pixels = max_pixels  # the server's input limit (outsize.MAX_ENLARGEMENT)
+        self.scales = run_scales(AUTO if denoise is not None else model)
+
+    @classmethod
+    def of(cls, model: str | None, scale: float, width: int | None, height: int | None,
+           fit: str | None, denoise: float | None) -> "_Sized | None":
+        """None when the request is a plain x2/x3/x4 the model ships (the old path)."""
+        from srlab.image.outsize import OutputSize
+        from srlab.zoo.catalog import run_scales
+
+        sized = width is not None or height is not None or fit is not None
+        if sized and scale == DEFAULT_SCALE:
+            scale = None  # type: ignore[assignment]  # the default gives way to a size
+        size = OutputSize.of(scale, width, height, fit)
+        assert size is not None
+        whole = size.integer_scale
+        if not sized and whole in (2, 3, 4) and \
+                whole in run_scales(AUTO if denoise is not None else model):
+            return None
+        return cls(size, model, denoise)
+
+    def first_scale(self) -> int:
+        """The model scale for a factor (any image), else the largest one shipped."""
+        from srlab.image.outsize import choose_scale
+
+        if self.size.scale is not None:
+            return choose_scale(self.size.scale, self.scales)
+        return max(self.scales)
+
+    def with_options(self, opts: "Options", max_pixels: int) -> "_Sized":
+        return _Sized(self.size, self.model, self.denoise, opts, max_pixels)
+
+    def plan(self, width: int, height: int) -> "tuple[Any, Options]":
+        """(SizePlan, the request's options at its model scale, checked); WebError(400)."""
+        from dataclasses import replace
+
+        from srlab.image.outsize import SizeError, SizeLimitError, plan_size
+
+        try:
+            plan = plan_size(self.size, width, height, self.scales, max_pixels=self.max_pixels)
+        except SizeError as exc:
+            raise WebError(413 if isinstance(exc, SizeLimitError) else 400, str(exc)) from None
+        if self.opts is None:
+            return plan, None  # type: ignore[return-value]
+        s = plan.model_scale
+        model = self.model if self.model is not None else \
+            (AUTO if self.denoise is not None else default_name(s))
+        return plan, replace(self.opts, model=model, scale=s).checked()

@@ -497,15 +497,17 @@ def safe_stem(filename: str) -> str:
     return stem[:80]
 
 
-def write_result(res: Result, folder: Path, stem: str, opts: Options) -> Path:
+def write_result(res: Result, folder: Path, stem: str, opts: Options, *,
+                 exif: bytes | None = None, xmp: bytes | None = None) -> Path:
     """Save the result as ``<stem>_<label>_x<scale>.<ext>`` in ``folder`` (srlab.image.imageio,
-    as the CLI writes it: 16 bits and alpha kept in PNG, ICC profile embedded)."""
+    as the CLI writes it: 16 bits and alpha kept in PNG, ICC profile, EXIF and XMP embedded)."""
     from srlab.image.imageio import save_image
 
     assert res.array is not None, "written already"
     ext = FORMATS[opts.fmt][0]
     final = folder / f"{stem}_{res.label}_x{opts.scale}{ext}"
-    save_image(res.array, final, icc_profile=res.icc_profile, quality=opts.quality)
+    save_image(res.array, final, icc_profile=res.icc_profile, quality=opts.quality, exif=exif,
+               xmp=xmp)
     return final
 
 

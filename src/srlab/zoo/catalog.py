@@ -35,7 +35,7 @@ from srlab.zoo.weights import WeightsError, WeightsMeta, count_params, read_weig
 
 __all__ = ["DEFAULT_SCALE", "Supports", "Variant", "ModelEntry", "model_catalog", "entry",
            "variant", "shipped_models", "ui_models", "trained_scales", "default_choice",
-           "default_name", "pick_scale", "resolve", "ChoiceError", "model_card",
+           "default_name", "pick_scale", "resolve", "run_scales", "ChoiceError", "model_card",
            "training_artifacts", "ARTIFACT_FILES", "MAIN_MODELS", "KIND"]
 
 DEFAULT_SCALE = 4  # one default for the UI, the API and the CLI
@@ -344,6 +344,24 @@ def resolve(name: str | None, scale: int, *, allow_auto: bool = True,
             raise ChoiceError(f"{name} x{scale} has no trained weights ({where}); add "
                               "allow_untrained=true to run it on random weights")
     return name
+
+
+def run_scales(name: str | None) -> list[int]:
+    """The scales an output size other than the model's may run ``name`` at
+    (``image.outsize.plan_size``): where its weights ship (every scale for a classical model;
+    for ``auto`` where both of its networks ship; for None where the default ``resolve``
+    picks there is trained), else every scale it registers (random weights, which ``resolve``
+    allows and the CLI warns about). From file names alone: no catalogue is built."""
+    if name is None:
+        return [s for s in (2, 3, 4) if run_scales(default_name(s)).count(s)] or [DEFAULT_SCALE]
+    if name == AUTO:
+        # where none ships, its scales: resolve then refuses in the catalogue's words
+        return [s for s in auto_scales() if auto_available(s)] or auto_scales()
+    spec = get_spec(name)  # UnknownModelError with the list of names
+    if not spec.trainable:
+        return list(spec.scales)
+    shipped = [s for s in spec.scales if _weights.shipped_weights_path(name, s).is_file()]
+    return shipped or list(spec.scales)
 
 
 def training_artifacts(name: str, scale: int) -> dict[str, Path]:

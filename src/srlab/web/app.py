@@ -10,8 +10,9 @@ one plain sentence in the status line right under the Upscale button (where a ph
 looking), worded as the API words it, and one line in the server log.
 
 The status line also says what state the page is in, for people and for tests:
-``#srlab-status [data-srlab]`` is ``loaded`` once the page's first event has run, then
-``ready`` / ``queued`` / ``running`` / ``done`` / ``cancelled`` / ``error``.
+``#srlab-status .srlab-state`` has ``data-srlab`` = ``loaded`` once the page's first event has
+run, then ``ready`` / ``queued`` / ``running`` / ``done`` / ``cancelled`` / ``error``, and
+``data-event``, a fresh id per upload check and per Upscale press.
 """
 
 # No ``from __future__ import annotations`` here: Gradio reads the annotations of the
@@ -31,6 +32,7 @@ from srlab.web import state as _state
 from srlab.web.cards import card as model_card
 from srlab.web.state import (
     DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_OUTPUT_PIXELS,
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_UPLOAD_MB,
     DEFAULT_QUEUE_SIZE,
@@ -111,7 +113,6 @@ _CSS = """
 #srlab-buttons { gap: 8px; flex-wrap: nowrap; }
 #srlab-run { flex: 3 1 0; }
 #srlab-paste, #srlab-cancel { flex: 1 1 0; min-width: 0; }
-#srlab-status:empty { display: none; }
 """
 
 # scroll the result into view when it is below the fold (a phone): the inputs pass through
@@ -141,6 +142,13 @@ def message_html(text: str, *, error: bool = False, state: str = "") -> str:
             f"{text if not error else html.escape(text)}</div>")
 
 
+def status_html(lines: str, state: str, event: str) -> str:
+    """The status line's content: ``lines`` under one element that says the page's
+    ``state`` and which ``event`` (a fresh id per upload check and per Upscale press) wrote
+    it, so a script can wait for *this* press's answer, not read the previous one's."""
+    return f"<div class='srlab-state' data-srlab='{state}' data-event='{event}'>{lines}</div>"
+
+
 def progress_html(job: Job) -> str:
     """Tiles done / total of the whole job, with an estimate from this job's own pace."""
     pct = int(job.fraction * 100)
@@ -162,7 +170,8 @@ def progress_html(job: Job) -> str:
     else:
         text = f"{html.escape(job.phase.capitalize())} {where}…"
     return (f"<div class='srlab-msg srlab-info srlab-progress' data-srlab='{state}' "
-            f"data-done='{job.done}' data-total='{job.total}'><progress max='100' "
+            f"data-done='{job.done}' data-total='{job.total}' data-ahead='{job.ahead or 0}'>"
+            f"<progress max='100' "
             f"value='{pct}'></progress><span>{text}</span></div>")
 
 
@@ -371,8 +380,6 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
                 files = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, height=120,
                                 label="Images (one, or a batch; or paste one)",
                                 elem_id="srlab-input")
-                preview = gr.Image(label="Input", interactive=False, height=170,
-                                   buttons=["fullscreen"], elem_id="srlab-preview")
                 with gr.Row(elem_id="srlab-buttons"):
                     run = gr.Button("Upscale", variant="primary", elem_id="srlab-run")
                     paste = gr.Button("Paste", variant="secondary", size="md",
@@ -381,6 +388,8 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
                                        interactive=False, elem_id="srlab-cancel")
                 # right under the buttons: where the eye is after a tap, on a phone too
                 status = gr.HTML("", elem_id="srlab-status")
+                preview = gr.Image(label="Input", interactive=False, height=170,
+                                   buttons=["fullscreen"], elem_id="srlab-preview")
                 with gr.Accordion("Options: format, tile size, self-ensemble", open=False,
                                   elem_id="srlab-options"):
                     fmt = gr.Radio([("PNG (lossless)", "png"), ("WebP", "webp"),
@@ -442,11 +451,12 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
         def on_files(paths: list[str] | None):
             """Check each upload as it arrives: one sentence per refused file."""
             paths = list(paths or [])
+            event = uuid.uuid4().hex[:12]
             if not paths:
                 return None, "", []
             if len(paths) > limits.max_batch:
-                return None, refuse(f"at most {limits.max_batch} images at once, not "
-                                    f"{len(paths)}"), []
+                return None, status_html(refuse(f"at most {limits.max_batch} images at once, "
+                                                f"not {len(paths)}"), "error", event), []
             good, bad = [], []
             for p in paths:
                 try:
@@ -460,16 +470,18 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
                 lines = bad + [message_html(f"{what} — press Upscale.", state="ready")]
             else:
                 lines = bad
-            return (good[0]["thumb"] if good else None), "".join(lines), good
+            return ((good[0]["thumb"] if good else None),
+                    status_html("".join(lines), "ready" if good else "error", event), good)
 
         def on_run(items: list[dict[str, Any]], name: str, scale: int, dn_is_auto: bool,
                    dn_value: float, out_fmt: str, q: float, tile_px: int, ens: bool,
                    request: gr.Request, progress=gr.Progress()):
             skip = gr.skip()
             idle = gr.Button(interactive=False)
+            event = uuid.uuid4().hex[:12]
 
-            def say(message: str):  # a status line, the rest untouched, Cancel off
-                return skip, skip, message, skip, skip, idle
+            def say(message: str, state: str = "error"):  # the rest untouched, Cancel off
+                return skip, skip, status_html(message, state, event), skip, skip, idle
 
             if not items:
                 yield say(refuse("Upload an image first."))
@@ -499,10 +511,13 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
                         break
                     except concurrent.futures.TimeoutError:
                         progress((job.done, job.total), desc="tiles", unit="tiles")
-                        yield skip, skip, progress_html(job), skip, skip, live
+                        line = progress_html(job)
+                        yield (skip, skip, status_html(line, "queued" if job.image == 0
+                                                       else "running", event),
+                               skip, skip, live)
             except (Cancelled, concurrent.futures.CancelledError):
                 yield say(message_html(f"Cancelled after {job.done} of {job.total} tiles.",
-                                       state="cancelled"))
+                                       state="cancelled"), "cancelled")
                 return
             except WebError as exc:
                 yield say(refuse(exc.message))
@@ -524,7 +539,8 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
             choices = [(it["name"], i) for i, it in enumerate(out)]
             yield (compare_html(out[0]),
                    gr.Dropdown(choices=choices, value=0, visible=len(out) > 1),
-                   message_html(lines, state="done"), files_out, out, idle)
+                   status_html(message_html(lines, state="done"), "done", event), files_out, out,
+                   idle)
 
         def on_cancel(request: gr.Request):
             job = jobs.get(getattr(request, "session_hash", None) or "")
@@ -562,7 +578,7 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
             return (gr.Dropdown(choices=choices, value=name),
                     gr.Radio(choices=_scale_choices(name), value=scale),
                     model_card(name, scale), gr.Group(visible=name == AUTO),
-                    note or "<span data-srlab='loaded'></span>")
+                    status_html(note, "error" if note else "loaded", "load"))
 
         private = {"api_visibility": "private"}
         model_dd.input(on_model, [model_dd, scale_rd], [scale_rd, denoise_box, card,
@@ -671,10 +687,12 @@ def serve(
     concurrency: int = DEFAULT_CONCURRENCY,
     queue_size: int = DEFAULT_QUEUE_SIZE,
     log_level: str = "info",
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS,
 ) -> None:
     """Run the UI and the API with uvicorn until interrupted (blocking)."""
     limits = Limits(max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels,
-                    concurrency=concurrency, queue_size=queue_size)
+                    concurrency=concurrency, queue_size=queue_size,
+                    max_output_pixels=max_output_pixels)
     app = create_app(limits)
     import uvicorn
 
@@ -693,11 +711,13 @@ def serve_main(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     concurrency: int = DEFAULT_CONCURRENCY,
     queue_size: int = DEFAULT_QUEUE_SIZE,
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS,
 ) -> int:
     """``srlab serve`` for the CLI: an exit code and one-line messages instead of tracebacks."""
     try:
         serve(host, port, max_upload_mb=max_upload_mb, max_pixels=max_pixels,
-              concurrency=concurrency, queue_size=queue_size)
+              concurrency=concurrency, queue_size=queue_size,
+              max_output_pixels=max_output_pixels)
     except MissingWebExtra:
         print(f"error: {WEB_EXTRA_HINT}", file=sys.stderr)
         return 2

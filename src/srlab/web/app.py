@@ -72,7 +72,7 @@ TILE_CHOICES = [("automatic", 0), ("64 px", 64), ("128 px", 128), ("256 px", 256
                 ("512 px", 512)]
 UPLOAD_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"]
 _PREVIEW_NAME = re.compile(r"^[0-9a-f]{32}\.png$")
-_STATIC_FILES = {"panzoom.min.js", "compare.js", "paste.js"}
+_STATIC_FILES = {"panzoom.min.js", "compare.js", "paste.js", "status.js"}
 POLL_SECONDS = 0.3  # how often the status line redraws progress during a job
 THUMB_EDGE = 640  # the input preview's longest side
 
@@ -113,6 +113,7 @@ _CSS = """
 #srlab-buttons { gap: 8px; flex-wrap: nowrap; }
 #srlab-run { flex: 3 1 0; }
 #srlab-paste, #srlab-cancel { flex: 1 1 0; min-width: 0; }
+#srlab-status:not(:has(.srlab-msg)) { display: none; }
 """
 
 _EMPTY_COMPARE = ("<div class='srlab-cmp-empty'>The result appears here: bicubic left of the "
@@ -369,15 +370,14 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
                                    label=f"Denoise strength: 0 = faithful ({DENOISE_PAIR[0]}), "
                                          f"1 = clean ({DENOISE_PAIR[1]})",
                                    elem_id="srlab-denoise")
-                files = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, height=120,
+                files = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, height=150,
                                 label="Images (one, or a batch; or paste one)",
                                 elem_id="srlab-input")
                 with gr.Row(elem_id="srlab-buttons"):
                     run = gr.Button("Upscale", variant="primary", elem_id="srlab-run")
-                    paste = gr.Button("Paste", variant="secondary", size="md",
-                                      elem_id="srlab-paste")
-                    cancel = gr.Button("Cancel", variant="secondary", size="md",
-                                       interactive=False, elem_id="srlab-cancel")
+                    paste = gr.Button("Paste", variant="secondary", elem_id="srlab-paste")
+                    cancel = gr.Button("Cancel", variant="secondary", interactive=False,
+                                       elem_id="srlab-cancel")
                 # right under the buttons: where the eye is after a tap, on a phone too
                 status = gr.HTML("", elem_id="srlab-status")
                 preview = gr.Image(label="Input", interactive=False, height=170,
@@ -644,7 +644,8 @@ def create_app(limits: Limits | None = None) -> "FastAPI":
     demo = build_app(state)
     head = ("<script src='/srlab-static/panzoom.min.js'></script>"
             "<script src='/srlab-static/compare.js'></script>"
-            "<script src='/srlab-static/paste.js'></script>")
+            "<script src='/srlab-static/paste.js'></script>"
+            "<script src='/srlab-static/status.js'></script>")
     from srlab.zoo import weights
     return gr.mount_gradio_app(
         api, demo, path="/",

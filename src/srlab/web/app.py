@@ -640,6 +640,7 @@ def create_app(limits: Limits | None = None) -> "FastAPI":
 
     state = ServerState(limits or Limits())
     api = build_api(state)
+    api.state.srlab = state  # the shared state, for the process that runs the app (tests)
     _add_file_routes(api, state)
     demo = build_app(state)
     head = ("<script src='/srlab-static/panzoom.min.js'></script>"

@@ -59,17 +59,24 @@ def stored_speed(name: str, scale: int) -> dict[str, Any] | None:
             "source": "srlab bench --store (src/srlab/assets/backends.json)"}
 
 
-def speed_sentence(name: str, scale: int) -> str:
-    """One line for the card: the stored speed, and what it means for a 3 Mpx photo."""
-    sp = stored_speed(name, scale)
-    if sp is None:
-        return ("**Speed:** not measured on this kind of CPU (`srlab bench --store` "
-                "records it).")
+def _speed_words(net: str, sp: dict[str, Any], scale: int) -> str:
     w, h = _EXAMPLE
     seconds = w * h * scale * scale / 1e6 / sp["mpx_per_s"]
-    return (f"**Speed here:** about {sp['mpx_per_s']:.2f} Mpx of output per second "
-            f"({sp['backend']} on {sp['cpu']}, measured by `srlab bench`): a {w} × {h} photo "
-            f"at ×{scale} takes about {seconds:.0f} s.")
+    return (f"{net}: about {sp['mpx_per_s']:.2f} Mpx of output per second on "
+            f"{sp['backend']}, so a {w} × {h} photo at ×{scale} takes about {seconds:.0f} s")
+
+
+def speed_sentence(name: str, scale: int) -> str:
+    """One line for the card: the stored speed of the network(s) that run, and what it
+    means for a 3 Mpx photo (auto: both of the networks it picks from)."""
+    nets = list(DENOISE_PAIR) if name == AUTO else [name]
+    parts = [(n, stored_speed(n, scale)) for n in nets]
+    if any(sp is None for _, sp in parts):
+        return ("**Speed:** not measured on this kind of CPU (`srlab bench --store` "
+                "records it).")
+    cpu = parts[0][1]["cpu"]  # type: ignore[index]
+    said = "; ".join(_speed_words(n, sp, scale) for n, sp in parts)  # type: ignore[arg-type]
+    return f"**Speed here** ({cpu}, measured by `srlab bench`): {said}."
 
 
 def card(name: str, scale: int) -> str:

@@ -9,15 +9,19 @@ to a temporary folder, or to docs/screenshots/ with ``SRLAB_SCREENSHOTS=docs/scr
 (how the committed ones are refreshed), so a test run leaves the work tree as it was.
 
 Why no wait here can flake (issue 53): every wait is for a state the page reports, never for
-text that may already be on the page. The status line says ``data-srlab`` = loaded / ready /
-queued / running / done / cancelled / error with ``data-event``, a fresh id per upload check
-and per Upscale press, so ``_upload`` and ``_run`` wait for *their* answer. The flaky layout
-test waited for its card to contain "×4", which the page holds before its load event has run;
-that event then cleared the status line, so an upload checked before it landed lost its
-"press Upscale" and the test waited out its 120 s (more often on a slow first start: a
-Chromium just installed, an ONNX export of the default model on first use). Before the tests
-the server is warmed (the models they use loaded and exported, through the API) and
-Chromium is warmed (one page with text drawn), so no test's wait pays for a first launch.
+text that may already be on the page. ``#srlab-page [data-srlab-page=loaded]`` says the load
+event has run; the status line says ``data-srlab`` = ready / queued / running / done /
+cancelled / error with ``data-event``, a fresh id per upload check and per Upscale press, so
+``_upload`` and ``_run`` wait for *their* answer. The flaky layout test waited for its card to
+contain "×4", which the page holds before its load event has run; that event then rewrote
+the status line, so an upload checked before it landed lost its "press Upscale" (with the
+load event 3 s late, as when the test before swapped the weights folder and the catalogue is
+rebuilt, the old flow shows the line and then ''), and the test waited out its 120 s: more
+often on a slow start (a Chromium just installed, an ONNX export of the default model on
+first use). The load event no longer touches the status line unless it has something to
+say. Before the tests the server is warmed (the models they use loaded and exported, through
+the API) and Chromium is warmed (one page with text drawn), so no test's wait pays for a
+first launch.
 """
 
 from __future__ import annotations
@@ -156,7 +160,7 @@ def _state(page) -> str:
 def _open(page, url: str, card: str) -> None:
     """Open the demo and wait for its load event to have run (it writes the status line)."""
     page.goto(url)
-    page.wait_for_function(f"{_STATE}?.dataset.event === 'load'")
+    page.wait_for_selector("#srlab-page [data-srlab-page=loaded]", state="attached")
     assert card in page.inner_text("#srlab-card"), page.inner_text("#srlab-card")
 
 

@@ -9,10 +9,11 @@ with zoom and pan at 1:1, and download each result or a zip. Every mistake a use
 one plain sentence in the status line right under the Upscale button (where a phone user is
 looking), worded as the API words it, and one line in the server log.
 
-The status line also says what state the page is in, for people and for tests:
-``#srlab-status .srlab-state`` has ``data-srlab`` = ``loaded`` once the page's first event has
-run, then ``ready`` / ``queued`` / ``running`` / ``done`` / ``cancelled`` / ``error``, and
-``data-event``, a fresh id per upload check and per Upscale press.
+The page says what state it is in, for scripts and tests: ``#srlab-page
+[data-srlab-page=loaded]`` appears once its load event has run (it sets the model from the
+link), and the status line's ``.srlab-state`` has ``data-srlab`` = ``ready`` / ``queued`` /
+``running`` / ``done`` / ``cancelled`` / ``error`` with ``data-event``, a fresh id per upload
+check and per Upscale press.
 """
 
 # No ``from __future__ import annotations`` here: Gradio reads the annotations of the
@@ -113,7 +114,7 @@ _CSS = """
 #srlab-buttons { gap: 8px; flex-wrap: nowrap; }
 #srlab-run { flex: 3 1 0; }
 #srlab-paste, #srlab-cancel { flex: 1 1 0; min-width: 0; }
-#srlab-status:not(:has(.srlab-msg)) { display: none; }
+#srlab-status:not(:has(.srlab-msg)), #srlab-page { display: none; }
 """
 
 _EMPTY_COMPARE = ("<div class='srlab-cmp-empty'>The result appears here: bicubic left of the "
@@ -355,6 +356,8 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
             f"{limits.max_pixels / 1e6:g} Mpx and {mb(limits.max_upload_bytes)}; results up to "
             f"{limits.max_output_pixels / 1e6:g} Mpx), pick a model and press **Upscale**. "
             "The same operations are an HTTP API: [API docs](/docs).", elem_id="srlab-header")
+        # says (to scripts and tests) that the page's load event has run: see the docstring
+        page_state = gr.HTML("", elem_id="srlab-page")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
                 model_dd = gr.Dropdown(
@@ -570,7 +573,10 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
             return (gr.Dropdown(choices=choices, value=name),
                     gr.Radio(choices=_scale_choices(name), value=scale),
                     model_card(name, scale), gr.Group(visible=name == AUTO),
-                    status_html(note, "error" if note else "loaded", "load"))
+                    # a note only when there is one: an upload checked before this event
+                    # landed keeps its answer
+                    status_html(note, "error", "load") if note else gr.skip(),
+                    "<span data-srlab-page='loaded'></span>")
 
         private = {"api_visibility": "private"}
         model_dd.input(on_model, [model_dd, scale_rd], [scale_rd, denoise_box, card,
@@ -592,7 +598,8 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
                     **private)
         cancel.click(on_cancel, None, None, concurrency_limit=None, queue=False, **private)
         pick.input(on_pick, [pick, results], compare, **private)
-        demo.load(on_load, None, [model_dd, scale_rd, card, denoise_box, status], **private)
+        demo.load(on_load, None, [model_dd, scale_rd, card, denoise_box, status, page_state],
+                  **private)
 
     demo.queue(default_concurrency_limit=limits.concurrency, max_size=UI_QUEUE_MAX)
     return demo

@@ -462,10 +462,19 @@ def test_auto_is_the_default_and_shows_its_choice(tmp_path, monkeypatch, browser
 
 # every control whose text must show whole: nothing cut (scrollWidth) and, for the upload
 # box's "Click to Upload", nothing outside its box
-_CUT = """() => {
+_CUT = """(labels) => {
   const cut = [];
   const check = (el, what) => { if (el && el.scrollWidth > el.clientWidth + 1) cut.push(what); };
-  check(document.querySelector('#srlab-model input'), 'model picker');
+  // every choice of the model picker, drawn in the input's font, fits left of its arrow
+  const input = document.querySelector('#srlab-model input');
+  const arrow = document.querySelector('#srlab-model .dropdown-arrow');
+  const room = (arrow ? arrow.getBoundingClientRect().left : input.getBoundingClientRect().right)
+               - input.getBoundingClientRect().left;
+  const ctx = document.createElement('canvas').getContext('2d');
+  ctx.font = getComputedStyle(input).font;
+  labels.forEach(l => { if (ctx.measureText(l).width > room) cut.push(l); });
+  check(input, 'model picker');
+  check(document.querySelector('#srlab-card table'), 'the card table');
   document.querySelectorAll('#srlab-buttons button').forEach(b => check(b, b.innerText));
   const box = document.querySelector('#srlab-input').getBoundingClientRect();
   const walker = document.createTreeWalker(document.querySelector('#srlab-input'),
@@ -492,7 +501,7 @@ def test_layout_and_screenshots_at_desktop_and_phone_widths(page, base, crops, t
     shots = Path(os.environ.get("SRLAB_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     _open(page, base, "×4")  # the default: x4, like the API
-    assert page.evaluate(_CUT) == []
+    assert page.evaluate(_CUT, [label for label, _ in catalog.ui_models()]) == []
     shot = page.screenshot()
     _small_png(io.BytesIO(shot), shots / "web-1280x900-start.png")
     _upload(page, crops["web"])  # a quality-35 JPEG: what auto is for
@@ -513,7 +522,7 @@ def test_layout_and_screenshots_at_desktop_and_phone_widths(page, base, crops, t
 
     page.set_viewport_size({"width": 390, "height": 844})
     _open(page, base, "×4")
-    assert page.evaluate(_CUT) == []
+    assert page.evaluate(_CUT, [label for label, _ in catalog.ui_models()]) == []
     _upload(page, crops["notes"], expect="notes.png: not an image")  # a phone user's mistake
     _settled(page, "#srlab-status")  # brought on screen if it was not (status.js)
     box = page.locator("#srlab-status").bounding_box()

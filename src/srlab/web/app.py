@@ -115,6 +115,7 @@ _CSS = """
 #srlab-run { flex: 3 1 0; }
 #srlab-paste, #srlab-cancel { flex: 1 1 0; min-width: 0; }
 #srlab-status:not(:has(.srlab-msg)), #srlab-page { display: none; }
+@media (max-width: 480px) { #srlab-card th, #srlab-card td { padding: 4px 6px; } }
 """
 
 _EMPTY_COMPARE = ("<div class='srlab-cmp-empty'>The result appears here: bicubic left of the "

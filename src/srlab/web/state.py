@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = ["WEB_EXTRA_HINT", "MissingWebExtra", "import_gradio", "Limits", "WebError", "Busy",
            "Cancelled", "WorkGate", "check_output", "ModelCache", "ServerState", "Job", "Options",
-           "Result",
-           "FORMATS", "log", "probe", "decode", "run_image", "zip_results", "release_memory"]
+           "Result", "FORMATS", "log", "probe", "decode", "run_image", "zip_results",
+           "release_memory"]
 
 WEB_EXTRA_HINT = "srlab serve needs the web extra: pip install 'srlab[web]'"
 

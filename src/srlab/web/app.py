@@ -262,6 +262,8 @@ def _reduced(arr: Any, factor: int, rows: int = 64) -> Any:
 
     from srlab.image.imageio import to_pil
 
+    if arr.shape[0] < factor:  # a strip thinner than one block: nothing to average
+        return to_pil(arr)
     band = factor * rows
     h = arr.shape[0] // factor * factor
     parts = [to_pil(arr[y:min(y + band, h)]).reduce(factor) for y in range(0, h, band)]

@@ -15,8 +15,9 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def running_server(limits=None) -> Iterator[str]:
-    """Yield the base URL of a live server with ``limits``; shut it down afterwards."""
+def running_server(limits=None, *, with_state: bool = False) -> Iterator:
+    """Yield the base URL of a live server with ``limits`` (with ``with_state``: the URL and
+    the server's ``ServerState``); shut it down afterwards."""
     import uvicorn
 
     from srlab import web
@@ -36,7 +37,8 @@ def running_server(limits=None) -> Iterator[str]:
             raise RuntimeError("the srlab web server did not start")
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+        yield (url, app.state.srlab) if with_state else url
     finally:
         server.should_exit = True
         thread.join(15)

@@ -6,6 +6,7 @@ test_web_e2e.py drives the same paths through Chromium; these pin the details fa
 
 from __future__ import annotations
 
+import time
 import zipfile
 from pathlib import Path
 
@@ -191,3 +192,117 @@ def test_package_keeps_the_old_names():
                  "model_card", "training_artifacts", "build_app", "create_app", "serve",
                  "serve_main", "WEB_EXTRA_HINT", "MissingWebExtra"):
         assert hasattr(web, name), name
+
+
+# --- issue 53: phone photos, the true size of a bomb, one fair line, plain cards ------------
+
+
+def test_a_bomb_is_refused_with_the_size_its_header_claims(srv, tmp_path):
+    from corpus import png_with_header
+
+    from srlab.image.header import header_size
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_with_header(200_000, 150_000))  # Pillow refuses to open it
+    assert header_size(bomb) == (200_000, 150_000)
+    with pytest.raises(state.WebError) as err:
+        app._check_upload(srv, str(bomb))
+    assert err.value.status == 413
+    assert "bomb.png is 200000 x 150000 = 30,000,000,000 pixels" in err.value.message
+    assert "1048576" not in err.value.message  # never a placeholder
+    gif = tmp_path / "g.gif"
+    Image.new("RGB", (40, 30)).save(gif)
+    assert header_size(gif) == (40, 30)
+    assert header_size(tmp_path / "missing.png") is None
+
+
+def test_header_size_reads_the_whole_bad_input_corpus(tmp_path):
+    """Every file of tests/corpus.py: a size or None, never an exception; the size of each
+    readable one is the one load_image reports (up to an EXIF rotation)."""
+    from corpus import OK_SIZES, build_corpus
+
+    from srlab.image.header import header_size
+
+    for name in build_corpus(tmp_path):
+        size = header_size(tmp_path / name)
+        if name in OK_SIZES:
+            assert size is not None and sorted(size) == sorted(OK_SIZES[name]), name
+
+
+def test_phone_photos_pass_and_the_output_limit_is_said_before_any_work():
+    limits = state.Limits()
+    assert limits.max_pixels >= 24_000_000  # a 6000 x 4000 phone photo is accepted
+    state.check_output(limits, "p.jpg", 6000, 4000, 2)  # 96 Mpx: runs
+    with pytest.raises(state.WebError) as err:
+        state.check_output(limits, "p.jpg", 6000, 4000, 4)
+    assert err.value.status == 413
+    assert "p.jpg at ×4 would be 384 Mpx, above this server's output limit of 100 Mpx" \
+        in err.value.message and "6.2 Mpx of input" in err.value.message
+
+
+def test_one_line_for_browser_and_api_jobs_first_come_first_served():
+    import threading
+
+    gate = state.WorkGate(concurrency=1, queue_size=1)
+    release = threading.Event()
+    order: list[str] = []
+
+    def job(name: str):
+        def run():
+            release.wait(10)
+            order.append(name)
+        return run
+
+    first = gate.submit(job("api-1"))
+    second = gate.submit(job("api-2"))
+    with pytest.raises(state.Busy):  # the API's line is full
+        gate.submit(job("api-3"))
+    ui = gate.submit(job("ui"), wait=True)  # a person waits instead
+    late = gate.submit(job("ui-2"), wait=True)
+    deadline = time.monotonic() + 10
+    while gate.ahead(first) is not None and time.monotonic() < deadline:
+        time.sleep(0.01)  # the first job starts on the worker thread
+    assert gate.ahead(first) is None
+    assert gate.ahead(second) == 1 and gate.ahead(ui) == 2 and gate.ahead(late) == 3
+    assert late.cancel()  # cancelled while waiting: it leaves the line
+    release.set()
+    for f in (first, second, ui):
+        f.result(10)
+    assert order == ["api-1", "api-2", "ui"]
+    assert gate.pending == 0
+
+
+def test_reduced_preview_equals_pillow_reduce(rng):
+    arr = rng.integers(0, 256, (203, 150, 3), dtype=np.uint8)
+    got = np.asarray(app._reduced(arr, 3, rows=5))
+    want = np.asarray(Image.fromarray(arr[:201]).reduce(3))
+    np.testing.assert_array_equal(got, want)
+
+
+def test_picker_labels_are_short_and_the_card_reads_in_plain_words():
+    assert max(len(label) for label, _ in catalog.ui_models()) <= 40  # fits 390 px
+    card = catalog.model_card("span", 4, speed="**Speed here:** x")
+    assert "**Speed here:** x" in card and "CPU Mpx/s" not in card
+    assert "1*l1" not in card and "runs/" not in card and "LR patches" not in card
+
+
+def test_api_speeds_come_from_one_bench_run_not_the_ship_headers():
+    from srlab.runtime.backends import load_store
+    from srlab.runtime.cpu import cpu_model
+    from srlab.web import cards
+
+    listing = {m["name"]: m for m in cards.models_json(catalog.model_catalog())}
+    for m in listing.values():
+        for v in m["variants"]:
+            assert all("mpx_per_s" not in row for row in v["metrics"].values()), m["name"]
+    stored = load_store().get(cpu_model(), {})
+    if "span" not in stored:
+        pytest.skip(f"no srlab bench figures stored for this CPU ({cpu_model()})")
+    span = {v["scale"]: v["speed"] for v in listing["span"]["variants"]}
+    for scale in (2, 4):
+        sp = span[scale]
+        assert sp["mpx_per_s"] == round(stored["span"][str(scale)][sp["backend"]].mpx_per_s, 2)
+    # x4 runs the body on 4x fewer input pixels per output pixel: faster per output Mpx
+    assert span[4]["mpx_per_s"] > span[2]["mpx_per_s"]
+    auto = {v["scale"]: v["speed"] for v in listing["auto"]["variants"]}
+    assert all(auto[s] == span[s] for s in auto)  # auto's figures are span's, as its card says

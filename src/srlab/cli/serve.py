@@ -17,7 +17,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-upload-mb", type=float, default=None, metavar="MB",
                    help="largest accepted upload")
     p.add_argument("--max-pixels", type=pixel_count, default=None, metavar="N",
-                   help="largest accepted input image, in pixels")
+                   help="largest accepted input image, in pixels (default 25M: a 24 Mpx "
+                        "phone photo)")
+    p.add_argument("--max-output-pixels", type=pixel_count, default=None, metavar="N",
+                   help="largest result, in pixels (default 100M: a 25 Mpx photo at x2); "
+                        "larger asks are refused before any work")
     p.add_argument("--concurrency", type=int_at_least(1, "--concurrency"), default=None,
                    metavar="N", help="upscale jobs run at once")
     p.add_argument("--threads", type=int_at_least(1, "--threads"), default=None, metavar="N")
@@ -30,5 +34,6 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     options = {k: v for k, v in (("max_upload_mb", args.max_upload_mb),
                                   ("max_pixels", args.max_pixels),
+                                  ("max_output_pixels", args.max_output_pixels),
                                   ("concurrency", args.concurrency)) if v is not None}
     return web.serve_main(args.host, args.port, **options)

@@ -24,13 +24,16 @@ One process serves two front doors that share one work queue and one model cache
   ``X-Srlab-Chosen`` / ``X-Srlab-Condition`` / ``X-Srlab-Denoise`` headers. Errors are JSON
   ``{"error": "...", "status": N}``: 400 bad image or parameters (also for a model/scale
   without trained weights, unless ``allow_untrained=true``), 404/405 wrong path or method,
-  413 upload or pixel count above the limit, 503 "busy, try again" when the queue is full.
+  413 upload, pixel count or result size above the limit, 503 "busy, try again" when the
+  queue is full.
 
-Why the limits: a single 4-megapixel upload at x4 is a 64-megapixel output, and a CPU server
+Why the limits: a 25-megapixel phone photo at x2 is a 100-megapixel output, and a CPU server
 shared with other work must not let a burst of those exhaust memory. Uploads are capped in
-bytes before they are parsed and in pixels before they are decoded; at most ``concurrency``
-upscales run at once and at most ``queue_size`` more wait; anything beyond is refused at once
-instead of piling up. Results go to disk and are streamed from there.
+bytes before they are parsed and in pixels (the size the header claims) before they are
+decoded, results in pixels before any work; at most ``concurrency`` upscales run at once, in
+one first-come line: an API call finding ``queue_size`` waiting is refused at once (503)
+instead of piling up, a browser job waits its turn with its place shown (Gradio's queue
+bounds those). Results go to disk and are streamed from there.
 
 Modules: ``catalog`` (what is offered, model cards), ``state`` (limits, queue, cache, the one
 upscale job), ``api`` (FastAPI), ``app`` (Gradio, ``create_app``, ``serve``).

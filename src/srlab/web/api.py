@@ -56,8 +56,9 @@ luma noise sigma ~1.1`), `X-Srlab-Denoise` (strength used), `X-Srlab-Trained`,
 `X-Srlab-Seconds`, `X-Srlab-Input-Size`, `X-Srlab-Output-Size`.
 
 Errors are JSON `{{"error": "...", "status": N}}`: 400 bad image or parameter, 404 unknown
-path, 405 wrong method, 413 upload or pixel count above the limit, 503 busy (retry after the
-`Retry-After` seconds). Default scale: x{DEFAULT_SCALE}.
+path, 405 wrong method, 413 upload, pixel count (the size the file's header claims) or
+result size above the limit, 503 busy (retry after the `Retry-After` seconds; the browser
+demo waits in the same line instead). Default scale: x{DEFAULT_SCALE}.
 """
 
 _UPLOAD_DOC = {
@@ -247,9 +248,11 @@ def build_api(state: ServerState) -> "FastAPI":
     @api.get("/api/models")
     async def models() -> list[dict[str, Any]]:
         """Every model (and ``auto``) with its scales, which of them are trained, parameter
-        counts per scale and recorded metrics."""
-        cat = await asyncio.to_thread(model_catalog)
-        return [e.to_json() for e in cat]
+        counts per scale, recorded quality metrics and the measured speed (``speed``: output
+        Mpx/s on the backend auto runs here, from ``srlab bench --store``; null if none)."""
+        from srlab.web.cards import models_json
+
+        return await asyncio.to_thread(lambda: models_json(model_catalog()))
 
     @api.post("/api/upscale", openapi_extra=_UPLOAD_DOC)
     async def upscale(

@@ -1,11 +1,19 @@
 """The Gradio UI of ``srlab serve``, the app that joins it to the API, and the server entry.
 
 What a user sees: pick a model (main models first, study networks grouped and labelled), a
-scale (only trained ones), upload one image or a batch (checked the moment it arrives: size,
-pixels, readable), press Upscale, watch real progress (tiles done / total) with a Cancel
-button, then compare bicubic and the model side by side with zoom and pan at 1:1, and
-download each result or a zip. Every mistake a user can make is one plain sentence in the
-status line, worded as the API words it, and one line in the server log.
+scale (only trained ones), upload one image or a batch, or paste one (checked the moment it
+arrives: size, pixels, readable), press Upscale, wait in line behind other jobs (API calls
+included: the position is shown), watch real progress (tiles done / total) with a Cancel
+button that is live only while the job runs, then compare bicubic and the model side by side
+with zoom and pan at 1:1, and download each result or a zip. Every mistake a user can make is
+one plain sentence in the status line right under the Upscale button (where a phone user is
+looking), worded as the API words it, and one line in the server log.
+
+The page says what state it is in, for scripts and tests: ``#srlab-page
+[data-srlab-page=loaded]`` appears once its load event has run (it sets the model from the
+link), and the status line's ``.srlab-state`` has ``data-srlab`` = ``ready`` / ``queued`` /
+``running`` / ``done`` / ``cancelled`` / ``error`` with ``data-event``, a fresh id per upload
+check and per Upscale press.
 """
 
 # No ``from __future__ import annotations`` here: Gradio reads the annotations of the
@@ -22,11 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from srlab.web import state as _state
+from srlab.web.cards import card as model_card
 from srlab.web.state import (
     DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_OUTPUT_PIXELS,
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_UPLOAD_MB,
     DEFAULT_QUEUE_SIZE,
+    UI_QUEUE_MAX,
     WEB_EXTRA_HINT,
     Cancelled,
     Job,
@@ -40,7 +51,6 @@ from srlab.web.state import (
 )
 from srlab.zoo.catalog import (
     default_choice,
-    model_card,
     pick_scale,
     trained_scales,
     training_artifacts,
@@ -63,7 +73,7 @@ TILE_CHOICES = [("automatic", 0), ("64 px", 64), ("128 px", 128), ("256 px", 256
                 ("512 px", 512)]
 UPLOAD_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"]
 _PREVIEW_NAME = re.compile(r"^[0-9a-f]{32}\.png$")
-_STATIC_FILES = {"panzoom.min.js", "compare.js"}
+_STATIC_FILES = {"panzoom.min.js", "compare.js", "paste.js", "status.js"}
 POLL_SECONDS = 0.3  # how often the status line redraws progress during a job
 THUMB_EDGE = 640  # the input preview's longest side
 
@@ -101,15 +111,12 @@ _CSS = """
 .srlab-bar button { padding: 2px 10px; border: 1px solid var(--border-color-primary);
   border-radius: 6px; background: var(--button-secondary-background-fill); }
 .srlab-note { color: var(--body-text-color-subdued); }
+#srlab-buttons { gap: 8px; flex-wrap: nowrap; }
+#srlab-run { flex: 3 1 0; }
+#srlab-paste, #srlab-cancel { flex: 1 1 0; min-width: 0; }
+#srlab-status:not(:has(.srlab-msg)), #srlab-page { display: none; }
+@media (max-width: 480px) { #srlab-card th, #srlab-card td { padding: 4px 6px; } }
 """
-
-# scroll the result into view when it is below the fold (a phone): the inputs pass through
-_SCROLL_JS = """(...args) => {
-  const el = document.getElementById('srlab-compare');
-  if (el && el.getBoundingClientRect().top > window.innerHeight * 0.6)
-    el.scrollIntoView({behavior: 'smooth', block: 'start'});
-  return args;
-}"""
 
 _EMPTY_COMPARE = ("<div class='srlab-cmp-empty'>The result appears here: bicubic left of the "
                   "divider, the model right of it. Scroll or pinch to zoom, drag to pan, "
@@ -121,10 +128,20 @@ _EMPTY_COMPARE = ("<div class='srlab-cmp-empty'>The result appears here: bicubic
 # --------------------------------------------------------------------------------------------
 
 
-def message_html(text: str, *, error: bool = False) -> str:
-    """One status line; errors are one plain sentence, styled as an error."""
+def message_html(text: str, *, error: bool = False, state: str = "") -> str:
+    """One status line; errors are one plain sentence, styled as an error. ``state``
+    (``data-srlab``) says what the page is doing, for scripts and tests."""
     cls = "srlab-err" if error else "srlab-info"
-    return f"<div class='srlab-msg {cls}'>{text if not error else html.escape(text)}</div>"
+    state = "error" if error else state or "info"
+    return (f"<div class='srlab-msg {cls}' data-srlab='{state}'>"
+            f"{text if not error else html.escape(text)}</div>")
+
+
+def status_html(lines: str, state: str, event: str) -> str:
+    """The status line's content: ``lines`` under one element that says the page's
+    ``state`` and which ``event`` (a fresh id per upload check and per Upscale press) wrote
+    it, so a script can wait for *this* press's answer, not read the previous one's."""
+    return f"<div class='srlab-state' data-srlab='{state}' data-event='{event}'>{lines}</div>"
 
 
 def progress_html(job: Job) -> str:
@@ -133,15 +150,23 @@ def progress_html(job: Job) -> str:
     where = html.escape(job.name)
     if job.images > 1:
         where += f" ({job.image} of {job.images})"
+    state = "running"
     if job.image == 0:
-        text = "Waiting for a free worker…"
+        state = "queued"
+        if job.ahead:
+            text = (f"Waiting in line: {job.ahead} job{'s' * (job.ahead != 1)} ahead of yours "
+                    "(browser and API jobs run in the order they arrive)…")
+        else:
+            text = "Starting…"
     elif job.phase == "tiles":
         eta = job.eta()
         left = f" · about {eta:.0f} s left" if eta is not None else ""
         text = f"Upscaling {where}: tile {job.done} of {job.total} · {pct}%{left}"
     else:
         text = f"{html.escape(job.phase.capitalize())} {where}…"
-    return (f"<div class='srlab-msg srlab-info srlab-progress'><progress max='100' "
+    return (f"<div class='srlab-msg srlab-info srlab-progress' data-srlab='{state}' "
+            f"data-done='{job.done}' data-total='{job.total}' data-ahead='{job.ahead or 0}'>"
+            f"<progress max='100' "
             f"value='{pct}'></progress><span>{text}</span></div>")
 
 
@@ -222,12 +247,32 @@ def _previews(state: ServerState, img: Any, res: Any, opts: Options) -> dict[str
     else:
         f = math.sqrt(PREVIEW_MAX_PIXELS / (ow * oh))
         size = (max(1, int(ow * f)), max(1, int(oh * f)))
-        big = to_pil(res.array)
-        small = big.reduce(max(1, math.ceil(1 / f))).resize(size, Image.Resampling.BOX)
-        del big
+        small = _reduced(res.array, max(1, math.ceil(1 / f))).resize(size,
+                                                                     Image.Resampling.BOX)
         after = _save_preview(state, small)
         before = _save_preview(state, to_pil(img.array).resize(size, Image.Resampling.BICUBIC))
     return {"before": before, "after": after, "preview_size": size}
+
+
+def _reduced(arr: Any, factor: int, rows: int = 64) -> Any:
+    """``arr`` shrunk ``factor`` times by box averaging, as a PIL image, one band of rows at
+    a time: a 100 Mpx result never gets a full-size PIL copy (Pillow keeps RGB in 4 bytes
+    a pixel: that copy alone would be 400 MB)."""
+    from PIL import Image
+
+    from srlab.image.imageio import to_pil
+
+    if arr.shape[0] < factor:  # a strip thinner than one block: nothing to average
+        return to_pil(arr)
+    band = factor * rows
+    h = arr.shape[0] // factor * factor
+    parts = [to_pil(arr[y:min(y + band, h)]).reduce(factor) for y in range(0, h, band)]
+    out = Image.new(parts[0].mode, (parts[0].width, sum(p.height for p in parts)))
+    y = 0
+    for part in parts:
+        out.paste(part, (0, y))
+        y += part.height
+    return out
 
 
 def _ui_batch(state: ServerState, ready: list[dict[str, Any]], opts: Options,
@@ -311,9 +356,11 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
         gr.Markdown(
             "# srlab — super-resolution on CPU\n"
             f"Upload an image or a batch (up to {limits.max_batch}, each up to "
-            f"{limits.max_pixels / 1e6:g} Mpx and {mb(limits.max_upload_bytes)}), pick a model "
-            "and press **Upscale**. The same operations are an HTTP API: "
-            "[API docs](/docs).", elem_id="srlab-header")
+            f"{limits.max_pixels / 1e6:g} Mpx and {mb(limits.max_upload_bytes)}; results up to "
+            f"{limits.max_output_pixels / 1e6:g} Mpx), pick a model and press **Upscale**. "
+            "The same operations are an HTTP API: [API docs](/docs).", elem_id="srlab-header")
+        # says (to scripts and tests) that the page's load event has run: see the docstring
+        page_state = gr.HTML("", elem_id="srlab-page")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
                 model_dd = gr.Dropdown(
@@ -329,13 +376,18 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
                                    label=f"Denoise strength: 0 = faithful ({DENOISE_PAIR[0]}), "
                                          f"1 = clean ({DENOISE_PAIR[1]})",
                                    elem_id="srlab-denoise")
-                files = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, height=100,
-                                label="Images (one, or a batch)", elem_id="srlab-input")
+                files = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, height=150,
+                                label="Images (one, or a batch; or paste one)",
+                                elem_id="srlab-input")
+                with gr.Row(elem_id="srlab-buttons"):
+                    run = gr.Button("Upscale", variant="primary", elem_id="srlab-run")
+                    paste = gr.Button("Paste", variant="secondary", elem_id="srlab-paste")
+                    cancel = gr.Button("Cancel", variant="secondary", interactive=False,
+                                       elem_id="srlab-cancel")
+                # right under the buttons: where the eye is after a tap, on a phone too
+                status = gr.HTML("", elem_id="srlab-status")
                 preview = gr.Image(label="Input", interactive=False, height=170,
                                    buttons=["fullscreen"], elem_id="srlab-preview")
-                with gr.Row():
-                    run = gr.Button("Upscale", variant="primary", elem_id="srlab-run")
-                    cancel = gr.Button("Cancel", variant="stop", elem_id="srlab-cancel")
                 with gr.Accordion("Options: format, tile size, self-ensemble", open=False,
                                   elem_id="srlab-options"):
                     fmt = gr.Radio([("PNG (lossless)", "png"), ("WebP", "webp"),
@@ -353,7 +405,6 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
             with gr.Column(scale=3, min_width=320):
                 compare = gr.HTML(_EMPTY_COMPARE, elem_id="srlab-compare", js_on_load=None)
                 pick = gr.Dropdown([], label="Showing", visible=False, elem_id="srlab-pick")
-                status = gr.HTML("", elem_id="srlab-status")
                 download = gr.File(label="Results", file_count="multiple", interactive=False,
                                    elem_id="srlab-download")
         with gr.Column(elem_id="srlab-card-box"):
@@ -398,11 +449,12 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
         def on_files(paths: list[str] | None):
             """Check each upload as it arrives: one sentence per refused file."""
             paths = list(paths or [])
+            event = uuid.uuid4().hex[:12]
             if not paths:
                 return None, "", []
             if len(paths) > limits.max_batch:
-                return None, refuse(f"at most {limits.max_batch} images at once, not "
-                                    f"{len(paths)}"), []
+                return None, status_html(refuse(f"at most {limits.max_batch} images at once, "
+                                                f"not {len(paths)}"), "error", event), []
             good, bad = [], []
             for p in paths:
                 try:
@@ -413,57 +465,68 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
                 w, h = good[0]["size"]
                 what = (f"{html.escape(good[0]['name'])}: {w} × {h}" if len(good) == 1 else
                         f"{len(good)} images ready")
-                lines = bad + [message_html(f"{what} — press Upscale.")]
+                lines = bad + [message_html(f"{what} — press Upscale.", state="ready")]
             else:
                 lines = bad
-            return (good[0]["thumb"] if good else None), "".join(lines), good
+            return ((good[0]["thumb"] if good else None),
+                    status_html("".join(lines), "ready" if good else "error", event), good)
 
         def on_run(items: list[dict[str, Any]], name: str, scale: int, dn_is_auto: bool,
                    dn_value: float, out_fmt: str, q: float, tile_px: int, ens: bool,
                    request: gr.Request, progress=gr.Progress()):
             skip = gr.skip()
+            idle = gr.Button(interactive=False)
+            event = uuid.uuid4().hex[:12]
+
+            def say(message: str, state: str = "error"):  # the rest untouched, Cancel off
+                return skip, skip, status_html(message, state, event), skip, skip, idle
+
             if not items:
-                yield skip, skip, refuse("Upload an image first."), skip, skip
+                yield say(refuse("Upload an image first."))
                 return
             denoise = None if name != AUTO or dn_is_auto else float(dn_value)
             try:
                 opts = Options(name, int(scale), bool(ens), denoise, int(tile_px or 0),
                                out_fmt or "png", int(q)).checked()
+                for it in items:
+                    _state.check_output(limits, it["name"], *it["size"], opts.scale)
             except WebError as exc:
-                yield skip, skip, refuse(exc.message), skip, skip
+                yield say(refuse(exc.message))
                 return
             total = sum(_state.tiles_of(*it["size"], opts.tile) for it in items)
             job = Job(total, len(items))
             session = getattr(request, "session_hash", None) or uuid.uuid4().hex
-            try:
-                fut = state.gate.submit(partial(_ui_batch, state, items, opts, job))
-            except WebError as exc:
-                yield skip, skip, refuse(exc.message), skip, skip
-                return
+            # wait=True: never "busy" for a person; the job takes its place in the one line
+            fut = state.gate.submit(partial(_ui_batch, state, items, opts, job), wait=True)
             job.future = fut
             jobs[session] = job
+            live = gr.Button(interactive=True)
             try:
                 while True:
+                    job.ahead = state.gate.ahead(fut)
                     try:
                         out = fut.result(timeout=POLL_SECONDS)
                         break
                     except concurrent.futures.TimeoutError:
                         progress((job.done, job.total), desc="tiles", unit="tiles")
-                        yield skip, skip, progress_html(job), skip, skip
+                        line = progress_html(job)
+                        yield (skip, skip, status_html(line, "queued" if job.image == 0
+                                                       else "running", event),
+                               skip, skip, live)
             except (Cancelled, concurrent.futures.CancelledError):
-                yield (skip, skip, message_html(f"Cancelled after {job.done} of {job.total} "
-                                                "tiles."), skip, skip)
+                yield say(message_html(f"Cancelled after {job.done} of {job.total} tiles.",
+                                       state="cancelled"), "cancelled")
                 return
             except WebError as exc:
-                yield skip, skip, refuse(exc.message), skip, skip
+                yield say(refuse(exc.message))
                 return
             except (ValueError, WeightsError) as exc:
-                yield skip, skip, refuse(str(exc)), skip, skip
+                yield say(refuse(str(exc)))
                 return
             except Exception:  # a server fault: the log gets the traceback, the user a sentence
                 log.exception("ui upscale failed")
-                yield (skip, skip, message_html("The upscale failed on the server; its log "
-                                                "has the details.", error=True), skip, skip)
+                yield say(message_html("The upscale failed on the server; its log has the "
+                                       "details.", error=True))
                 return
             finally:
                 job.cancel.set()  # also stops the worker when the browser went away mid-job
@@ -474,7 +537,8 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
             choices = [(it["name"], i) for i, it in enumerate(out)]
             yield (compare_html(out[0]),
                    gr.Dropdown(choices=choices, value=0, visible=len(out) > 1),
-                   message_html(lines), files_out, out)
+                   status_html(message_html(lines, state="done"), "done", event), files_out, out,
+                   idle)
 
         def on_cancel(request: gr.Request):
             job = jobs.get(getattr(request, "session_hash", None) or "")
@@ -511,7 +575,11 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
             scale = pick_scale(name, wanted)
             return (gr.Dropdown(choices=choices, value=name),
                     gr.Radio(choices=_scale_choices(name), value=scale),
-                    model_card(name, scale), gr.Group(visible=name == AUTO), note)
+                    model_card(name, scale), gr.Group(visible=name == AUTO),
+                    # a note only when there is one: an upload checked before this event
+                    # landed keeps its answer
+                    status_html(note, "error", "load") if note else gr.skip(),
+                    "<span data-srlab-page='loaded'></span>")
 
         private = {"api_visibility": "private"}
         model_dd.input(on_model, [model_dd, scale_rd], [scale_rd, denoise_box, card,
@@ -524,15 +592,19 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
                    **private)
         files.change(on_files, files, [preview, status, ready], concurrency_limit=4,
                      concurrency_id="check", show_progress="minimal", **private)
+        # as many browser jobs in the server's line as API ones; more wait in Gradio's queue
         run.click(on_run, [ready, model_dd, scale_rd, dn_auto, dn, fmt, quality, tile,
-                           ensemble], [compare, pick, status, download, results],
-                  js=_SCROLL_JS, show_progress="minimal", show_progress_on=[compare],
-                  **private)
+                           ensemble], [compare, pick, status, download, results, cancel],
+                  show_progress="minimal", show_progress_on=[compare],
+                  concurrency_limit=limits.concurrency + limits.queue_size, **private)
+        paste.click(None, None, None, js="() => { window.srlabPaste && window.srlabPaste(); }",
+                    **private)
         cancel.click(on_cancel, None, None, concurrency_limit=None, queue=False, **private)
         pick.input(on_pick, [pick, results], compare, **private)
-        demo.load(on_load, None, [model_dd, scale_rd, card, denoise_box, status], **private)
+        demo.load(on_load, None, [model_dd, scale_rd, card, denoise_box, status, page_state],
+                  **private)
 
-    demo.queue(default_concurrency_limit=limits.concurrency, max_size=limits.queue_size or 1)
+    demo.queue(default_concurrency_limit=limits.concurrency, max_size=UI_QUEUE_MAX)
     return demo
 
 
@@ -578,10 +650,13 @@ def create_app(limits: Limits | None = None) -> "FastAPI":
 
     state = ServerState(limits or Limits())
     api = build_api(state)
+    api.state.srlab = state  # the shared state, for the process that runs the app (tests)
     _add_file_routes(api, state)
     demo = build_app(state)
     head = ("<script src='/srlab-static/panzoom.min.js'></script>"
-            "<script src='/srlab-static/compare.js'></script>")
+            "<script src='/srlab-static/compare.js'></script>"
+            "<script src='/srlab-static/paste.js'></script>"
+            "<script src='/srlab-static/status.js'></script>")
     from srlab.zoo import weights
     return gr.mount_gradio_app(
         api, demo, path="/",
@@ -616,10 +691,12 @@ def serve(
     concurrency: int = DEFAULT_CONCURRENCY,
     queue_size: int = DEFAULT_QUEUE_SIZE,
     log_level: str = "info",
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS,
 ) -> None:
     """Run the UI and the API with uvicorn until interrupted (blocking)."""
     limits = Limits(max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels,
-                    concurrency=concurrency, queue_size=queue_size)
+                    concurrency=concurrency, queue_size=queue_size,
+                    max_output_pixels=max_output_pixels)
     app = create_app(limits)
     import uvicorn
 
@@ -638,11 +715,13 @@ def serve_main(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     concurrency: int = DEFAULT_CONCURRENCY,
     queue_size: int = DEFAULT_QUEUE_SIZE,
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS,
 ) -> int:
     """``srlab serve`` for the CLI: an exit code and one-line messages instead of tracebacks."""
     try:
         serve(host, port, max_upload_mb=max_upload_mb, max_pixels=max_pixels,
-              concurrency=concurrency, queue_size=queue_size)
+              concurrency=concurrency, queue_size=queue_size,
+              max_output_pixels=max_output_pixels)
     except MissingWebExtra:
         print(f"error: {WEB_EXTRA_HINT}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 import logging
 import os
 import re
@@ -36,15 +37,23 @@ if TYPE_CHECKING:
     from srlab.image.imageio import LoadedImage
 
 __all__ = ["WEB_EXTRA_HINT", "MissingWebExtra", "import_gradio", "Limits", "WebError", "Busy",
-           "Cancelled", "WorkGate", "ModelCache", "ServerState", "Job", "Options", "Result",
-           "FORMATS", "log", "probe", "decode", "run_image", "zip_results", "release_memory"]
+           "Cancelled", "WorkGate", "check_output", "ModelCache", "ServerState", "Job", "Options",
+           "Result", "FORMATS", "log", "probe", "decode", "run_image", "zip_results",
+           "release_memory"]
 
 WEB_EXTRA_HINT = "srlab serve needs the web extra: pip install 'srlab[web]'"
 
 DEFAULT_MAX_UPLOAD_MB = 20.0
-DEFAULT_MAX_PIXELS = 4_000_000  # input pixels; x4 makes that a 64 Mpx output
+# input pixels: a 24 Mpx phone photo (6000 x 4000) and a little more; decoded it is 75 MB,
+# and it runs through the tiled path, so the network's memory is one tile's whatever the size
+DEFAULT_MAX_PIXELS = 25_000_000
+# output pixels: what stays refused. The result is held whole (it is encoded as one file):
+# 100 Mpx = 300 MB of 8-bit RGB, so a 25 Mpx photo runs at x2, a 6 Mpx one at x4
+# (tools/web_memory.py measures the peak of such a job)
+DEFAULT_MAX_OUTPUT_PIXELS = 100_000_000
 DEFAULT_CONCURRENCY = 1  # upscales running at once (each may use all torch threads)
-DEFAULT_QUEUE_SIZE = 8  # upscales waiting; one more is answered 503 at once
+DEFAULT_QUEUE_SIZE = 8  # API upscales waiting; one more is answered 503 at once
+UI_QUEUE_MAX = 64  # browser jobs waiting in Gradio's queue (files on disk: they cost nothing)
 DEFAULT_MODEL_CACHE = 4  # loaded models kept in memory (LRU)
 DEFAULT_MAX_BATCH = 10  # images in one UI batch
 TILE = 256  # LR tile edge for large inputs: bounds activation memory, output is identical
@@ -86,13 +95,14 @@ class Limits:
 
     max_upload_bytes: int = int(DEFAULT_MAX_UPLOAD_MB * 1024 * 1024)
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS
     concurrency: int = DEFAULT_CONCURRENCY
     queue_size: int = DEFAULT_QUEUE_SIZE
     model_cache: int = DEFAULT_MODEL_CACHE
     max_batch: int = DEFAULT_MAX_BATCH
 
     def __post_init__(self) -> None:
-        if self.max_upload_bytes <= 0 or self.max_pixels <= 0:
+        if self.max_upload_bytes <= 0 or self.max_pixels <= 0 or self.max_output_pixels <= 0:
             raise ValueError("upload and pixel limits must be positive")
         if self.concurrency < 1 or self.queue_size < 0 or self.model_cache < 1:
             raise ValueError("concurrency and model cache must be >= 1, queue size >= 0")
@@ -121,11 +131,16 @@ class Cancelled(Exception):
 
 
 class WorkGate:
-    """At most ``concurrency`` jobs run, at most ``queue_size`` wait; the rest get ``Busy``.
+    """One first-come, first-served line for the UI and the API: at most ``concurrency`` jobs
+    run, and an API request finding ``concurrency + queue_size`` jobs pending gets ``Busy``.
 
-    Jobs run on a private thread pool, so an HTTP client that disconnects does not free its
-    slot before its upscale has really finished: the count drops when the thread is done,
-    which is what bounds memory.
+    A browser job (``submit(..., wait=True)``) is never refused for being busy: it takes its
+    place in the same line and waits, and ``ahead`` tells its page how many jobs are before
+    it. (Browser jobs are bounded by Gradio's queue instead, and a waiting one holds no pixels:
+    decoding happens when it starts.) Jobs run on a private thread pool, whose queue is FIFO
+    and filled under the lock in ticket order, so the line is the order of arrival. An HTTP
+    client that disconnects does not free its slot before its upscale has really finished:
+    the count drops when the thread is done, which is what bounds memory.
     """
 
     def __init__(self, concurrency: int, queue_size: int) -> None:
@@ -134,6 +149,8 @@ class WorkGate:
         )
         self._limit = concurrency + queue_size
         self._pending = 0
+        self._waiting: list[int] = []  # tickets queued and not started, in arrival order
+        self._tickets = itertools.count(1)
         self._lock = threading.Lock()
 
     @property
@@ -141,22 +158,41 @@ class WorkGate:
         """Jobs running or waiting right now."""
         return self._pending
 
-    def submit(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
+    def submit(self, fn: Callable[[], T], *, wait: bool = False
+               ) -> concurrent.futures.Future[T]:
+        """Queue ``fn``; the future carries its place in line as ``srlab_ticket``.
+        ``wait=False`` (the API) raises ``Busy`` when the line is full."""
         with self._lock:
-            if self._pending >= self._limit:
+            if not wait and self._pending >= self._limit:
                 raise Busy()
+            ticket = next(self._tickets)
+            fut = self._pool.submit(self._start, ticket, fn)
             self._pending += 1
-        try:
-            fut = self._pool.submit(fn)
-        except BaseException:
-            self._release(None)
-            raise
-        fut.add_done_callback(self._release)
+            self._waiting.append(ticket)
+        fut.srlab_ticket = ticket  # type: ignore[attr-defined]
+        fut.add_done_callback(partial(self._release, ticket))
         return fut
 
-    def _release(self, _fut: object) -> None:
+    def _start(self, ticket: int, fn: Callable[[], T]) -> T:
+        with self._lock:
+            if ticket in self._waiting:
+                self._waiting.remove(ticket)
+        return fn()
+
+    def _release(self, ticket: int, _fut: object) -> None:
         with self._lock:
             self._pending -= 1
+            if ticket in self._waiting:  # cancelled before it started
+                self._waiting.remove(ticket)
+
+    def ahead(self, fut: concurrent.futures.Future) -> int | None:
+        """Jobs before this one (running or earlier in line); None once it has started."""
+        ticket = getattr(fut, "srlab_ticket", None)
+        with self._lock:
+            if ticket not in self._waiting:
+                return None
+            running = self._pending - len(self._waiting)
+            return running + self._waiting.index(ticket)
 
     def run_sync(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` through the queue from a worker thread."""
@@ -287,6 +323,7 @@ class Job:
         self.image = 0  # 1-based index of the image being processed
         self.name = ""
         self.phase = "waiting for a free worker"
+        self.ahead: int | None = None  # jobs before this one in the server's line
         self.started = time.monotonic()
         self.tiles_started: float | None = None
         self.cancel = threading.Event()
@@ -335,17 +372,24 @@ def mb(n: int) -> str:
 
 
 def _probe_size(path: Path) -> tuple[int, int] | None:
-    """Width/height from the file header only (no pixel decoded); None if unreadable,
-    in which case ``load_image`` produces the user-facing message."""
-    from PIL import Image
+    """Width/height the file's header claims (no pixel decoded, whatever the size: a
+    decompression bomb is reported with its own numbers); None if unreadable, in which
+    case ``load_image`` produces the user-facing message."""
+    from srlab.image.header import header_size
 
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except Image.DecompressionBombError:
-        return (1 << 20, 1 << 20)
-    except Exception:  # noqa: BLE001 - any failure: let load_image explain it
-        return None
+    return header_size(path)
+
+
+def check_output(limits: Limits, name: str, width: int, height: int, scale: float) -> None:
+    """413 when the result of ``width`` x ``height`` at ``scale`` is above the output limit:
+    said before any work is queued, with the largest input that would run."""
+    out = int(round(width * scale)) * int(round(height * scale))
+    if out > limits.max_output_pixels:
+        fit = limits.max_output_pixels / scale**2
+        raise WebError(413, f"{name} at ×{scale:g} would be {out / 1e6:,.0f} Mpx, above this "
+                            f"server's output limit of {limits.max_output_pixels / 1e6:g} Mpx; "
+                            f"use a smaller scale, or at ×{scale:g} at most "
+                            f"{fit / 1e6:.1f} Mpx of input")
 
 
 def probe(path: Path, display_name: str, limits: Limits) -> tuple[int, int]:
@@ -462,6 +506,7 @@ def run_image(state: ServerState, img: LoadedImage, opts: Options, *, path: Path
               job: Job | None = None) -> Result:
     """Upscale one decoded image with ``opts``: auto reads the image (and the file's JPEG
     tables at ``path``) and picks the network; progress and cancel go through ``job``."""
+    check_output(state.limits, "the image", img.width, img.height, opts.scale)
     condition = None
     denoise = opts.denoise
     if opts.denoise is not None:

@@ -23,6 +23,10 @@
     let split = 0.5; // divider position, as a fraction of the stage width
     // origin 50% 50% (Panzoom's default, which its wheel/pinch focal maths assume): an image
     // point u is drawn at w/2 + s * (u - w/2 + x) from the stage's left edge
+    // a new result below the fold (a phone): bring it on screen. Only when it arrives, not
+    // when Upscale is pressed: until then the progress and any error are under the button
+    if (root.getBoundingClientRect().top > window.innerHeight * 0.6)
+      root.scrollIntoView({ behavior: "smooth", block: "start" });
     const pz = window.Panzoom(layer, { canvas: true, maxScale: 32, minScale: 0.01,
                                        step: 0.3, cursor: "grab" });
     root.srlabPanzoom = pz; // for tests and the console

@@ -318,8 +318,11 @@ def load_model(
         if weights is not None or denoise is not None:
             raise ValueError("a model file holds its own weights: drop weights/denoise")
         from srlab.runtime.foreign import load_file_model
+        from srlab.zoo.foreign import registered
 
-        return load_file_model(name, scale=scale, backend=backend)  # type: ignore[arg-type]
+        own = registered(name)  # offered by its file name (srlab serve --model-file)
+        return load_file_model(own.path if own else name, scale=scale,  # type: ignore[arg-type]
+                               backend=backend)
     scale = 4 if scale is None else scale
     name = None if name is None else str(name)
     if name == AUTO:

@@ -103,12 +103,20 @@ def set_threads(n: int | None) -> None:
         torch.set_num_threads(n)
 
 
-def add_common_model_args(p: argparse.ArgumentParser, *, scale_default: int = 4) -> None:
-    p.add_argument("-s", "--scale", type=int, choices=(2, 3, 4), default=scale_default,
-                   help=f"upscaling factor (default: {scale_default})")
+def add_common_model_args(p: argparse.ArgumentParser, *, scale_default: int = 4,
+                          model_files: bool = False) -> None:
+    """``model_files``: ``-m`` also takes your own model file (``cli/model_file.py``), and
+    ``--scale`` then defaults to None (the file's own scale; ``scale_default`` otherwise)."""
+    own = ("; a model file's own scale" if model_files else "")
+    p.add_argument("-s", "--scale", type=int, choices=(2, 3, 4),
+                   default=None if model_files else scale_default,
+                   help=f"upscaling factor (default: {scale_default}{own})")
     p.add_argument("-m", "--model", default=None, metavar="NAME",
                    help="registered model (default: srlab's default model, marked * in "
-                        "'srlab models')")
+                        "'srlab models')" + (", or your own model file (.safetensors or "
+                                            ".pth: SPAN, ESRGAN, Compact, SwinIR, HAT, DAT, "
+                                            "... recognised by spandrel; srlab[spandrel])"
+                                            if model_files else ""))
     p.add_argument("--weights", type=Path, default=None, metavar="FILE",
                    help="weights file (.safetensors, or a tensors-only .pth) instead of the "
                         "weights shipped for the model")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from srlab.cli import model_file
 from srlab.cli.common import (
     DEFAULT_MAX_PIXELS,
     PROG,
@@ -42,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="image file or folder")
     p.add_argument("-o", "--output", default=None, metavar="OUT",  # str: keeps a trailing /
                    help="output file (one input) or folder")
-    add_common_model_args(p)
+    add_common_model_args(p, model_files=True)  # -m FILE: cli/model_file.py
     add_backend_arg(p)
     p.add_argument("--tile", type=int_at_least(0, "--tile"), default=0, metavar="N",
                    help="upscale in N x N input tiles to bound memory; 0 = automatic: "
@@ -92,8 +93,13 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             tqdm.write(f"{src}: auto: {cond.describe()} -> {name}", file=sys.stderr)
 
+    upscaler = None  # your own model file (-m FILE): loaded here, refusals exit 2
+    if model_file.is_model_file(args.model):
+        upscaler = model_file.load(args.model, scale=args.scale, backend=args.backend,
+                                   threads=args.threads, weights=args.weights,
+                                   denoise=args.denoise)
     opts = UpscaleOptions(
-        output=args.output, scale=args.scale, model=args.model, weights=args.weights,
+        output=args.output, scale=args.scale or 4, model=args.model, weights=args.weights,
         backend=args.backend, denoise=args.denoise, threads=args.threads,
         self_ensemble=args.self_ensemble, tile=args.tile, overlap=args.overlap,
         force=args.force, max_pixels=args.max_pixels or None, ext=args.ext,
@@ -101,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     hooks = BatchHooks(on_written=written, on_error=error, on_model=warn_if_untrained,
                        on_choice=choice)
     try:
-        result = batch.upscale_files(args.inputs, opts, hooks=hooks)
+        result = batch.upscale_files(args.inputs, opts, upscaler=upscaler, hooks=hooks)
     except batch.UsageError as exc:
         raise UsageError(usage_message(exc.__cause__ or exc)) from None
     total = len(result.written) + len(result.failed)

@@ -192,17 +192,18 @@ def _on(fm: ForeignModel, backend: str, threads: int | None, log: Log | None) ->
 
 def load_file_model(path: str | os.PathLike[str], *, scale: int | None = None,
                     backend: str = "auto", threads: int | None = None,
-                    log: Log | None = None) -> ForeignUpscaler:
+                    log: Log | None = None, fallback: bool = True) -> ForeignUpscaler:
     """A model file on ``backend`` (see the module docstring). ``scale``, when given, must be
     the file's (``ForeignModelError`` otherwise). ``log`` hears, once each: the file's
     architecture, size and sha256, and the backend that runs it (with the reason when it is
-    not the one asked for)."""
+    not the one asked for). ``fallback=False`` raises ``OnnxError`` where the asked backend
+    cannot run this file instead of running it on torch (``srlab bench`` skips that row)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     fm = load_model_file(path)
     i = fm.info
     if scale is not None and scale != i.scale:
-        raise ForeignModelError(f"{i.name} is a x{i.scale} model ({i.architecture}), not "
+        raise ForeignModelError(f"{i.name} is an x{i.scale} model ({i.architecture}), not "
                                 f"x{scale}: drop --scale or pass --scale {i.scale}")
     say = log or (lambda _line: None)
     tags = f" {'/'.join(i.tags)}" if i.tags else ""
@@ -220,6 +221,8 @@ def load_file_model(path: str | os.PathLike[str], *, scale: int | None = None,
         say(f"{i.name}: backend torch ({wanted}, measured for this file, is not installed)")
         return ForeignUpscaler(fm)
     except OnnxError as exc:  # the file's export or quantisation failed: torch runs it
+        if not fallback:
+            raise
         say(f"{i.name}: {exc}; running on torch")
         return ForeignUpscaler(fm)
     if backend == "auto" and wanted != "torch":

@@ -30,6 +30,7 @@ import math
 import os
 import sys
 import types
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,8 @@ from srlab.zoo.weights import WeightsError, count_params
 
 __all__ = ["FILE_SUFFIXES", "MAX_MODEL_BYTES", "SPANDREL_HINT", "ForeignModelError",
            "ForeignInfo", "ForeignModel", "PaddedNet", "looks_like_file", "load_model_file",
-           "spandrel_available", "supported_architectures"]
+           "spandrel_available", "supported_architectures", "register_file", "registered",
+           "registered_files", "unregister_all"]
 
 SPANDREL_HINT = "pip install 'srlab[spandrel]'"
 FILE_SUFFIXES = (".safetensors", ".pth")
@@ -319,14 +321,16 @@ def _nearest(state: dict[str, Any], registry: Any, n: int = 3) -> list[str]:
     """Architectures whose detection keys the file has most of (spandrel detects by the
     presence of named tensors; a file with none of them is no known model)."""
     scored = []
-    for support in registry.architectures("detection"):
-        keys = _leaf_keys(support.detect)
+    archs = [s.architecture for s in registry.architectures("detection")]
+    for arch in archs:
+        # spandrel's Architecture keeps its KeyCondition here (no public accessor); an
+        # architecture detected by a plain function simply takes no part in the ranking
+        keys = _leaf_keys(getattr(arch, "_detect", None))
         if keys:
-            frac = sum(k in state for k in keys) / len(keys)
-            scored.append((frac, support.architecture.name))
+            scored.append((sum(k in state for k in keys) / len(keys), arch.name))
     scored.sort(key=lambda t: -t[0])
     best = [name for frac, name in scored[:n] if frac > 0]
-    return best or ["SPAN", "ESRGAN", "Compact", "SwinIR"][:n]
+    return best or [a.name for a in archs if a.id in ("SPAN", "ESRGAN", "Compact")]
 
 
 def _detect(path: Path, state: dict[str, Any]) -> Any:
@@ -377,7 +381,9 @@ def load_model_file(path: str | os.PathLike[str], *,
     data = _read(path, max_bytes)
     sha = hashlib.sha256(data).hexdigest()
     state, licence = _state_dict(path, data)
-    desc = _detect(path, state)
+    with warnings.catch_warnings():  # constructors' deprecation notes are not the user's
+        warnings.simplefilter("ignore")
+        desc = _detect(path, state)
     net = desc.model.float().eval()
     for p in net.parameters():
         p.requires_grad_(False)
@@ -393,3 +399,38 @@ def load_model_file(path: str | os.PathLike[str], *,
         context=math.ceil(DEFAULT_CONTEXT / align) * align, window=window, align=align,
         license=licence)
     return ForeignModel(info, net)
+
+
+# --------------------------------------------------------------------------------------------
+# model files offered by name (``srlab serve --model-file``): the catalogue lists them
+# --------------------------------------------------------------------------------------------
+
+_REGISTERED: dict[str, ForeignInfo] = {}
+
+
+def register_file(path: str | os.PathLike[str]) -> ForeignInfo:
+    """Offer a model file by its file name wherever the zoo's names go (``zoo.catalog``:
+    ``resolve``, the demo's model list, model cards, ``/api/models``; ``load_model(name)``).
+    The file is loaded once here, so a refusal happens at start-up, not on a request."""
+    fm = load_model_file(path)
+    name = fm.info.name
+    other = _REGISTERED.get(name)
+    if other is not None and other.path.resolve() != fm.info.path.resolve():
+        raise ForeignModelError(f"{name}: two model files of that name ({other.path} and "
+                                f"{fm.info.path}); rename one")
+    _REGISTERED[name] = fm.info
+    return fm.info
+
+
+def registered(name: object) -> ForeignInfo | None:
+    """The registered model file of that name, if any."""
+    return _REGISTERED.get(name) if isinstance(name, str) else None
+
+
+def registered_files() -> list[ForeignInfo]:
+    return list(_REGISTERED.values())
+
+
+def unregister_all() -> None:
+    """Forget every registered file (tests; a server registers once at start-up)."""
+    _REGISTERED.clear()

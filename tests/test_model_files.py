@@ -26,14 +26,14 @@ from srlab.zoo.foreign import ForeignModelError, load_model_file
 # pytest.importorskip("spandrel") would import it without the torchvision stand-in (and fail
 # where torchvision is absent, which is always beside srlab's torch): import it as srlab does
 try:
-    foreign._spandrel()
+    foreign.import_spandrel()
 except ForeignModelError as exc:
     pytest.skip(f"model files need the spandrel extra ({exc})", allow_module_level=True)
 
 
 def _nets() -> dict[str, tuple[torch.nn.Module, str, int]]:
     """name -> (network, spandrel's architecture name, scale): tiny sizes, random weights."""
-    foreign._spandrel()  # spandrel imported the way srlab imports it (torchvision stand-in)
+    foreign.import_spandrel()  # as srlab imports it (the torchvision stand-in)
     from spandrel.architectures.Compact import Compact
     from spandrel.architectures.ESRGAN import ESRGAN
     from spandrel.architectures.SPAN import SPAN
@@ -128,7 +128,7 @@ def test_swinir_window_is_found(files):
 
 
 def test_torchvision_stand_in_does_not_outlive_the_import():
-    foreign._spandrel()
+    foreign.import_spandrel()
     import importlib.util
 
     if importlib.util.find_spec("torchvision") is None:

@@ -103,14 +103,22 @@ def set_threads(n: int | None) -> None:
         torch.set_num_threads(n)
 
 
+class _ScaleGiven(argparse.Action):
+    """``--scale`` that also records that it was given (a model file has its own scale)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.scale_given = True
+
+
 def add_common_model_args(p: argparse.ArgumentParser, *, scale_default: int = 4,
                           model_files: bool = False) -> None:
-    """``model_files``: ``-m`` also takes your own model file (``cli/model_file.py``), and
-    ``--scale`` then defaults to None (the file's own scale; ``scale_default`` otherwise)."""
+    """``model_files``: ``-m`` also takes your own model file (``cli/model_file.py``), whose
+    scale is its own unless ``--scale`` is given (``args.scale_given`` says whether it was)."""
     own = ("; a model file's own scale" if model_files else "")
-    p.add_argument("-s", "--scale", type=int, choices=(2, 3, 4),
-                   default=None if model_files else scale_default,
-                   help=f"upscaling factor (default: {scale_default}{own})")
+    p.add_argument("-s", "--scale", type=int, choices=(2, 3, 4), default=scale_default,
+                   action=_ScaleGiven, help=f"upscaling factor (default: {scale_default}{own})")
+    p.set_defaults(scale_given=False)
     p.add_argument("-m", "--model", default=None, metavar="NAME",
                    help="registered model (default: srlab's default model, marked * in "
                         "'srlab models')" + (", or your own model file (.safetensors or "

@@ -95,11 +95,12 @@ def run(args: argparse.Namespace) -> int:
 
     upscaler = None  # your own model file (-m FILE): loaded here, refusals exit 2
     if model_file.is_model_file(args.model):
-        upscaler = model_file.load(args.model, scale=args.scale, backend=args.backend,
+        upscaler = model_file.load(args.model, scale=args.scale if args.scale_given else None,
+                                   backend=args.backend,
                                    threads=args.threads, weights=args.weights,
                                    denoise=args.denoise)
     opts = UpscaleOptions(
-        output=args.output, scale=args.scale or 4, model=args.model, weights=args.weights,
+        output=args.output, scale=args.scale, model=args.model, weights=args.weights,
         backend=args.backend, denoise=args.denoise, threads=args.threads,
         self_ensemble=args.self_ensemble, tile=args.tile, overlap=args.overlap,
         force=args.force, max_pixels=args.max_pixels or None, ext=args.ext,

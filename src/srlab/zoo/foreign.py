@@ -43,8 +43,8 @@ from srlab.zoo.weights import WeightsError, count_params
 
 __all__ = ["FILE_SUFFIXES", "MAX_MODEL_BYTES", "SPANDREL_HINT", "ForeignModelError",
            "ForeignInfo", "ForeignModel", "PaddedNet", "looks_like_file", "load_model_file",
-           "spandrel_available", "supported_architectures", "register_file", "registered",
-           "registered_files", "unregister_all"]
+           "spandrel_available", "import_spandrel", "supported_architectures",
+           "register_file", "registered", "registered_files", "unregister_all"]
 
 SPANDREL_HINT = "pip install 'srlab[spandrel]'"
 FILE_SUFFIXES = (".safetensors", ".pth")
@@ -119,7 +119,7 @@ def _torchvision_stand_in() -> dict[str, types.ModuleType]:
             "torchvision.transforms.functional": functional}
 
 
-def _spandrel() -> Any:
+def import_spandrel() -> Any:
     """``import spandrel`` (with the stand-in when torchvision is absent), or a one-line
     ``ForeignModelError`` naming the extra."""
     if "spandrel" in sys.modules:
@@ -143,7 +143,8 @@ def _spandrel() -> Any:
 
 def supported_architectures() -> list[str]:
     """The names of spandrel's main registry (what can be recognised), detection order."""
-    return [a.architecture.name for a in _spandrel().MAIN_REGISTRY.architectures("detection")]
+    registry = import_spandrel().MAIN_REGISTRY
+    return [a.architecture.name for a in registry.architectures("detection")]
 
 
 @dataclass(frozen=True)
@@ -264,7 +265,7 @@ def _first_line(exc: BaseException) -> str:
 
 def _state_dict(path: Path, data: bytes) -> tuple[dict[str, Any], str | None]:
     """The file's tensors (spandrel-canonicalised) and the licence its metadata states."""
-    sp = _spandrel()
+    sp = import_spandrel()
     licence = None
     if path.suffix.lower() == ".safetensors":
         from safetensors import SafetensorError
@@ -336,7 +337,7 @@ def _nearest(state: dict[str, Any], registry: Any, n: int = 3) -> list[str]:
 def _detect(path: Path, state: dict[str, Any]) -> Any:
     """The spandrel descriptor; refused when unknown, not super-resolution, or not RGB/gray
     in and out. The architecture is checked before it is built."""
-    sp = _spandrel()
+    sp = import_spandrel()
     registry = sp.MAIN_REGISTRY
     support = next((a for a in registry.architectures("detection") if a.detect(state)), None)
     if support is None:

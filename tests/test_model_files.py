@@ -371,3 +371,33 @@ def test_auto_takes_the_stored_choice(files):
     save_store(store, file_store_path())
     assert stored_backend(info) == "onnx"
     assert srlab.load_model(files["span"]["pth"]).backend == "onnx"
+
+
+def test_served_file_through_the_http_api(files, smooth_rgb):
+    """``srlab serve --model-file F``: the API lists F by its file name and upscales with it
+    (the demo's dropdown reads the same catalogue: ``test_registered_file_is_offered...``)."""
+    pytest.importorskip("gradio", reason="the web extra is not installed")
+    httpx = pytest.importorskip("httpx")
+    import io
+
+    from _web_server import running_server
+    from PIL import Image
+
+    f = files["compact"]["pth"]
+    buf = io.BytesIO()
+    Image.fromarray(smooth_rgb[:12, :14]).save(buf, format="PNG")
+    try:
+        foreign.register_file(f)
+        with running_server() as url, httpx.Client(base_url=url, timeout=120) as client:
+            listed = {m["name"]: m for m in client.get("/api/models").json()}
+            assert listed[f.name]["scales"] == [2] and listed[f.name]["trained"]
+            r = client.post("/api/upscale", params={"model": f.name, "scale": 2},
+                            files={"file": ("in.png", buf.getvalue(), "image/png")})
+            assert r.status_code == 200, r.text
+            assert r.headers["X-Srlab-Chosen"] == f.name
+            assert Image.open(io.BytesIO(r.content)).size == (28, 24)
+            bad = client.post("/api/upscale", params={"model": f.name, "scale": 4},
+                              files={"file": ("in.png", buf.getvalue(), "image/png")})
+            assert bad.status_code == 400 and "x2" in bad.json()["error"]
+    finally:
+        foreign.unregister_all()

@@ -1,17 +1,18 @@
 """Model files for measuring srlab's model-file path without downloading any: random weights
 at the sizes community models are published at, and the tile context they need.
 
-  make DIR      writes DIR/4x-span-48nf.safetensors (SPAN, 48 channels: the size most
-                OpenModelDB SPAN models use), DIR/4x-compact-64nf-32c.safetensors (the
+  make DIR      writes DIR/4x-span-48nf.safetensors (SPAN at its paper's 48 feature
+                channels), DIR/4x-compact-64nf-32c.safetensors (the
                 Real-ESRGAN Compact of realesr-general-x4v3) and DIR/4x-esrgan-64nf-23b.pth
                 (ESRGAN/RRDBNet as RealESRGAN_x4plus), built with spandrel's own classes.
                 Speed does not depend on the weights' values, so `srlab bench --file` on
                 these gives the speed of the real models of that size (docs/model-files.md).
-  context FILE  the largest |tiled - untiled| (8-bit levels) on the bundled sample photo for
-                each tile overlap, with 48-pixel tiles: the overlap where it reaches 0-2 is
-                what the file needs (srlab's default: zoo.foreign.DEFAULT_CONTEXT; raise it
-                with `srlab upscale --overlap N`). Random weights spread every input pixel's
-                influence as far as the architecture allows; a trained file may need less.
+  context FILE...  the largest |tiled - untiled| (8-bit levels) on the bundled sample photo
+                for each tile overlap, with 48-pixel tiles (--readme FILE writes the table):
+                the overlap where it reaches 0-2 is what the file needs (srlab's default:
+                zoo.foreign.DEFAULT_CONTEXT; raise it with `srlab upscale --overlap N`).
+                Random weights spread every input pixel's influence as far as the
+                architecture allows; a trained file may need less.
 
 Usage: python tools/model_files.py make out/model-files
        python tools/model_files.py context out/model-files/4x-span-48nf.safetensors
@@ -20,6 +21,7 @@ Usage: python tools/model_files.py make out/model-files
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -56,7 +58,8 @@ def make(out: Path) -> None:
         print(f"{path}: {sum(p.numel() for p in net.parameters()):,} parameters")
 
 
-def context(path: Path, overlaps: list[int], size: tuple[int, int]) -> None:
+def context(path: Path, overlaps: list[int], size: tuple[int, int]) -> list[int]:
+    """Max |tiled - untiled| in 8-bit levels per overlap (printed as it goes)."""
     from srlab.image.imageio import SAMPLE_IMAGE, load_image
     from srlab.runtime.foreign import ForeignUpscaler
 
@@ -66,9 +69,26 @@ def context(path: Path, overlaps: list[int], size: tuple[int, int]) -> None:
     whole = up.upscale_array(img).astype(int)
     print(f"{path.name}: {fm.info.architecture} x{fm.info.scale}, tiles of 48 on "
           f"{img.shape[1]}x{img.shape[0]}, default context {DEFAULT_CONTEXT}")
+    diffs = []
     for ov in overlaps:
         tiled = up.upscale_array(img, tile=48, overlap=ov).astype(int)
-        print(f"  overlap {ov:3d}: max |tiled - untiled| = {np.abs(whole - tiled).max()} levels")
+        diffs.append(int(np.abs(whole - tiled).max()))
+        print(f"  overlap {ov:3d}: max |tiled - untiled| = {diffs[-1]} levels", flush=True)
+    return diffs
+
+
+def context_table(files: list[Path], overlaps: list[int], rows: list[list[int]],
+                  size: tuple[int, int]) -> str:
+    head = "| file | params | " + " | ".join(f"overlap {o}" for o in overlaps) + " |"
+    lines = [head, "|" + "---|" * (2 + len(overlaps))]
+    for f, diffs in zip(files, rows, strict=True):
+        lines.append(f"| {f.name} | {load_model_file(f).info.params:,} | "
+                     + " | ".join(str(d) for d in diffs) + " |")
+    cmd = "python tools/model_files.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return "\n".join(lines) + (
+        f"\n\nLargest |tiled - untiled| in 8-bit levels, tiles of 48 LR pixels on the "
+        f"bundled sample photo cropped to {size[0]}x{size[1]}, x4, random weights at the "
+        f"published sizes; srlab's default context is {DEFAULT_CONTEXT}. Made by `{cmd}`.")
 
 
 def main() -> None:
@@ -80,13 +100,21 @@ def main() -> None:
     c.add_argument("files", nargs="+", type=Path)
     c.add_argument("--overlaps", type=int, nargs="+", default=[0, 16, 32, 48, 64])
     c.add_argument("--size", type=int, nargs=2, default=[144, 112], metavar=("W", "H"))
+    c.add_argument("--readme", type=Path, default=None, metavar="FILE",
+                   help="also write the table between FILE's srlab:SECTION markers")
+    c.add_argument("--section", default="model-file-context")
     args = ap.parse_args()
     torch.set_num_threads(2)
     if args.cmd == "make":
         make(args.out)
     else:
-        for f in args.files:
-            context(f, args.overlaps, tuple(args.size))
+        size = tuple(args.size)
+        rows = [context(f, args.overlaps, size) for f in args.files]
+        if args.readme is not None:
+            from srlab.eval.tables import update_readme
+
+            update_readme(args.readme, args.section,
+                          context_table(args.files, args.overlaps, rows, size))
 
 
 if __name__ == "__main__":

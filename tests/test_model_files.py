@@ -401,3 +401,29 @@ def test_served_file_through_the_http_api(files, smooth_rgb):
             assert bad.status_code == 400 and "x2" in bad.json()["error"]
     finally:
         foreign.unregister_all()
+
+
+def test_a_failed_export_runs_on_torch_said_once_and_cached(files, monkeypatch, cache):
+    """An architecture whose export fails the parity check runs on torch; the reason is
+    cached under the file's sha256, so the next load does not export again."""
+    from srlab.runtime import foreign as rf
+    from srlab.runtime import onnx as ro
+
+    calls = []
+
+    def failing_parity(*_a, **_k):
+        calls.append(1)
+        raise ro.OnnxError("ONNX parity check failed: max abs diff 0.5 > 0.001")
+
+    monkeypatch.setattr(ro, "check_parity", failing_parity)
+    said: list[str] = []
+    up = rf.load_file_model(files["compact"]["safetensors"], backend="onnx", log=said.append)
+    assert up.backend == "torch" and calls == [1]
+    assert sum("parity" in line and "running on torch" in line for line in said) == 1
+    assert len(list((cache / "onnx").glob("*.failed"))) == 1
+    said.clear()
+    up = rf.load_file_model(files["compact"]["safetensors"], backend="onnx", log=said.append)
+    assert up.backend == "torch" and calls == [1]  # not exported again
+    assert any("running on torch" in line for line in said)
+    with pytest.raises(ro.OnnxError):  # srlab bench asks for no fallback: the row is skipped
+        rf.load_file_model(files["compact"]["safetensors"], backend="onnx", fallback=False)

@@ -88,6 +88,13 @@ def stored_backend(info: ForeignInfo) -> str:
     return pick_backend(file_key(info), info.scale, store=load_store(file_store_path()))
 
 
+def _measured(info: ForeignInfo) -> bool:
+    from srlab.runtime.cpu import cpu_model
+
+    store = load_store(file_store_path())
+    return bool(store.get(cpu_model(), {}).get(file_key(info), {}).get(str(info.scale)))
+
+
 def _sides(fm: ForeignModel) -> tuple[tuple[int, int], tuple[int, int]]:
     """A trace size and a different parity size, both of the sizes exported graphs get."""
     info, m = fm.info, fm.graph_multiple
@@ -131,7 +138,7 @@ def export_file(fm: ForeignModel, *, opset: int = 17, log: Log | None = None) ->
         reason = f"{i.architecture} does not export to ONNX ({text})"
         if isinstance(exc, OnnxError) and "parity" in text:
             reason = f"{i.architecture}'s ONNX export fails the parity check ({text})"
-        if not isinstance(exc, OnnxError) or "parity" in text:  # the file's fault: cache it
+        if not isinstance(exc, (OnnxError, OSError)) or "parity" in text:  # the file's: cache
             failed.write_text(reason + "\n")
         raise OnnxError(reason) from None
     finally:
@@ -165,6 +172,18 @@ def _int8_file(fm: ForeignModel, fp32: Path, log: Log | None) -> Path:
 
 
 def _on(fm: ForeignModel, backend: str, threads: int | None, log: Log | None) -> Upscaler:
+    """``fm`` on ``backend``; ``OnnxError`` when that backend cannot run it here."""
+    try:
+        return _build(fm, backend, threads, log)
+    except OnnxError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a runtime refusing the exported graph
+        text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() \
+            else type(exc).__name__
+        raise OnnxError(f"{backend} cannot run {fm.info.name} ({text})") from None
+
+
+def _build(fm: ForeignModel, backend: str, threads: int | None, log: Log | None) -> Upscaler:
     if backend == "torch":
         return ForeignUpscaler(fm)
     if backend == "torch-bf16":
@@ -211,8 +230,11 @@ def load_file_model(path: str | os.PathLike[str], *, scale: int | None = None,
         f"sha256 {i.sha256}")
     wanted = stored_backend(i) if backend == "auto" else backend
     if backend == "auto" and wanted == "torch":
-        say(f"{i.name}: backend torch (nothing measured for this file on this CPU; "
-            f"'srlab bench --file {i.path}' times the others and --store keeps the choice)")
+        say(f"{i.name}: backend torch (" + ("measured fastest for this file here)"
+                                           if _measured(i) else
+                                           "nothing measured for this file on this CPU; "
+                                           f"'srlab bench --file {i.path} --store' times the "
+                                           "others and keeps the choice)"))
     try:
         up = _on(fm, wanted, threads, log)
     except RuntimeMissing:

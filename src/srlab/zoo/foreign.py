@@ -180,9 +180,9 @@ class ForeignInfo:
                 ("parameters", f"{self.params:,}"),
                 ("input channels", f"{self.in_channels} "
                  + ("(RGB)" if self.in_channels == 3 else "(gray: runs on luma)")),
-                ("size multiple", f"{self.size_multiple}"
-                 + (f", minimum {self.minimum}" if self.minimum else "")
-                 + " (other sizes are padded)"),
+                ("size multiple", "1 (any size)" if self.size_multiple == 1 and not self.minimum
+                 else f"{self.size_multiple}" + (f", minimum {self.minimum}" if self.minimum
+                                                 else "") + " (other sizes are padded)"),
                 ("tiling", f"{self.tiling}, {self.context} px context, aligned to {self.align}"),
                 ("licence", self.license or "not stated in the file (see where you got it)")]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import needs_shared
 
 import srlab
 from srlab import cli
@@ -427,3 +428,30 @@ def test_a_failed_export_runs_on_torch_said_once_and_cached(files, monkeypatch, 
     assert any("running on torch" in line for line in said)
     with pytest.raises(ro.OnnxError):  # srlab bench asks for no fallback: the row is skipped
         rf.load_file_model(files["compact"]["safetensors"], backend="onnx", fallback=False)
+
+
+@needs_shared("datasets/benchmark/Urban100")
+def test_bench_file_store_keeps_the_choice_for_auto(capsys, tmp_path, files):
+    """``srlab bench --file F --store`` stores F's Mpx/s and PSNR cost per backend under its
+    sha256 in the user cache (never in the package's backends.json); auto then runs on it."""
+    from srlab.runtime.backends import STORE_PATH
+    from srlab.runtime.foreign import file_store_path, stored_backend
+
+    f = files["compact"]["safetensors"]
+    shipped = STORE_PATH.read_bytes()
+    code, _, err = run(capsys, "bench", "--file", f, "--backend", "torch", "--backend", "onnx",
+                       "--repeats", "1", "--size", "16x12", "--store", "--store-images", "1",
+                       "-o", tmp_path / "bench")
+    assert code == 0, err
+    assert STORE_PATH.read_bytes() == shipped
+    assert file_store_path().is_file()
+    info = load_model_file(f).info
+    from srlab.runtime.backends import load_store
+    from srlab.runtime.cpu import cpu_model
+    from srlab.runtime.foreign import file_key
+
+    measured = load_store(file_store_path())[cpu_model()][file_key(info)]["2"]
+    assert set(measured) == {"torch", "onnx"}
+    assert set(measured["onnx"].psnr_delta) == {"Set5", "Urban100"}
+    assert abs(measured["onnx"].psnr_delta["Set5"]) < 0.01  # parity-checked: same numbers
+    assert srlab.load_model(f).backend == stored_backend(info)

@@ -292,8 +292,8 @@ def _denoised(scale: int, denoise: float, fuse: bool, backend: str) -> Upscaler:
 
 
 def load_model(
-    name: str | None = None,
-    scale: int = 4,
+    name: str | Path | None = None,
+    scale: int | None = None,
     *,
     weights: str | Path | None = None,
     fuse: bool = True,
@@ -311,6 +311,10 @@ def load_model(
     was measured; ``"torch"`` keeps the trained float32 numbers (the benchmark uses it).
     Blends run on torch. ``result.backend`` says which one runs.
 
+    ``name`` may be a model file instead (``.safetensors``/``.pth``, a path: SPAN, ESRGAN,
+    SwinIR, ... recognised by spandrel, ``runtime.foreign``): ``scale`` then defaults to the
+    file's and must match it; ``scale`` of a registered model defaults to 4.
+
     Without either, a network runs on random weights and ``Upscaler.trained`` is False.
     ``fuse`` (the default) prepares the network for inference: re-parameterised branches,
     and weights in channels_last, which makes oneDNN pick its NHWC convolutions. Measured,
@@ -319,6 +323,17 @@ def load_model(
     end it matters most for luma models, whose 1-channel input cannot: span-fast x4 on
     480x320, 222 -> 193 ms. ``fuse=False`` keeps the network bit-exact with the one trained.
     """
+    if _is_model_file(name):  # your own model file (srlab[spandrel]): runtime.foreign
+        if weights is not None or denoise is not None:
+            raise ValueError("a model file holds its own weights: drop weights/denoise")
+        from srlab.runtime.foreign import load_file_model
+        from srlab.zoo.foreign import registered
+
+        own = registered(name)  # offered by its file name (srlab serve --model-file)
+        return load_file_model(own.path if own else name, scale=scale,  # type: ignore[arg-type]
+                               backend=backend)
+    scale = 4 if scale is None else scale
+    name = None if name is None else str(name)
     if name == AUTO:
         if weights is not None or denoise is not None:
             raise ValueError("auto chooses its own weights: drop --weights/--denoise, or "
@@ -361,6 +376,12 @@ def load_model(
     if fuse:
         net = net.to(memory_format=torch.channels_last)
     return Upscaler(net, name=name, scale=scale, meta=meta, params=params)
+
+
+def _is_model_file(name: str | Path | None) -> bool:
+    from srlab.zoo.foreign import looks_like_file
+
+    return looks_like_file(name)
 
 
 def _check_fits(name: str, scale: int, kwargs: object, tensors: dict[str, torch.Tensor],

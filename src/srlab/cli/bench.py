@@ -34,6 +34,11 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-m", "--model", action="append", default=None, metavar="NAME",
                    help="model (repeatable; default: span-fast, span and every model with "
                         "shipped weights)")
+    p.add_argument("--file", action="append", type=Path, default=None, metavar="FILE",
+                   help="your own model file (.safetensors/.pth; repeatable, one scale): "
+                        "timed beside span at the file's scale in one run (default models: "
+                        "span; no size/thread tables); --store keeps its Mpx/s and PSNR cost "
+                        "per backend in the user cache for its --backend auto")
     p.add_argument("-s", "--scale", action="append", type=int, choices=(2, 3, 4),
                    metavar="S", help="scale (repeatable; default: 2 and 4)")
     p.add_argument("--backend", action="append",
@@ -74,8 +79,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from srlab.eval import speed
     from srlab.eval.tables import command_line, update_readme
 
-    scales = args.scale or [2, 4]
-    models = args.model or speed.default_models()
+    files = _files(args)  # your own model files: cli/model_file.py
+    scales = [files[0][1].scale] if files else args.scale or [2, 4]
+    models = args.model or (["span"] if files else speed.default_models())
     for name in models:
         for s in scales:
             _check_model(name, s)
@@ -86,10 +92,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
 
     log(speed.cpu_note())
+    models += [str(f) for f, _ in files]
     rows = speed.run_speed(models, scales, backends=args.backend, lr_size=args.size,
                            repeats=args.repeats, threads=args.threads,
-                           sizes=not args.no_sizes,
-                           thread_counts=() if args.no_threads else (1, 2), log=log)
+                           sizes=not (args.no_sizes or files),
+                           thread_counts=() if args.no_threads or files else (1, 2), log=log)
     huge = []
     if args.huge:
         for name in args.huge_model or ["span-fast", "bicubic"]:
@@ -113,7 +120,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         chart = pareto_chart(rows, scores, args.pareto, command=command,
                              images=args.store_images)
         log(f"wrote {chart}")
-    if args.store is not None:
+    if args.store is not None and files:  # the files' choice, in the user cache only
+        _store_files(files, rows, deltas, command, log)
+    elif args.store is not None:
         stored = speed.store_rows(rows, deltas, path=Path(args.store) if args.store else None,
                                   command=command)
         log(f"stored measurements in {stored}")
@@ -122,6 +131,37 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         update_readme(args.readme, args.section, md.read_text())
         log(f"updated section '{args.section}' of {args.readme}")
     return 0
+
+
+def _files(args: argparse.Namespace) -> list[tuple[Path, object]]:
+    """``--file`` values with their descriptions; all of one scale, which ``--scale`` (when
+    given) must be."""
+    from srlab.cli.model_file import info
+
+    files = [(f, info(f)) for f in args.file or []]
+    scales = {i.scale for _, i in files}  # type: ignore[attr-defined]
+    if len(scales) > 1:
+        raise UsageError("--file: the files have different scales "
+                         f"({', '.join(f'x{s}' for s in sorted(scales))}); bench one scale")
+    if files and args.scale and set(args.scale) != scales:
+        raise UsageError(f"--file {files[0][0].name} is x{scales.pop()}: drop --scale")
+    return files
+
+
+def _store_files(files: list, rows: list, deltas: dict | None, command: str, log) -> None:
+    """Each file's Mpx/s and PSNR cost per backend, under its sha256 (``file_key``), in the
+    user cache that ``--backend auto`` reads for files (``runtime.foreign``)."""
+    from dataclasses import replace
+
+    from srlab.eval import speed
+    from srlab.runtime.foreign import file_key, file_store_path
+
+    for path, i in files:
+        key = file_key(i)
+        mine = [replace(r, model=key) for r in rows if r.model == str(path)]
+        scores = {(key, s): v for (m, s), v in (deltas or {}).items() if m == str(path)}
+        stored = speed.store_rows(mine, scores, path=file_store_path(), command=command)
+        log(f"stored {path.name}'s measurements in {stored}")
 
 
 # the verb's public entry, as in every cli module (the functions above keep their names and

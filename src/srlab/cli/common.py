@@ -126,20 +126,30 @@ class _GivenScale(argparse.Action):
 
 
 def add_common_model_args(p: argparse.ArgumentParser, *, scale_default: int = 4,
-                          any_scale: bool = False) -> None:
+                          any_scale: bool = False, model_files: bool = False) -> None:
+    """``any_scale``: any factor >= 1 (``image.outsize``); ``model_files``: ``-m`` also takes
+    your own model file (``cli/model_file.py``), whose scale is its own unless ``--scale`` is
+    given (``args.scale_given`` says whether it was)."""
+    own = ("; a model file's own scale" if model_files else "")
     if any_scale:  # srlab upscale: any factor; the model runs at the nearest scale it ships
         p.add_argument("-s", "--scale", type=scale_factor, default=scale_default, metavar="S",
                        action=_GivenScale,
-                       help=f"upscaling factor, any number >= 1 (default: {scale_default}): "
+                       help=f"upscaling factor, any number >= 1 (default: {scale_default}"
+                            f"{own}): "
                             "2, 3 or 4 run the model at that scale where it ships; any other "
                             "runs the nearest shipped scale at or above and resizes the result "
                             "(MATLAB's antialiased bicubic)")
     else:
         p.add_argument("-s", "--scale", type=int, choices=(2, 3, 4), default=scale_default,
-                       help=f"upscaling factor (default: {scale_default})")
+                       action=_GivenScale,
+                       help=f"upscaling factor (default: {scale_default}{own})")
+    p.set_defaults(scale_given=False)
     p.add_argument("-m", "--model", default=None, metavar="NAME",
                    help="registered model (default: srlab's default model, marked * in "
-                        "'srlab models')")
+                        "'srlab models')" + (", or your own model file (.safetensors or "
+                                            ".pth: SPAN, ESRGAN, Compact, SwinIR, HAT, DAT, "
+                                            "... recognised by spandrel; srlab[spandrel])"
+                                            if model_files else ""))
     p.add_argument("--weights", type=Path, default=None, metavar="FILE",
                    help="weights file (.safetensors, or a tensors-only .pth) instead of the "
                         "weights shipped for the model")

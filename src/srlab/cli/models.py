@@ -15,6 +15,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "recorded in the shipped weights' metadata, and whether it is trained. "
                     "* marks the default model.",
     )
+    p.add_argument("--file", type=Path, default=None, metavar="FILE",
+                   help="describe your own model file instead (.safetensors or .pth): "
+                        "architecture, scale, parameters, input channels, size multiple, "
+                        "tiling, licence if the file states one, sha256")
     p.add_argument("--markdown", action="store_true", help="print a markdown table")
     p.add_argument("--readme", type=Path, default=None, metavar="FILE",
                    help="write the markdown table into FILE between '<!-- srlab:models -->' "
@@ -71,6 +75,11 @@ def model_rows() -> list[dict[str, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.file is not None:  # your own model file (cli/model_file.py)
+        from srlab.cli.model_file import describe
+
+        print(describe(args.file))
+        return 0
     rows = model_rows()
     cols = ["model", "family", "scales", "params", "weights", "Set5 PSNR", "train min", "status"]
     if args.markdown or args.readme:

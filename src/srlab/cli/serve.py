@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from srlab.cli import model_file
 from srlab.cli.common import int_at_least, pixel_count, set_threads
 
 
@@ -25,6 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--concurrency", type=int_at_least(1, "--concurrency"), default=None,
                    metavar="N", help="upscale jobs run at once")
     p.add_argument("--threads", type=int_at_least(1, "--threads"), default=None, metavar="N")
+    p.add_argument("--model-file", action="append", type=Path, default=None, metavar="FILE",
+                   help="also offer your own model file (.safetensors/.pth, srlab[spandrel]) "
+                        "by its file name, selected first (repeatable)")
     p.set_defaults(handler=run)
 
 
@@ -32,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from srlab import web
 
     set_threads(args.threads)
+    for path in args.model_file or []:  # your own model files: cli/model_file.py
+        model_file.register(path)
     options = {k: v for k, v in (("max_upload_mb", args.max_upload_mb),
                                   ("max_pixels", args.max_pixels),
                                   ("max_output_pixels", args.max_output_pixels),

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from srlab.cli import model_file
 from srlab.cli.common import (
     DEFAULT_MAX_PIXELS,
     PROG,
@@ -43,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="image file or folder")
     p.add_argument("-o", "--output", default=None, metavar="OUT",  # str: keeps a trailing /
                    help="output file (one input) or folder")
-    add_common_model_args(p, any_scale=True)
+    add_common_model_args(p, any_scale=True, model_files=True)  # -m FILE: cli/model_file.py
     add_size_args(p)
     add_backend_arg(p)
     p.add_argument("--tile", type=int_at_least(0, "--tile"), default=0, metavar="N",
@@ -114,6 +115,16 @@ def run(args: argparse.Namespace) -> int:
             tqdm.write(f"{src}: auto: {cond.describe()} -> {name}", file=sys.stderr)
 
     scale, size = output_size(args)
+    upscaler = None  # your own model file (-m FILE): loaded here, refusals exit 2
+    if model_file.is_model_file(args.model):
+        # a whole --scale asks the file for that scale; any other size runs the file's own
+        # scale and resizes (image.outsize, as for zoo models)
+        only_scale = args.width is None and args.height is None and args.fit is None
+        asked = int(args.scale) if args.scale_given and only_scale and \
+            float(args.scale).is_integer() else None
+        upscaler = model_file.load(args.model, scale=asked, backend=args.backend,
+                                   threads=args.threads, weights=args.weights,
+                                   denoise=args.denoise)
     opts = UpscaleOptions(
         output=args.output, scale=scale, size=size, strip_metadata=args.strip_metadata,
         model=args.model, weights=args.weights,
@@ -125,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     hooks = BatchHooks(on_written=written, on_error=error, on_model=warn_if_untrained,
                        on_choice=choice)
     try:
-        result = batch.upscale_files(args.inputs, opts, hooks=hooks)
+        result = batch.upscale_files(args.inputs, opts, upscaler=upscaler, hooks=hooks)
     except batch.UsageError as exc:
         raise UsageError(usage_message(exc.__cause__ or exc)) from None
     total = len(result.written) + len(result.failed)

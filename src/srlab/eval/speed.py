@@ -177,7 +177,8 @@ def make_runners(models: Sequence[str], backends: Sequence[str], scale: int, *,
             except Exception as exc:  # noqa: BLE001 - report and go on with the others
                 log(f"skipped {name} [{backend}] x{scale}: {exc}")
                 continue
-            label = f"{name} [{backend}]"  # untrained is a property of the row, per scale
+            # untrained is a property of the row, per scale; a model file shows its file name
+            label = f"{up.name} [{backend}]"
             runners.append(Runner(label, name, backend, scale,
                                   _with_threads(up.upscale_array, threads), up.trained,
                                   up.params))

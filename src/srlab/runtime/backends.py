@@ -136,6 +136,13 @@ def load_backend(name: str, scale: int = 4, *, backend: Backend = "torch",
     result's ``backend`` attribute says which one runs."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    from srlab.zoo.foreign import looks_like_file
+
+    if looks_like_file(name):  # a model file (srlab bench --file): runtime.foreign
+        from srlab.runtime.foreign import load_file_model
+
+        return load_file_model(name, scale=scale, backend=backend, threads=threads,
+                               fallback=backend == "auto")
     if backend == "auto":
         return _load_auto(name, scale, weights=weights, threads=threads, fuse=fuse)
     if backend == "onnx":

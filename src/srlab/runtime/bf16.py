@@ -14,7 +14,7 @@ from torch import nn
 
 from srlab.api import Upscaler, load_model
 
-__all__ = ["load_bf16_model"]
+__all__ = ["Bf16Net", "load_bf16_model"]
 
 
 class _Bf16Net(nn.Module):
@@ -34,6 +34,9 @@ class _Bf16Net(nn.Module):
         with torch.autocast("cpu", dtype=torch.bfloat16):
             out = self.net(x)
         return out.float()
+
+
+Bf16Net = _Bf16Net  # public name: model files (runtime.foreign) wrap their network too
 
 
 def load_bf16_model(name: str, scale: int = 4, *, weights: str | Path | None = None,

@@ -40,6 +40,7 @@ __all__ = [
     "OnnxError",
     "OnnxExport",
     "OnnxUpscaler",
+    "SessionNet",
     "cache_dir",
     "check_parity",
     "export_net",
@@ -217,6 +218,9 @@ class _SessionNet:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         arr = x.detach().contiguous().float().numpy()
         return torch.from_numpy(self.session.run(None, {"lr": arr})[0])
+
+
+SessionNet = _SessionNet  # public name: model files (runtime.foreign) wrap a session too
 
 
 class OnnxUpscaler(Upscaler):

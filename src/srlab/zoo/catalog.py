@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from srlab.zoo import foreign
 from srlab.zoo import weights as _weights
 from srlab.zoo.registry import (
     AUTO,
@@ -57,7 +58,7 @@ MAIN_LABELS: dict[str, str] = {AUTO: "picks per image", "span": "best on clean i
                                "span-real": "for phone photos", "span-fast": "fastest"}
 
 # registry family -> what the model is for a user: run it, compare with it, or study it
-KIND = {"classical": "baseline", "report": "study", "flagship": "main"}
+KIND = {"classical": "baseline", "report": "study", "flagship": "main", "file": "yours"}
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def _shipped_state() -> tuple:
                              for p in root.glob("*.safetensors")))
     except OSError:
         files = ()
-    return str(root), files
+    return str(root), files, tuple((i.name, i.sha256) for i in foreign.registered_files())
 
 
 def _build(name: str, scale: int, kwargs: dict[str, Any]) -> Any:
@@ -222,6 +223,19 @@ def _auto_entry(by_name: dict[str, ModelEntry]) -> ModelEntry:
     return e
 
 
+def _file_entry(i: foreign.ForeignInfo) -> ModelEntry:
+    """A registered model file (``zoo.foreign.register_file``) as a catalogue entry: one
+    trained variant at its own scale, its sha256 and licence in the card."""
+    meta = WeightsMeta(arch=i.architecture, scale=i.scale, params=i.params,
+                       recipe=f"your model file {i.name} (sha256 {i.sha256})",
+                       license=i.license or "not stated in the file")
+    e = ModelEntry(i.name, f"your model file: {i.architecture} x{i.scale}", "file")
+    e.variants[i.scale] = Variant(i.name, i.scale, True, i.params, meta, False, KIND["file"],
+                                  i.path, False, i.in_channels,
+                                  Supports(tiling=i.tiling == "supported"))
+    return e
+
+
 def model_catalog() -> list[ModelEntry]:
     """Every registered model plus ``auto``: trained learned models first, then the classical
     baselines, then networks that only have random weights.
@@ -240,11 +254,13 @@ def model_catalog() -> list[ModelEntry]:
                     entry_.variants[s] = _variant(name, s)
                 entries.append(entry_)
             entries.insert(0, _auto_entry({e.name: e for e in entries}))
+            entries += [_file_entry(i) for i in foreign.registered_files()]
 
             main = list(MAIN_MODELS)
 
             def rank(e: ModelEntry) -> tuple[int, int]:
                 group = 0 if e.trained and not e.classical else 1 if e.classical else 2
+                group = -1 if e.family == "file" else group  # served with --model-file
                 return group, main.index(e.name) if e.name in main else len(main)
 
             _CATALOG = (key, sorted(entries, key=rank))  # stable: registry order within
@@ -278,7 +294,9 @@ def ui_models() -> list[tuple[str, str]]:
     then the classical baselines, then the study networks; labels short enough for a phone
     (what each is for is on its card)."""
     cat = {e.name: e for e in model_catalog() if e.trained}
-    out = [(f"{n} — {MAIN_LABELS[n]}", n) for n in MAIN_MODELS if n in cat]
+    out = [(f"{KIND['file']} · {e.name} — {e.summary}", e.name) for e in cat.values()
+           if e.family == "file"]  # model files the server was started with, first
+    out += [(f"{n} — {MAIN_LABELS[n]}", n) for n in MAIN_MODELS if n in cat]
     for group in ("classical", "report"):
         for e in cat.values():
             if e.family == group and e.name not in MAIN_MODELS:
@@ -301,9 +319,12 @@ def pick_scale(name: str, wanted: int | None) -> int:
 
 
 def default_choice() -> tuple[str, int]:
-    """The UI's first selection: auto at the default scale when both of its weights ship,
-    else the flagship, else the first trained network — never random weights."""
+    """The UI's first selection: the model file the server was started with, else auto at
+    the default scale when both of its weights ship, else the flagship, else the first
+    trained network — never random weights."""
     offered = [n for _, n in ui_models()]
+    for i in foreign.registered_files():
+        return i.name, i.scale
     for name in (AUTO, DEFAULT_MODEL, *offered):
         if name in offered and DEFAULT_SCALE in trained_scales(name):
             return name, DEFAULT_SCALE
@@ -338,6 +359,11 @@ def resolve(name: str | None, scale: int, *, allow_auto: bool = True,
             raise ChoiceError(f"auto needs the {' and '.join(DENOISE_PAIR)} weights at "
                               f"x{scale}, which are not shipped; name a model instead")
         return AUTO
+    own = foreign.registered(name)  # a model file offered by name (--model-file)
+    if own is not None:
+        if scale != own.scale:
+            raise ChoiceError(f"{name} is an x{own.scale} model, not x{scale}")
+        return name
     spec = get_spec(name)  # UnknownModelError with the list of names
     if scale not in spec.scales:
         raise ChoiceError(f"model '{name}' supports scales {list(spec.scales)}, not {scale}")

@@ -397,9 +397,12 @@ def test_served_file_through_the_http_api(files, smooth_rgb):
             assert r.status_code == 200, r.text
             assert r.headers["X-Srlab-Chosen"] == f.name
             assert Image.open(io.BytesIO(r.content)).size == (28, 24)
-            bad = client.post("/api/upscale", params={"model": f.name, "scale": 4},
+            # a larger factor runs the file's x2 and resizes, as for a zoo model, and says so
+            big = client.post("/api/upscale", params={"model": f.name, "scale": 4},
                               files={"file": ("in.png", buf.getvalue(), "image/png")})
-            assert bad.status_code == 400 and "x2" in bad.json()["error"]
+            assert big.status_code == 200, big.text
+            assert Image.open(io.BytesIO(big.content)).size == (56, 48)
+            assert "x2" in big.headers["X-Srlab-Ran"] and "4x" in big.headers["X-Srlab-Ran"]
     finally:
         foreign.unregister_all()
 

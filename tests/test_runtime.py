@@ -33,6 +33,20 @@ def test_cpuinfo_flags_are_read_from_the_first_processor():
     assert amx.bf16_flags == ("amx_bf16",) and amx.vnni_flags == ("avx_vnni", "amx_int8")
 
 
+def test_measurements_are_keyed_by_the_model_name_and_the_widest_instructions(monkeypatch):
+    # one cloud name covers AVX2 and AVX512-BF16 machines: their stored picks must not mix
+    zen4 = cpu.parse_cpuinfo(CPUINFO)
+    zen2 = cpu.parse_cpuinfo("model name: AMD EPYC 9R14\nflags: fpu sse avx avx2\n")
+    assert (zen4.isa, zen2.isa, cpu.parse_cpuinfo("x\n").isa) == \
+        ("avx512_bf16", "avx2", "baseline")
+    monkeypatch.setattr(cpu, "cpu_info", lambda: zen2)
+    assert cpu.cpu_model() == "AMD EPYC 9R14 [avx2]"
+    store = {"AMD EPYC 9R14 [avx512_bf16]": {"span": {"4": {
+        "torch-bf16": Measurement(9.0, {}), "torch": Measurement(1.0, {})}}}}
+    assert be.pick_backend("span", 4, store=store, available=lambda: ["torch", "torch-bf16"]) \
+        == "torch"  # nothing measured on this kind of CPU
+
+
 @pytest.mark.parametrize("flags, fp32, bf16, native", [
     (("avx512_bf16",), 1.0, 0.5, True),  # listed and measured faster
     (("avx512_bf16",), 1.0, 0.95, False),  # listed, but not faster by the margin

@@ -125,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
         upscaler = model_file.load(args.model, scale=asked, backend=args.backend,
                                    threads=args.threads, weights=args.weights,
                                    denoise=args.denoise)
+        if asked is None and only_scale and not args.scale_given:
+            scale, size = upscaler.scale, None  # the file's own scale, no resize
     opts = UpscaleOptions(
         output=args.output, scale=scale, size=size, strip_metadata=args.strip_metadata,
         model=args.model, weights=args.weights,

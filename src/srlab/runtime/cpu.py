@@ -43,10 +43,19 @@ class CpuInfo:
     def vnni_flags(self) -> tuple[str, ...]:
         return tuple(f for f in _VNNI_FLAGS if f in self.flags)
 
+    @property
+    def isa(self) -> str:
+        """The widest of the vector instruction sets that change which backend is fastest."""
+        return next((f for f in _ISA_ORDER if f in self.flags), "baseline")
+
     def describe(self) -> str:
         """'AMD EPYC: bf16 avx512_bf16, int8 avx512_vnni' (or 'none')."""
         return (f"{self.model}: bf16 {' '.join(self.bf16_flags) or 'none'}, "
                 f"int8 {' '.join(self.vnni_flags) or 'none'}")
+
+
+# widest first: bf16 matrix/vector units, then int8 dot products, AVX-512, AVX2
+_ISA_ORDER = ("amx_bf16", "avx512_bf16", "avx512_vnni", "avx512f", "avx2")
 
 
 def parse_cpuinfo(text: str) -> CpuInfo:
@@ -78,8 +87,12 @@ def cpu_info() -> CpuInfo:
 
 
 def cpu_model() -> str:
-    """The key measurements are stored under (``runtime.backends``)."""
-    return cpu_info().model
+    """The key measurements are stored under (``runtime.backends``): the model name and the
+    widest vector instructions, because one name covers CPUs that differ where it matters (a
+    cloud's "AMD EPYC" is Zen 2 with AVX2 on one machine and Zen 4 with AVX512-BF16 on the
+    next, where bf16 is native on one and ~10x slower, emulated, on the other)."""
+    info = cpu_info()
+    return f"{info.model} [{info.isa}]"
 
 
 @dataclass(frozen=True)

@@ -388,6 +388,9 @@ def run_scales(name: str | None) -> list[int]:
     if name == AUTO:
         # where none ships, its scales: resolve then refuses in the catalogue's words
         return [s for s in auto_scales() if auto_available(s)] or auto_scales()
+    served = foreign.registered(name)  # srlab serve --model-file: the file's one scale
+    if served is not None:
+        return [served.scale]
     spec = get_spec(name)  # UnknownModelError with the list of names
     if not spec.trainable:
         return list(spec.scales)

@@ -33,7 +33,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
                                    "Writes speed.md and speed.json.")
     p.add_argument("-m", "--model", action="append", default=None, metavar="NAME",
                    help="model (repeatable; default: span-fast, span and every model with "
-                        "shipped weights)")
+                        "shipped weights) or a peer to time beside them (realesrgan-x4plus, "
+                        "realesr-animevideov3, span-ch48, ...: see docs/benchmarks.md)")
     p.add_argument("-s", "--scale", action="append", type=int, choices=(2, 3, 4),
                    metavar="S", help="scale (repeatable; default: 2 and 4)")
     p.add_argument("--backend", action="append",
@@ -72,13 +73,21 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from srlab.eval import speed
+    from srlab.eval.peers import PEERS, check_peer_scale
     from srlab.eval.tables import command_line, update_readme
 
     scales = args.scale or [2, 4]
-    models = args.model or speed.default_models()
+    chosen = args.model or []
+    asked_peers = [m for m in dict.fromkeys(chosen) if m in PEERS]  # timed as peers
+    models = [m for m in chosen if m not in PEERS] if chosen else speed.default_models()
     for name in models:
         for s in scales:
             _check_model(name, s)
+    for name in asked_peers:
+        for s in scales:
+            if (why := check_peer_scale(name, s)) is not None:
+                raise UsageError(why)
+    peers = list(dict.fromkeys([*speed.PEER_LABELS, *asked_peers]))
     if args.readme is not None and not args.readme.is_file():
         raise UsageError(f"--readme {args.readme}: no such file")
 
@@ -87,7 +96,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     log(speed.cpu_note())
     rows = speed.run_speed(models, scales, backends=args.backend, lr_size=args.size,
-                           repeats=args.repeats, threads=args.threads,
+                           repeats=args.repeats, threads=args.threads, peers=peers,
                            sizes=not args.no_sizes,
                            thread_counts=() if args.no_threads else (1, 2), log=log)
     huge = []
@@ -104,7 +113,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.store is not None or args.pareto is not None:
         scores = speed.accuracy_scores(models, scales, args.backend or speed.default_backends(),
                                        sets=(("Set5", 5), ("Urban100", args.store_images)),
-                                       peers=speed.PEERS_SCORED if args.pareto else (),
+                                       peers=[*speed.PEERS_SCORED, *asked_peers]
+                                       if args.pareto else (),
                                        log=log)
         deltas = speed.accuracy_deltas(scores)
     if args.pareto is not None:

@@ -199,6 +199,16 @@ def test_a_peer_at_a_scale_it_lacks_is_a_usage_error(hr_folder, tmp_path, capsys
                    "srlab: error: peer span-ch48 has no x3 model (scales: 2, 4)"]
 
 
+def test_a_scale_the_peer_lacks_is_skipped_when_another_fits(no_ncnn, hr_folder, tmp_path,
+                                                             capsys):
+    assert main(["benchmark", "-m", "span-ch48", "-m", "bicubic", "-s", "3", "-s", "4", "-d",
+                 str(hr_folder), "-o", str(tmp_path / "o"), "--no-cache"]) == 0
+    err = capsys.readouterr().err
+    assert [ln for ln in err.splitlines() if ln.startswith("skipped")] == [
+        "skipped span-ch48 x3: peer span-ch48 has no x3 model (scales: 2, 4)",
+        f"skipped span-ch48 x4: {MISSING}"]
+
+
 def test_upscale_never_offers_a_peer(tmp_path, capsys):
     img = tmp_path / "a.png"
     Image.fromarray(synthetic_image(0, 12, 12)).save(img)

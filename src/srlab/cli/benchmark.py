@@ -66,11 +66,11 @@ def run(args: argparse.Namespace) -> int:
     from srlab.eval.peers import check_peer_scale
 
     for name in args.model:
-        for scale in scales:
-            if name in bm.PEERS:
-                if (why := check_peer_scale(name, scale)) is not None:
-                    raise UsageError(why)
-            elif name != "shipped":
+        if name in bm.PEERS:  # a scale it lacks is skipped with a line; none of them: usage
+            if all(why := [check_peer_scale(name, s) for s in scales]):
+                raise UsageError(why[0])
+        elif name != "shipped":
+            for scale in scales:
                 check_model(bm.split_ensemble(name)[0], scale, allow_auto=True)
     datasets = benchmark_sets(args.dataset)
     weights = {}

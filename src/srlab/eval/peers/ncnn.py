@@ -49,7 +49,8 @@ class NcnnModel:
     package: str  # the installed package whose folder holds the files (never imported)
     files: dict[int, str]  # scale -> path inside the package, without .param/.bin
     # LR pixels of real context a tile needs so that tiled == one pass within 2 grey levels
-    # on a 300x300 photo with 128 px tiles: measured by tools/peer_context.py
+    # on a 300x300 photo with 128 px tiles: measured by tools/peer_context.py (at the
+    # largest scale), with a margin. SPAN and SRVGG needed 7-11, RRDBNet far more.
     context: int
 
 
@@ -58,9 +59,9 @@ NCNN_MODELS: dict[str, NcnnModel] = {
     "realesrgan-x4plus-anime": NcnnModel(
         REALESRGAN_PKG, {4: "models/REALESRGAN_X4PLUSANIME_UP4X"}, 64),
     "realesr-animevideov3": NcnnModel(REALESRGAN_PKG, {
-        s: f"models/REALESRGAN_ANIMAVIDEOV3_UP{s}X" for s in (2, 3, 4)}, 32),
-    "span-ch48": NcnnModel(SPAN_PKG, {2: "models/spanx2_ch48", 4: "models/spanx4_ch48"}, 32),
-    "span-ch52": NcnnModel(SPAN_PKG, {2: "models/spanx2_ch52", 4: "models/spanx4_ch52"}, 32),
+        s: f"models/REALESRGAN_ANIMAVIDEOV3_UP{s}X" for s in (2, 3, 4)}, 16),
+    "span-ch48": NcnnModel(SPAN_PKG, {2: "models/spanx2_ch48", 4: "models/spanx4_ch48"}, 16),
+    "span-ch52": NcnnModel(SPAN_PKG, {2: "models/spanx2_ch52", 4: "models/spanx4_ch52"}, 16),
 }
 
 

@@ -237,3 +237,25 @@ def test_benchmark_table_strip_and_bench_label_the_peer(hr_folder, tmp_path, cap
     peer = next(r for r in rows if r.model == "span-ch48")
     assert (peer.label, peer.backend, peer.params) == ("span-ch48 (peer)", "peer", 426_288)
     assert "| span-ch48 (peer) | ncnn | 426,288 |" in speed.speed_markdown(rows)
+
+
+def test_compare_labels_the_peer(hr_folder, tmp_path):
+    _fn("span-ch48", 2)
+    from srlab.eval.compare import compare
+
+    res = compare(["span-ch48", "bicubic"], scales=[2], datasets=[hr_folder],
+                  out_dir=tmp_path / "c", log=lambda _: None)
+    assert {(r.model, r.source) for r in res.rows} == {("span-ch48", "peer"),
+                                                       ("bicubic", "registry")}
+    assert "| x2 | hr | span-ch48 (peer) | 2 |" in (tmp_path / "c" / "compare.md").read_text()
+
+
+def test_a_slow_peer_reads_as_its_speed_not_zero():
+    from srlab.eval.speed import SpeedRow, speed_markdown
+
+    rows = [SpeedRow("main", "OpenCV dnn_superres ESPCN", "opencv-espcn", "peer", 4, 2, (96, 64),
+                     0.1, 0.05, 2.0, True, 0, 3, 1.0),
+            SpeedRow("main", "realesrgan-x4plus (peer)", "realesrgan-x4plus", "peer", 4, 2,
+                     (96, 64), 0.1, 38.0, 0.0026, True, 16_697_987, 3, 0.0013)]
+    text = speed_markdown(rows)
+    assert "| realesrgan-x4plus (peer) | ncnn | 16,697,987 | 0.0026 | 0.0013x |" in text

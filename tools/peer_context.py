@@ -73,7 +73,10 @@ def main() -> None:
         verified = "-"
         if args.verify:
             tiled = up.upscale_array(img, tile=args.tile, overlap=model.context)
-            verified = str(int(np.abs(tiled.astype(int) - one.astype(int)).max()))
+            diff = np.abs(tiled.astype(int) - one.astype(int)).max(axis=2)
+            wy, wx = np.unravel_index(int(diff.argmax()), diff.shape)
+            verified = (f"{int(diff.max())} (at LR y={wy // scale}, x={wx // scale}; "
+                        f"{int((diff > 2).sum())} HR px above 2)")
         needed_text = str(needed) if needed is not None else f"> {len(errs) - 1}"
         print(f"| {name} | x{scale} | {needed_text} | {model.context} | {verified} |  "
               f"({time.perf_counter() - t:.0f} s; errors at d=0,8,16,..: {errs[::8]})",

@@ -295,7 +295,7 @@ def run_speed(
         new = _rows("main", runners, time_interleaved(runners, img, repeats), img, threads)
         rows += new
         for r in new:
-            log(f"x{scale} {w}x{h} {r.label:<34} {r.mpx_per_s:8.2f} Mpx/s"
+            log(f"x{scale} {w}x{h} {r.label:<34} {_fmt_small(r.mpx_per_s):>8} Mpx/s"
                 + ("" if r.trained else "  (untrained)"))
 
     scale = scales[-1]
@@ -525,8 +525,14 @@ def _load_note() -> str:
         f"load average {la:.1f} on {os.cpu_count()} CPUs"
 
 
+def _fmt_small(x: float) -> str:
+    """Two decimals, or two significant digits below 0.1: a 16.7M-parameter peer at
+    0.0026 Mpx/s must not read as 0.00."""
+    return f"{x:.2f}" if x >= 0.1 else f"{x:.2g}"
+
+
 def _fmt_ratio(x: float | None) -> str:
-    return "-" if x is None else f"{x:.2f}x"
+    return "-" if x is None else f"{_fmt_small(x)}x"
 
 
 def speed_markdown(rows: Sequence[SpeedRow], *, command: str | None = None,
@@ -553,7 +559,7 @@ def speed_markdown(rows: Sequence[SpeedRow], *, command: str | None = None,
             cells = []
             for s in scales:
                 r = by.get((label, s))
-                cells += [f"{r.mpx_per_s:.2f}", _fmt_ratio(r.ratio_to_espcn)] if r \
+                cells += [_fmt_small(r.mpx_per_s), _fmt_ratio(r.ratio_to_espcn)] if r \
                     else ["-", "-"]
             params = f"{r0.params:,}" if r0.params else "-"
             tag = "" if not untrained else " (untrained)" if len(untrained) == len(

@@ -50,14 +50,16 @@ class NcnnModel:
     files: dict[int, str]  # scale -> path inside the package, without .param/.bin
     # LR pixels of real context a tile needs so that tiled == one pass within 2 grey levels
     # on a 300x300 photo with 128 px tiles: measured by tools/peer_context.py (at the
-    # largest scale), with a margin. SPAN and SRVGG needed 7-11, RRDBNet far more.
+    # largest scale), with a margin. SPAN and SRVGG needed 7-11 on the central tile (16
+    # kept: 1 level tiled vs one pass); RRDBNet 27 (anime; 48 kept: 1 level) and 39 (x4plus)
+    # there, but x4plus at 48 still differed by 5 levels somewhere: 64 kept, 1 level.
     context: int
 
 
 NCNN_MODELS: dict[str, NcnnModel] = {
     "realesrgan-x4plus": NcnnModel(REALESRGAN_PKG, {4: "models/REALESRGAN_X4PLUS_UP4X"}, 64),
     "realesrgan-x4plus-anime": NcnnModel(
-        REALESRGAN_PKG, {4: "models/REALESRGAN_X4PLUSANIME_UP4X"}, 64),
+        REALESRGAN_PKG, {4: "models/REALESRGAN_X4PLUSANIME_UP4X"}, 48),
     "realesr-animevideov3": NcnnModel(REALESRGAN_PKG, {
         s: f"models/REALESRGAN_ANIMAVIDEOV3_UP{s}X" for s in (2, 3, 4)}, 16),
     "span-ch48": NcnnModel(SPAN_PKG, {2: "models/spanx2_ch48", 4: "models/spanx4_ch48"}, 16),

@@ -37,6 +37,10 @@ $S benchmark $PEERS -m span-fast -m span -s 3 $ALL -o out/bench-x3 --readme $BEN
 PYTHONPATH=src $P tools/scale_via.py -m span -m span-fast -d $B/Set14 -d $B/BSD100 --readme $BENCH
 $S benchmark $PEERS -m span-fast -m span -m srcnn -m espcn -m up-transposed -m up-resize-nearest -m up-resize-bilinear -m up-subpixel -m fcn-multi -s 2 $ALL -o out/bench-x2 --readme $BENCH --section bench-x2
 $S benchmark -m bicubic-matlab -m vdsr -m autoencoder -s 2 -s 4 -d $B/Set5 -d $B/Set14 -d $B/BSD100 -o out/bench-hr --readme $BENCH --section bench-hr
+# the published peers through ncnn (the 'peers' extra): Set5 x4 beside span (realesrgan-x4plus
+# is RRDBNet, 16.7M parameters: minutes even on Set5)
+$S benchmark -m bicubic-matlab -m span -m span-ch48 -m span-ch52 -m realesr-animevideov3 -m realesrgan-x4plus -s 4 -d $B/Set5 --gmsd -o out/peers-x4 --readme $BENCH --section peers-x4
+$S bench -m span-real -m realesr-animevideov3 -m realesrgan-x4plus -s 4 --backend torch --backend onnx --size 96x64 --repeats 3 --threads 2 --no-sizes --no-threads -o out/bench-peers --readme $BENCH --section peers-speed
 
 # docs/studies.md
 $S benchmark -m bicubic-matlab -m vdsr-5 -m vdsr-10 -m vdsr-15 -m vdsr -s 2 -d $B/Set5 -d $B/Set14 -o out/vdsr-depth --readme $STUDIES --section vdsr-depth
@@ -51,9 +55,13 @@ fi
 # scale, auto too). The x4 table goes into README.md and docs/real-world.md; the second run
 # reuses the first one's cached scores, except auto's (never cached: its choice per image
 # depends on the estimator's code), so each footer names the command that wrote it.
-$S benchmark -m bicubic-matlab -m opencv-espcn -m span -m span-real -m auto -s 4 -d $B/Set14 -d $B/BSD100 -d $B/Urban100 --degrade clean --degrade jpeg75 --degrade noise10 --degrade blur+jpeg75 -o out/real-x4 --readme $README --section real-x4
-$S benchmark -m bicubic-matlab -m opencv-espcn -m span -m span-real -m auto -s 4 -d $B/Set14 -d $B/BSD100 -d $B/Urban100 --degrade clean --degrade jpeg75 --degrade noise10 --degrade blur+jpeg75 -o out/real-x4 --readme $REAL --section real-x4
-$S benchmark -m bicubic-matlab -m opencv-espcn -m span -m span-real -m auto -s 2 -d $B/Set14 -d $B/BSD100 -d $B/Urban100 --degrade clean --degrade jpeg75 --degrade noise10 --degrade blur+jpeg75 -o out/real-x2 --readme $REAL --section real-x2
+# With the published peers (the 'peers' extra): realesrgan-x4plus (RRDBNet, 16.7M parameters)
+# costs about 7 CPU-seconds per 64x64 LR tile on 2 threads of a quiet machine, i.e. ~3.5 h per
+# track over Set14 + BSD100 + Urban100 (Urban100 alone ~2.7 h), ~14 h for the four tracks;
+# its rows are cached, so the second command and later runs reuse them.
+$S benchmark -m bicubic-matlab -m opencv-espcn -m realesr-animevideov3 -m realesrgan-x4plus -m span -m span-real -m auto -s 4 -d $B/Set14 -d $B/BSD100 -d $B/Urban100 --degrade clean --degrade jpeg75 --degrade noise10 --degrade blur+jpeg75 -o out/real-x4 --readme $README --section real-x4
+$S benchmark -m bicubic-matlab -m opencv-espcn -m realesr-animevideov3 -m realesrgan-x4plus -m span -m span-real -m auto -s 4 -d $B/Set14 -d $B/BSD100 -d $B/Urban100 --degrade clean --degrade jpeg75 --degrade noise10 --degrade blur+jpeg75 -o out/real-x4 --readme $REAL --section real-x4 --strip docs/real-world-jpeg75-x4.png
+$S benchmark -m bicubic-matlab -m opencv-espcn -m realesr-animevideov3 -m span -m span-real -m auto -s 2 -d $B/Set14 -d $B/BSD100 -d $B/Urban100 --degrade clean --degrade jpeg75 --degrade noise10 --degrade blur+jpeg75 -o out/real-x2 --readme $REAL --section real-x2
 # the clean protocol: auto against span on all four sets at both scales (clean input must
 # still get the clean model)
 $S benchmark -m span -m auto -s 4 -s 2 $ALL -o out/real-clean --readme $REAL --section real-clean

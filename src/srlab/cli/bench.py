@@ -33,7 +33,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
                                    "Writes speed.md and speed.json.")
     p.add_argument("-m", "--model", action="append", default=None, metavar="NAME",
                    help="model (repeatable; default: span-fast, span and every model with "
-                        "shipped weights)")
+                        "shipped weights) or a peer to time beside them (realesrgan-x4plus, "
+                        "realesr-animevideov3, span-ch48, ...: see docs/benchmarks.md)")
     p.add_argument("--file", action="append", type=Path, default=None, metavar="FILE",
                    help="your own model file (.safetensors/.pth; repeatable, one scale): "
                         "timed beside span at the file's scale in one run (default models: "
@@ -77,14 +78,22 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from srlab.eval import speed
+    from srlab.eval.peers import PEERS, check_peer_scale
     from srlab.eval.tables import command_line, update_readme
 
     files = _files(args)  # your own model files: cli/model_file.py
     scales = [files[0][1].scale] if files else args.scale or [2, 4]
-    models = args.model or (["span"] if files else speed.default_models())
+    chosen = args.model or []
+    asked_peers = [m for m in dict.fromkeys(chosen) if m in PEERS]  # timed as peers
+    models = [m for m in chosen if m not in PEERS] if chosen else \
+        (["span"] if files else speed.default_models())
     for name in models:
         for s in scales:
             _check_model(name, s)
+    for name in asked_peers:  # a scale it lacks is skipped with a line; none of them: usage
+        if all(why := [check_peer_scale(name, s) for s in scales]):
+            raise UsageError(why[0])
+    peers = list(dict.fromkeys([*speed.PEER_LABELS, *asked_peers]))
     if args.readme is not None and not args.readme.is_file():
         raise UsageError(f"--readme {args.readme}: no such file")
 
@@ -94,7 +103,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     log(speed.cpu_note())
     models += [str(f) for f, _ in files]
     rows = speed.run_speed(models, scales, backends=args.backend, lr_size=args.size,
-                           repeats=args.repeats, threads=args.threads,
+                           repeats=args.repeats, threads=args.threads, peers=peers,
                            sizes=not (args.no_sizes or files),
                            thread_counts=() if args.no_threads or files else (1, 2), log=log)
     huge = []
@@ -111,7 +120,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.store is not None or args.pareto is not None:
         scores = speed.accuracy_scores(models, scales, args.backend or speed.default_backends(),
                                        sets=(("Set5", 5), ("Urban100", args.store_images)),
-                                       peers=speed.PEERS_SCORED if args.pareto else (),
+                                       peers=[*speed.PEERS_SCORED, *asked_peers]
+                                       if args.pareto else (),
                                        log=log)
         deltas = speed.accuracy_deltas(scores)
     if args.pareto is not None:

@@ -23,8 +23,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("benchmark", help="PSNR/SSIM by the standard protocol, and CPU speed",
                        description="Standard protocol: modcrop, MATLAB-bicubic LR, Y-channel "
                                    "PSNR/SSIM with border = scale; throughput in output "
-                                   "megapixels per second, measured in the same run. Peers: "
-                                   "opencv-espcn, opencv-fsrcnn, opencv-fsrcnn-small.")
+                                   "megapixels per second, measured in the same run. Peers "
+                                   "(others' models, labelled as such): opencv-espcn, "
+                                   "opencv-fsrcnn, opencv-fsrcnn-small; with the 'peers' "
+                                   "extra realesrgan-x4plus, realesrgan-x4plus-anime, "
+                                   "realesr-animevideov3, span-ch48, span-ch52.")
     p.add_argument("-m", "--model", action="append", required=True, metavar="NAME",
                    help="model or peer to score (repeatable); 'shipped' = every model "
                         "with weights shipped at the scale; a trailing '+' (span+) adds the "
@@ -63,8 +66,13 @@ def run(args: argparse.Namespace) -> int:
 
     set_threads(args.threads)
     scales = args.scale or [4]
+    from srlab.eval.peers import check_peer_scale
+
     for name in args.model:
-        if name not in bm.PEERS and name != "shipped":
+        if name in bm.PEERS:  # a scale it lacks is skipped with a line; none of them: usage
+            if all(why := [check_peer_scale(name, s) for s in scales]):
+                raise UsageError(why[0])
+        elif name != "shipped":
             for scale in scales:
                 check_model(bm.split_ensemble(name)[0], scale, allow_auto=True)
     datasets = benchmark_sets(args.dataset)

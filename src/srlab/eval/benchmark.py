@@ -5,8 +5,9 @@ PSNR/SSIM with ``scale`` border pixels cropped. Grayscale images stay single-cha
 scored on their gray values, as the published MATLAB evaluation does (this is what makes
 our Set14 bicubic figure match). Speed is output megapixels per second over the same
 images, timed in the same process for every model (``speed.timed``, ``srlab bench``'s
-timer), so ratios between models are fair even on a noisy machine. OpenCV's
-``dnn_superres`` networks are available as peers (``peers.py``); the sets are loaded by
+timer), so ratios between models are fair even on a noisy machine. Peers (OpenCV's
+``dnn_superres`` networks, Real-ESRGAN and the published SPAN through ncnn) come from the
+``peers`` package; the sets are loaded by
 ``image.datasets.load_pairs`` and the rows written by ``tables.py``.
 
 Scores are a pure function of (model tensors, scale, images), so they can be kept in a score
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from srlab.eval.peers import PEERS, PeerUnavailable, opencv_peer, peer_weights
+from srlab.eval.peers import PEERS, PeerUnavailable, peer_files, peer_params, peer_upscaler
 from srlab.eval.speed import load_average, timed
 from srlab.image.datasets import load_pairs
 from srlab.image.degrade import TRACKS
@@ -83,7 +84,7 @@ def make_upscaler(name: str, scale: int, weights: str | None = None) -> tuple[Ar
     a trailing ``+`` on a model's name adds the self-ensemble. A peer that cannot run here
     raises ``PeerUnavailable`` with the reason in one line."""
     if name in PEERS:
-        return opencv_peer(name, scale), 0, True
+        return peer_upscaler(name, scale), peer_params(name, scale), True
     from srlab.api import load_model
 
     base, ensemble = split_ensemble(name)
@@ -117,10 +118,18 @@ def _model_identity(name: str, scale: int, weights: str | None) -> str | None:
     (a trainable model without weights is a random initialisation)."""
     h = hashlib.sha256(f"{name}|x{scale}".encode())
     if name in PEERS:
-        path = peer_weights(name, scale)
-        if not path.is_file():
+        try:
+            paths = peer_files(name, scale)
+        except PeerUnavailable:
             return None
-        h.update(path.read_bytes())
+        if not all(p.is_file() for p in paths):
+            return None
+        for path in paths:
+            h.update(path.read_bytes())
+        if PEERS[name].family == "ncnn":  # how the program's feeding is reproduced
+            from srlab.eval.peers.ncnn import FEED_VERSION, PREPADDING
+
+            h.update(f"|feed{FEED_VERSION}|pad{PREPADDING}".encode())
         return h.hexdigest()
     from srlab.zoo.registry import AUTO, get_spec
     from srlab.zoo.weights import read_weights, shipped_weights_path
@@ -254,7 +263,7 @@ def visual_strip(models: list[str], scale: int, dataset: Path, out: Path, *,
 
     pairs = load_pairs(Path(dataset), scale, track)[:images]
     fns = [make_upscaler(m, scale)[0] for m in models]
-    labels = ["LR input", *models, "HR"]
+    labels = ["LR input", *[f"{m}\n(peer)" if m in PEERS else m for m in models], "HR"]
     rows = []
     for _, lr, hr in pairs:
         h, w = hr.shape[:2]
@@ -271,14 +280,15 @@ def visual_strip(models: list[str], scale: int, dataset: Path, out: Path, *,
     width = max(r.shape[1] for r in rows)
     grid = np.concatenate([np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0)),
                                   constant_values=255) for r in rows], axis=0)
-    head = Image.new("RGB", (grid.shape[1], 14), "white")
+    top = 14 * max(t.count("\n") + 1 for t in labels)  # a peer's label has a second line
+    head = Image.new("RGB", (grid.shape[1], top), "white")
     draw = ImageDraw.Draw(head)
     cell = grid.shape[1] // len(labels)
     for i, text in enumerate(labels):
-        draw.text((i * cell + 2, 1), text, fill="black")
-    img = Image.new("RGB", (grid.shape[1], grid.shape[0] + 14), "white")
+        draw.multiline_text((i * cell + 2, 1), text, fill="black")
+    img = Image.new("RGB", (grid.shape[1], grid.shape[0] + top), "white")
     img.paste(head, (0, 0))
-    img.paste(Image.fromarray(grid), (0, 14))
+    img.paste(Image.fromarray(grid), (0, top))
     out.parent.mkdir(parents=True, exist_ok=True)
     img.save(out, optimize=True)
     return out

@@ -37,7 +37,7 @@ CROP = 96  # HR pixels per side of the crops in the best/worst grids
 @dataclass
 class CompareRow:
     model: str  # label: run directory name or registry name
-    source: str  # run directory, or "registry"
+    source: str  # run directory, "registry" (srlab model) or "peer" (someone else's)
     arch: str
     scale: int
     dataset: str
@@ -98,7 +98,9 @@ def resolve_item(item: str) -> _Item:
             raise ValueError(f"{best} has no srlab metadata (arch/scale unknown)")
         return _Item(label=path.resolve().name, arch=meta.arch, source=str(path),
                      weights=str(best), scale=meta.scale)
-    if item in MODELS or item in PEERS:
+    if item in PEERS:  # someone else's model: labelled as a peer in every table
+        return _Item(label=item, arch=item, source="peer", weights=None, scale=None)
+    if item in MODELS:
         return _Item(label=item, arch=item, source="registry", weights=None, scale=None)
     raise ValueError(f"'{item}' is neither a run directory nor a registered model "
                      "(see 'srlab models')")
@@ -107,7 +109,9 @@ def resolve_item(item: str) -> _Item:
 def _supports(arch: str, scale: int) -> bool:
     from srlab.zoo.registry import MODELS
 
-    return arch in PEERS or scale in MODELS[arch].scales
+    if arch in PEERS:
+        return scale in PEERS[arch].scales
+    return scale in MODELS[arch].scales
 
 
 def compare(
@@ -132,7 +136,7 @@ def compare(
     resolved = [resolve_item(i) for i in items]
     labels = [r.label for r in resolved]
     for r, item in zip(resolved, items, strict=True):  # two runs named alike: use their paths
-        if labels.count(r.label) > 1 and r.source != "registry":
+        if labels.count(r.label) > 1 and r.source not in ("registry", "peer"):
             r.label = str(Path(item)).strip("/").replace("/", "_")
     run_scales = sorted({r.scale for r in resolved if r.scale is not None})
     scales = list(scales) if scales else (run_scales or [4])
@@ -222,6 +226,7 @@ def markdown_table(rows: list[CompareRow], command: str | None = None) -> str:
             p = f"**{r.psnr:.2f}**" if r.psnr == top_p and len(group) > 1 else f"{r.psnr:.2f}"
             s = f"**{r.ssim:.4f}**" if r.ssim == top_s and len(group) > 1 else f"{r.ssim:.4f}"
             name = r.model if r.trained else f"{r.model} (untrained)"
+            name = f"{name} (peer)" if r.source == "peer" else name
             lines.append(f"| x{scale} | {ds} | {name} | {r.images} | {p} | {s} | {r.mse:.2f} "
                          f"| {r.mae:.2f} | {r.params:,} |")
     note = ("\n\nY channel (BT.601), border = scale cropped, LR by MATLAB bicubic; MSE/MAE in "

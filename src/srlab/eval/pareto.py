@@ -146,7 +146,7 @@ def pareto_chart(rows: Sequence, scores: dict, out: str | Path, *, dataset: str 
                   f"{main[0].threads} thread(s), log scale)")
     which = f"first {images} images" if images else "all images"
     ax.set_ylabel(f"PSNR (Y) on {dataset} x{scale} ({which}), dB")
-    ax.set_title("Quality against CPU speed, one run (peers: bicubic and OpenCV dnn_superres)",
+    ax.set_title("Quality against CPU speed, one run (x: peers, not srlab models)",
                  fontsize=9)
     if command:
         import textwrap

@@ -162,6 +162,27 @@ def _peer_fn(name: str, scale: int) -> ArrayFn:
     return make_upscaler(name, scale)[0]
 
 
+def peer_row_label(name: str) -> str:
+    """A peer's label in the tables and the chart: the classical and OpenCV ones by what they
+    are, the others by name marked as a peer (``peers.peer_label``)."""
+    from srlab.eval.peers import peer_label
+
+    return PEER_LABELS.get(name) or peer_label(name)
+
+
+def _peer_runtime(name: str) -> str:
+    """The backend cell of a peer's row: "ncnn" for the ncnn peers, else "-"."""
+    from srlab.eval.peers import PEERS
+
+    return "ncnn" if name in PEERS and PEERS[name].family == "ncnn" else "-"
+
+
+def _peer_params(name: str, scale: int) -> int:
+    from srlab.eval.peers import PEERS, peer_params
+
+    return peer_params(name, scale) if name in PEERS else 0
+
+
 def make_runners(models: Sequence[str], backends: Sequence[str], scale: int, *,
                  threads: int = 1, peers: Sequence[str] = tuple(PEER_LABELS),
                  log: Callable[[str], None] = print) -> list[Runner]:
@@ -188,8 +209,8 @@ def make_runners(models: Sequence[str], backends: Sequence[str], scale: int, *,
         except Exception as exc:  # noqa: BLE001
             log(f"skipped {peer} x{scale}: {exc}")
             continue
-        runners.append(Runner(PEER_LABELS.get(peer, peer), peer, "peer", scale,
-                              _with_threads(fn, threads)))
+        runners.append(Runner(peer_row_label(peer), peer, "peer", scale,
+                              _with_threads(fn, threads), params=_peer_params(peer, scale)))
     return runners
 
 
@@ -263,7 +284,7 @@ def run_speed(
     """Main table (every model x backend x scale, peers alongside), then time vs size for
     the flagships and ESPCN at the last scale, then ``thread_counts`` (skipped if it has
     fewer than two entries)."""
-    models = list(models or default_models())
+    models = list(default_models() if models is None else models)
     if backends is None:
         backends = default_backends()
     log = _once(log)  # each section asks for the peers again: say why one is missing once
@@ -275,7 +296,7 @@ def run_speed(
         new = _rows("main", runners, time_interleaved(runners, img, repeats), img, threads)
         rows += new
         for r in new:
-            log(f"x{scale} {w}x{h} {r.label:<34} {r.mpx_per_s:8.2f} Mpx/s"
+            log(f"x{scale} {w}x{h} {r.label:<34} {_fmt_small(r.mpx_per_s):>8} Mpx/s"
                 + ("" if r.trained else "  (untrained)"))
 
     scale = scales[-1]
@@ -505,8 +526,14 @@ def _load_note() -> str:
         f"load average {la:.1f} on {os.cpu_count()} CPUs"
 
 
+def _fmt_small(x: float) -> str:
+    """Two decimals, or two significant digits below 0.1: a 16.7M-parameter peer at
+    0.0026 Mpx/s must not read as 0.00."""
+    return f"{x:.2f}" if x >= 0.1 else f"{x:.2g}"
+
+
 def _fmt_ratio(x: float | None) -> str:
-    return "-" if x is None else f"{x:.2f}x"
+    return "-" if x is None else f"{_fmt_small(x)}x"
 
 
 def speed_markdown(rows: Sequence[SpeedRow], *, command: str | None = None,
@@ -533,13 +560,13 @@ def speed_markdown(rows: Sequence[SpeedRow], *, command: str | None = None,
             cells = []
             for s in scales:
                 r = by.get((label, s))
-                cells += [f"{r.mpx_per_s:.2f}", _fmt_ratio(r.ratio_to_espcn)] if r \
+                cells += [_fmt_small(r.mpx_per_s), _fmt_ratio(r.ratio_to_espcn)] if r \
                     else ["-", "-"]
             params = f"{r0.params:,}" if r0.params else "-"
             tag = "" if not untrained else " (untrained)" if len(untrained) == len(
                 [s for s in scales if (label, s) in by]) else \
                 " (untrained at " + ", ".join(f"x{s}" for s in untrained) + ")"
-            backend = r0.backend if r0.backend != "peer" else "-"
+            backend = r0.backend if r0.backend != "peer" else _peer_runtime(r0.model)
             out.append(f"| {name}{tag} | {backend} | {params} | " + " | ".join(cells) + " |")
     sizes = [r for r in rows if r.section == "sizes"]
     if sizes:

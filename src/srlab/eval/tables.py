@@ -48,16 +48,26 @@ def _speed_span(rows: list[BenchRow]) -> str:
     return "all sets together (the mean of per-set speeds for older cache entries)"
 
 
+def _gmsd(value: float) -> str:
+    """GMSD to 4 places; "-" for rows cached before GMSD was stored (NaN)."""
+    return f"{value:.4f}" if value == value else "-"
+
+
 def markdown_table(rows: list[BenchRow], command: str | None = None, *,
                    gmsd: bool = False, niqe: bool = False) -> str:
     """PSNR/SSIM (and GMSD, NIQE if asked) per dataset in columns; one line per (model, scale).
 
     GMSD is the perceptual column a GAN needs: its PSNR drops by design, so PSNR alone
-    cannot say whether the adversarial phase helped or hurt. NIQE (no-reference) reads the
-    outputs alone, so it also ranks models on photos that have no ground truth.
+    cannot say whether the adversarial phase helped or hurt. The real-world (degraded-track)
+    tables always carry it: their rows include GAN peers such as Real-ESRGAN. Peers are
+    labelled as such (``peers.peer_label``). NIQE (no-reference) reads the outputs alone, so
+    it also ranks models on photos that have no ground truth.
     """
+    from srlab.eval.peers import PEERS, peer_label
+
     datasets = list(dict.fromkeys(r.dataset for r in rows))
     degraded = any(r.track != "clean" for r in rows)  # then one column says which LR input
+    gmsd = gmsd or degraded
     keys = list(dict.fromkeys((r.track, r.scale, r.model) for r in rows))
     by = {(r.track, r.scale, r.model, r.dataset): r for r in rows}
     head = ("| LR input " * degraded + "| model | scale | params | " + " | ".join(datasets)
@@ -67,9 +77,10 @@ def markdown_table(rows: list[BenchRow], command: str | None = None, *,
         got = [by.get((track, scale, model, d)) for d in datasets]
         mine = [r for r in got if r is not None]
         cells = ["-" if r is None else f"{r.psnr:.2f} / {r.ssim:.4f}"
-                 + (f" / {r.gmsd:.4f}" if gmsd else "")
+                 + (f" / {_gmsd(r.gmsd)}" if gmsd else "")
                  + (f" / {r.niqe:.2f}" if niqe else "") for r in got]
         label = model if mine[0].trained else f"{model} (untrained)"
+        label = peer_label(model) if model in PEERS else label
         lines.append(f"| {track} " * degraded + f"| {label} | x{scale} | {mine[0].params:,} | "
                      + " | ".join(cells) + f" | {_speed(_overall_speed(mine))} |")
     reused = sorted({f"{r.model} x{r.scale}" for r in rows if r.cached})

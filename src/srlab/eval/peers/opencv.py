@@ -2,7 +2,8 @@
 
 Pretrained TensorFlow graphs from the shared folder (``peers/opencv-dnn-superres``), run
 through ``cv2.dnn_superres`` and scored or timed beside our models, never shipped as ours.
-A peer that cannot run here raises ``PeerUnavailable`` with a one-line reason.
+A peer that cannot run here raises ``PeerUnavailable`` with a one-line reason (the registry
+of every peer, OpenCV's and the others, is ``srlab.eval.peers``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from srlab.eval.peers.base import PeerUnavailable
 from srlab.image.datasets import shared_dir
 
-__all__ = ["PEERS", "PeerUnavailable", "opencv_peer", "peer_weights"]
+__all__ = ["OPENCV_PEERS", "opencv_peer", "peer_weights"]
 
 # registry-style name -> (algorithm, file prefix)
-PEERS = {
+OPENCV_PEERS = {
     "opencv-espcn": ("espcn", "ESPCN"),
     "opencv-fsrcnn": ("fsrcnn", "FSRCNN"),
     "opencv-fsrcnn-small": ("fsrcnn", "FSRCNN-small"),
@@ -26,14 +28,9 @@ PEERS = {
 ArrayFn = Callable[[np.ndarray], np.ndarray]
 
 
-class PeerUnavailable(RuntimeError):
-    """An OpenCV peer that cannot run here, with the one-line reason: callers skip it (or stop
-    with that line) instead of failing on OpenCV's multi-line C++ error text."""
-
-
 def peer_weights(name: str, scale: int) -> Path:
     """Where the peer's graph for ``scale`` lives (it may be missing)."""
-    return shared_dir() / "peers" / "opencv-dnn-superres" / f"{PEERS[name][1]}_x{scale}.pb"
+    return shared_dir() / "peers" / "opencv-dnn-superres" / f"{OPENCV_PEERS[name][1]}_x{scale}.pb"
 
 
 def _opencv_failure(version: str, exc: Exception) -> str:
@@ -53,8 +50,8 @@ def _major(version: str) -> int:
 
 
 def opencv_peer(name: str, scale: int) -> ArrayFn:
-    """uint8 array -> uint8 array through the peer ``name`` (a key of ``PEERS``)."""
-    algo, prefix = PEERS[name]
+    """uint8 array -> uint8 array through the peer ``name`` (a key of ``OPENCV_PEERS``)."""
+    algo, prefix = OPENCV_PEERS[name]
     what = f"OpenCV {prefix} peer unavailable"
     try:
         import cv2

@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
     def choice(src: Path, cond: Any, name: str) -> None:
         if not args.quiet:
-            tqdm.write(f"{src}: auto: {cond.describe()} -> {name}", file=sys.stderr)
+            tqdm.write(f"{src}: auto: {cond.describe()} -> {name}, {cond.decision()}",
+                       file=sys.stderr)
 
     opts = UpscaleOptions(
         output=args.output, scale=args.scale, model=args.model, weights=args.weights,

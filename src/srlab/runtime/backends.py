@@ -161,15 +161,20 @@ def load_backend(name: str, scale: int = 4, *, backend: Backend = "torch",
 
 def load_blend(up: Upscaler, backend: Backend = "auto") -> Upscaler:
     """A span/span-real blend (``api._denoised``, a torch network) on a fast backend: its ONNX
-    export, cached per weights and so per strength step, on ONNX Runtime float32 (int8 would
-    need a calibration per blend). ``auto`` does so where the pair's real network has a
-    non-torch pick here; torch (or bf16) asked, or onnxruntime missing, keeps torch."""
-    if backend == "auto":
-        from srlab.zoo.registry import DENOISE_PAIR
+    export, cached per weights and so per strength step, on ONNX Runtime, quantised by the
+    pair's shared int8 recipe where ``onnx-int8`` is asked or picked (one calibration per step
+    on first use, then cached), else float32. ``auto`` follows the pick for the pair's real
+    network here; torch (or bf16) asked, or onnxruntime missing, keeps torch."""
+    from srlab.zoo.registry import DENOISE_PAIR
 
+    if backend == "auto":
         backend = pick_backend(DENOISE_PAIR[1], up.scale)  # type: ignore[assignment]
     if backend in ("torch", "torch-bf16") or "onnx" not in available_backends():
         return up
+    if backend == "onnx-int8" and "onnx-int8" in available_backends():
+        from srlab.runtime.int8 import int8_upscaler, recipe_for
+
+        return int8_upscaler(up, recipe=recipe_for(DENOISE_PAIR[1]))
     from srlab.runtime.onnx import onnx_upscaler
 
     out = onnx_upscaler(up)

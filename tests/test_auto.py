@@ -162,3 +162,15 @@ def test_auto_rows_are_cached_under_both_networks_and_the_estimator(shipped_pair
     monkeypatch.setattr(condition, "SOURCE", source)
     (shipped_pair / "span-real_x4.safetensors").unlink()
     assert benchmark._model_identity("auto", 4, None) is None  # nothing to cache
+
+
+def test_a_blend_runs_on_onnx_like_on_torch(shipped_pair, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("SRLAB_CACHE", str(tmp_path / "cache"))
+    fast = load_model(scale=4, denoise=0.5, backend="onnx")
+    ref = load_model(scale=4, denoise=0.5, backend="torch")
+    assert fast.backend == "onnx" and ref.backend == "torch"
+    img = photo(size=32)
+    diff = np.abs(fast.upscale_array(img).astype(int) - ref.upscale_array(img).astype(int))
+    assert diff.max() <= 1  # rounding of float32 runtimes
+    assert len(list((tmp_path / "cache" / "onnx").glob("span-denoise-0.5_x4_*.onnx"))) == 1

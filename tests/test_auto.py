@@ -134,8 +134,25 @@ def test_inspect_prints_the_condition_and_the_choice(tmp_path, capsys):
     Image.fromarray(photo()).save(png)
     assert cli.main(["inspect", str(jpg), str(png)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert "JPEG file, quality ~60" in out[0] and out[0].endswith("span-real (clean it up)")
-    assert "no JPEG history" in out[1] and out[1].endswith("span (faithful)")
+    # by default the hand cues decide and say why
+    assert "JPEG file, quality ~60" in out[0] and "denoise 1 (JPEG file at quality 60" in out[0]
+    assert out[0].endswith("span-real (clean it up)")
+    assert "no JPEG history" in out[1] and "-> denoise 0" in out[1]
+
+
+def test_inspect_with_the_learned_estimate(tmp_path, capsys, monkeypatch):
+    from srlab.image import damage
+
+    if not damage.WEIGHTS.is_file():
+        pytest.skip("the damage estimator's weights are not shipped")
+    monkeypatch.setenv("SRLAB_AUTO_ESTIMATOR", "learned")
+    jpg = tmp_path / "a.jpg"
+    Image.fromarray(photo()).save(jpg, quality=60)
+    assert cli.main(["inspect", str(jpg)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    # a file at quality 60 gets at least the floor, whatever the learned estimate says
+    assert "JPEG file, quality ~60" in out[0] and "(learned estimate" in out[0]
+    assert not out[0].endswith("span (faithful)")
 
 
 def test_inspect_eval_writes_a_confusion_table(image_folder, tmp_path, capsys):
@@ -144,8 +161,8 @@ def test_inspect_eval_writes_a_confusion_table(image_folder, tmp_path, capsys):
     assert cli.main(["inspect", "--eval", str(image_folder), "--limit", "2",
                      "--readme", str(doc)]) == 0
     text = doc.read_text()
-    assert "| JPEG q50 .jpg | 2 | 0 (0%) | 2 (100%) |" in text  # the file's tables say so
-    assert "| clean | 2 |" in text and "Made by `srlab" in text
+    assert "| clean (MATLAB bicubic) | 2 |" in text and "Made by `srlab" in text
+    assert "| JPEG q30-95 .jpg | 2 |" in text and "| halftone scan | 2 |" in text
     assert cli.main(["inspect"]) == 2
 
 
@@ -160,3 +177,15 @@ def test_auto_rows_are_cached_under_both_networks_and_the_estimator(shipped_pair
     monkeypatch.setattr(condition, "SOURCE", source)
     (shipped_pair / "span-real_x4.safetensors").unlink()
     assert benchmark._model_identity("auto", 4, None) is None  # nothing to cache
+
+
+def test_a_blend_runs_on_onnx_like_on_torch(shipped_pair, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("SRLAB_CACHE", str(tmp_path / "cache"))
+    fast = load_model(scale=4, denoise=0.5, backend="onnx")
+    ref = load_model(scale=4, denoise=0.5, backend="torch")
+    assert fast.backend == "onnx" and ref.backend == "torch"
+    img = photo(size=32)
+    diff = np.abs(fast.upscale_array(img).astype(int) - ref.upscale_array(img).astype(int))
+    assert diff.max() <= 1  # rounding of float32 runtimes
+    assert len(list((tmp_path / "cache" / "onnx").glob("span-denoise-0.5_x4_*.onnx"))) == 1

@@ -379,9 +379,13 @@ def test_auto_reports_what_it_detected_and_chose(client, pair):
     r = upload(client, buf.getvalue(), name="web.jpg", scale=4)  # no model: auto
     assert r.status_code == 200, r.text
     assert r.headers["x-srlab-model"] == "auto"
-    assert r.headers["x-srlab-chosen"] == "span-real"
+    # a strength of at least the JPEG floor, and the header says which and why
+    strength = float(r.headers["x-srlab-denoise"])
+    assert strength >= 0.5
+    assert r.headers["x-srlab-chosen"] == ("span-real" if strength == 1
+                                           else f"span (denoise {strength:g})")
+    assert r.headers["x-srlab-reason"].startswith(f"denoise {strength:g} (learned estimate")
     assert r.headers["x-srlab-condition"].startswith("JPEG file, quality ~40")
-    assert r.headers["x-srlab-denoise"] == "1"
     assert decode(r.content).shape == (384, 384, 3)
     clean = upload(client, png_bytes(photo), scale=4, model="auto")
     assert clean.status_code == 200, clean.text

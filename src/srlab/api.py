@@ -198,10 +198,11 @@ class Upscaler:
 
 
 class AutoUpscaler:
-    """span or span-real per image, from the condition ``condition.estimate`` reads in it.
+    """A denoise strength per image (span, span-real or a blend of their weights), from the
+    condition ``condition.estimate`` reads in it.
 
-    Both networks are loaded on first use and kept. ``last`` holds the latest decision, so a
-    caller can say what was detected and chosen.
+    Each strength's network is loaded on first use and kept. ``last`` holds the latest
+    decision, so a caller can say what was detected and chosen.
     """
 
     def __init__(self, scale: int, *, fuse: bool = True, ensemble: bool = False,
@@ -209,7 +210,7 @@ class AutoUpscaler:
                  backend: str = "auto") -> None:
         resolve(AUTO, scale)  # ChoiceError ("auto needs ...") where it cannot run
         self.name, self.scale, self._fuse, self._ensemble = AUTO, scale, fuse, ensemble
-        # denoise strength -> Upscaler (whole shipped networks on ``backend``, blends on torch)
+        # denoise strength -> Upscaler (shipped networks and blends on ``backend``)
         self._loader = loader or (lambda d: load_model(scale=scale, fuse=fuse, denoise=d,
                                                        backend=backend))
         self._nets: dict[float, Upscaler] = {}
@@ -287,8 +288,13 @@ def _denoised(scale: int, denoise: float, fuse: bool, backend: str) -> Upscaler:
     meta = WeightsMeta(arch=faithful, scale=scale, kwargs=ma.kwargs, params=params,
                        recipe=f"blend: {1 - denoise:g} x {faithful} + {denoise:g} x {real}",
                        train_seconds=ma.total_seconds + mb.total_seconds)
-    return Upscaler(net, name=f"{faithful} (denoise {denoise:g})", scale=scale, meta=meta,
-                    params=params)
+    up = Upscaler(net, name=f"{faithful} (denoise {denoise:g})", scale=scale, meta=meta,
+                  params=params)
+    if backend == "torch" or not fuse:
+        return up
+    from srlab.runtime.backends import load_blend
+
+    return load_blend(up, backend)  # type: ignore[arg-type]
 
 
 def load_model(
@@ -309,7 +315,8 @@ def load_model(
     takes the fastest one ``srlab bench --store`` measured for this model, scale and CPU
     within 0.02 dB of float32 (bfloat16 on CPUs that have it), torch float32 where nothing
     was measured; ``"torch"`` keeps the trained float32 numbers (the benchmark uses it).
-    Blends run on torch. ``result.backend`` says which one runs.
+    Blends run as their cached ONNX export (``runtime.backends.load_blend``) where a fast
+    backend is asked or picked, else on torch. ``result.backend`` says which one runs.
 
     ``name`` may be a model file instead (``.safetensors``/``.pth``, a path: SPAN, ESRGAN,
     SwinIR, ... recognised by spandrel, ``runtime.foreign``): ``scale`` then defaults to the

@@ -10,7 +10,7 @@ from srlab.cli.common import UsageError, add_readme_args, int_at_least
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("inspect", help="what auto detects in images (JPEG history, noise)",
+    p = sub.add_parser("inspect", help="what auto detects in images (damage, strength)",
                        description="Print the condition auto reads from each image and the "
                                    "model strength it would choose; --eval measures the "
                                    "estimator on a seeded labelled set made from training "
@@ -22,6 +22,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "BSDS500-test of $SRLAB_SHARED's training images)")
     p.add_argument("--limit", type=int_at_least(1, "--limit"), default=100, metavar="N",
                    help="images of DIR to use (default 100)")
+    p.add_argument("--score", action="store_true",
+                   help="with --eval: also upscale every input at each strength step and "
+                        "report auto, span, span-real and the best step per class in PSNR/SSIM "
+                        "(x2, torch; slow: about 5 upscales per input)")
     add_readme_args(p, "estimator")
     g = p.add_argument_group("NIQE (no-reference naturalness score, lower is better)")
     g.add_argument("--niqe", action="store_true",
@@ -86,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
         folder = Path(expand_path(str(args.eval_dir)))
         if not folder.is_dir():
             raise UsageError(f"dataset folder not found: {folder}")
-        md = confusion_markdown(labelled_eval(folder, args.limit), command_line())
+        log = (lambda m: print(m, file=sys.stderr)) if args.score else None
+        md = confusion_markdown(labelled_eval(folder, args.limit, score=args.score, log=log),
+                                command_line())
         print(md)
         if args.readme is not None:
             update_readme(args.readme, args.section, md)
@@ -96,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
     for path in args.images:
         cond = estimate(load_image(path).array, path)
-        verdict = "span-real (clean it up)" if cond.degraded else "span (faithful)"
-        print(f"{path}: {cond.describe()} -> {verdict}")
+        verdict = ("span (faithful)" if cond.denoise == 0 else "span-real (clean it up)"
+                   if cond.denoise == 1 else f"span/span-real blend {cond.denoise:g}")
+        print(f"{path}: {cond.describe()} -> {cond.decision()}: {verdict}")
     return 0

@@ -112,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
 
     def choice(src: Path, cond: Any, name: str) -> None:
         if not args.quiet:
-            tqdm.write(f"{src}: auto: {cond.describe()} -> {name}", file=sys.stderr)
+            tqdm.write(f"{src}: auto: {cond.describe()} -> {name}, {cond.decision()}",
+                       file=sys.stderr)
 
     scale, size = output_size(args)
     upscaler = None  # your own model file (-m FILE): loaded here, refusals exit 2

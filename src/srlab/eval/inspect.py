@@ -1,81 +1,191 @@
-"""``srlab inspect``: what ``auto`` sees in an image, and how often it is right.
+"""``srlab inspect --eval``: what ``auto`` chooses on the damage people's photos have.
 
-``labelled_eval`` makes a labelled set from training images (never the benchmark sets): each
-HR image is halved with MATLAB bicubic (which erases the source's own JPEG history), cut to
-at most 256 px, and saved clean, as JPEG at several qualities (as .jpg and as .png, so the
-pixel cue is tested without the file's tables), with Gaussian noise, and blurred. Every
-variant is seeded by the image's index, so the table reruns to the same counts.
+``labelled_set`` makes a labelled set from training images (never the benchmark sets): a
+centred crop of each HR image (at most ``2 * SIDE`` px) goes through one seeded draw of each
+class's damage (``srlab.image.degrade.Damage``) at x2, so the input is a photo-sized LR with
+a known HR. Classes that end in a JPEG save are written as a .jpg file (auto reads the file's
+quantisation tables) or kept as pixels only (.png). Every draw is seeded by the image's index
+and the class, so the tables rerun to the same counts.
+
+``labelled_eval`` counts the strength auto picks per class and, with ``score=True``, upscales
+every input at every strength step (span/span-real blends, torch float32) to report auto,
+span, span-real and the best step per image in Y PSNR / SSIM (border = scale).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from srlab.image.condition import estimate
+from srlab.image.condition import STEPS, estimate
 from srlab.image.datasets import find_images, load_rgb
-from srlab.image.degrade import jpeg
-from srlab.image.resize import imresize
+from srlab.image.degrade import Damage, degrade
 
-__all__ = ["VARIANTS", "labelled_eval", "confusion_markdown"]
+__all__ = ["CLASSES", "LabelledClass", "labelled_set", "labelled_eval", "confusion_markdown",
+           "SCALE", "SIDE"]
 
-# class label -> (kind, parameter); .jpg variants keep the file, .png ones only the pixels
-VARIANTS: list[tuple[str, str, float]] = [
-    ("clean", "clean", 0),
-    ("clean x4 LR", "small", 0),
-    *[(f"JPEG q{q} .jpg", "jpg", q) for q in (50, 65, 75, 85, 90, 95)],
-    *[(f"JPEG q{q} .png", "jpgpng", q) for q in (50, 65, 75, 85, 90, 95)],
-    *[(f"noise sigma {s}", "noise", s) for s in (2, 5, 10, 15)],
-    *[(f"blur sigma {s}", "blur", s) for s in (1.0, 2.0)],
+SCALE = 2  # the labelled inputs are x2 LR of their HR crop
+SIDE = 256  # LR side at most (HR crop 2 * SIDE)
+
+
+@dataclass(frozen=True)
+class LabelledClass:
+    label: str
+    damage: Damage
+    file: bool = False  # the last JPEG save is written as a .jpg file (tables readable)
+    kind: str = "damaged"  # "clean": strength <= 0.25 wanted; "damaged": >= 0.5; "camera": report
+
+
+CLASSES: list[LabelledClass] = [
+    LabelledClass("clean (MATLAB bicubic)", Damage(), kind="clean"),
+    LabelledClass("camera-like clean (blur 0.8-1.6)", Damage(blur_sigma=(0.8, 1.6)),
+                  kind="camera"),
+    LabelledClass("JPEG q30-95 .jpg", Damage(jpeg_quality=(30, 95)), file=True),
+    LabelledClass("JPEG q30-95 .png", Damage(jpeg_quality=(30, 95))),
+    LabelledClass("double JPEG q40-80 then q90-99 .jpg",
+                  Damage(jpeg_quality=(40, 80), last_quality=(90, 99)), file=True),
+    LabelledClass("JPEG q30-80 then resize 0.5-0.9 .png",
+                  Damage(jpeg_quality=(30, 80), resize=(0.5, 0.9))),
+    LabelledClass("sensor noise sigma 2-8", Damage(camnoise=(2.0, 8.0))),
+    LabelledClass("halftone scan", Damage(halftone=(3.0, 5.0))),
+    LabelledClass("blur 1-2 + JPEG q40-80 .jpg",
+                  Damage(blur_sigma=(1.0, 2.0), jpeg_quality=(40, 80)), file=True),
 ]
 
 
-def _variant(hr: np.ndarray, kind: str, value: float, rng: np.random.Generator,
-             folder: Path, stem: str) -> tuple[np.ndarray, Path | None]:
+@dataclass
+class Sample:
+    label: str
+    index: int
+    lr: np.ndarray
+    hr: np.ndarray
+    path: Path | None  # the .jpg file, for classes saved as files
+
+
+def _crop(hr: np.ndarray, side: int) -> np.ndarray:
+    h, w = hr.shape[:2]
+    h, w = min(h, side) // SCALE * SCALE, min(w, side) // SCALE * SCALE
+    y0, x0 = (hr.shape[0] - h) // 2, (hr.shape[1] - w) // 2
+    return np.ascontiguousarray(hr[y0 : y0 + h, x0 : x0 + w])
+
+
+def make_sample(hr: np.ndarray, cls: LabelledClass, seed: list[int], folder: Path,
+                stem: str) -> tuple[np.ndarray, Path | None]:
+    """One seeded draw of ``cls`` on ``hr`` (already cropped): the LR pixels and, for file
+    classes, the .jpg written into ``folder`` (its decoded pixels are the LR)."""
     from PIL import Image
 
-    if kind == "small":
-        return imresize(hr, 0.25), None
-    if kind in ("jpg", "jpgpng"):
-        if kind == "jpgpng":
-            return jpeg(hr, int(value)), None
-        path = folder / f"{stem}_q{int(value)}.jpg"
-        Image.fromarray(hr).save(path, quality=int(value))
-        return load_rgb(path), path
-    img = hr.astype(np.float64)
-    if kind == "noise":
-        img = img + rng.normal(0, value, img.shape)
-    elif kind == "blur":
-        from srlab.image.degrade import gaussian_blur
-
-        img = gaussian_blur(img, value)
-    return np.clip(np.round(img), 0, 255).astype(np.uint8), None
+    rng = np.random.default_rng(seed)
+    d = cls.damage
+    if not cls.file:
+        return degrade(hr, SCALE, d, rng), None
+    last = d.last_quality or d.jpeg_quality
+    assert last is not None, "a file class ends in a JPEG save"
+    before = (dataclasses.replace(d, last_quality=None) if d.last_quality
+              else dataclasses.replace(d, jpeg_quality=None))
+    lr = degrade(hr, SCALE, before, rng)
+    q = int(rng.integers(last[0], last[1] + 1))
+    path = folder / f"{stem}.jpg"
+    Image.fromarray(lr).save(path, quality=q)
+    return load_rgb(path), path
 
 
-def labelled_eval(folder: Path, limit: int = 100) -> dict[str, Counter]:
-    """label -> Counter of 'clean' / 'degraded' decisions over ``limit`` images of ``folder``."""
-    counts: dict[str, Counter] = {label: Counter() for label, _, _ in VARIANTS}
+def labelled_set(folder: Path, limit: int, tmp: Path,
+                 classes: list[LabelledClass] = CLASSES) -> Iterator[Sample]:
+    """Every class on each of the first ``limit`` images of ``folder`` (files into ``tmp``)."""
+    for i, path in enumerate(find_images(folder)[:limit]):
+        hr = _crop(load_rgb(path), 2 * SIDE)
+        for c, cls in enumerate(classes):
+            lr, file = make_sample(hr, cls, [i, c], tmp, f"{path.stem}_{c}")
+            yield Sample(cls.label, i, lr, hr, file)
+
+
+@dataclass
+class ClassResult:
+    chosen: Counter = field(default_factory=Counter)  # strength -> images
+    best: Counter = field(default_factory=Counter)  # best-scoring step -> images
+    psnr: dict[str, list[float]] = field(default_factory=dict)  # auto/span/span-real/best
+    ssim: dict[str, list[float]] = field(default_factory=dict)
+
+
+def labelled_eval(folder: Path, limit: int = 100, *, score: bool = False,
+                  log=None) -> dict[str, ClassResult]:
+    """label -> what auto chose (and, with ``score``, how each choice scored)."""
+    from srlab.image.metrics import psnr, ssim
+
+    results = {cls.label: ClassResult() for cls in CLASSES}
+    nets = None
+    if score:
+        from srlab.api import load_model
+
+        nets = {s: load_model(scale=SCALE, denoise=s, backend="torch") for s in STEPS}
     with tempfile.TemporaryDirectory() as tmp:
-        for i, path in enumerate(find_images(folder)[:limit]):
-            hr = imresize(load_rgb(path), 0.5)
-            h, w = hr.shape[:2]
-            y0, x0 = max(0, (h - 256) // 2), max(0, (w - 256) // 2)
-            hr = np.ascontiguousarray(hr[y0 : y0 + 256, x0 : x0 + 256])
-            for label, kind, value in VARIANTS:
-                rng = np.random.default_rng([i, len(label)])
-                img, file = _variant(hr, kind, value, rng, Path(tmp), path.stem)
-                cond = estimate(img, file)
-                counts[label]["degraded" if cond.degraded else "clean"] += 1
-    return counts
+        for n, sample in enumerate(labelled_set(folder, limit, Path(tmp))):
+            res = results[sample.label]
+            chosen = estimate(sample.lr, sample.path).denoise
+            res.chosen[chosen] += 1
+            if nets is None:
+                continue
+            p, s = {}, {}
+            for step, up in nets.items():
+                sr = up.upscale_array(sample.lr)
+                p[step] = psnr(sr, sample.hr, crop_border=SCALE)
+                s[step] = ssim(sr, sample.hr, crop_border=SCALE)
+            best = max(STEPS, key=lambda k: p[k])
+            res.best[best] += 1
+            near = min(STEPS, key=lambda k: abs(k - chosen))  # auto's own step
+            for key, step in (("auto", near), ("span", 0.0), ("span-real", 1.0), ("best", best)):
+                res.psnr.setdefault(key, []).append(p[step])
+                res.ssim.setdefault(key, []).append(s[step])
+            if log is not None and n % len(CLASSES) == len(CLASSES) - 1:
+                log(f"image {sample.index + 1}/{limit} scored")
+    return results
 
 
-def confusion_markdown(counts: dict[str, Counter], command: str) -> str:
-    lines = ["| input | images | judged clean | judged degraded |", "|---|---|---|---|"]
-    for label, c in counts.items():
-        n = sum(c.values())
-        lines.append(f"| {label} | {n} | {c['clean']} ({100 * c['clean'] / n:.0f}%) | "
-                     f"{c['degraded']} ({100 * c['degraded'] / n:.0f}%) |")
+def _share(c: Counter, pred, n: int) -> str:
+    k = sum(v for key, v in c.items() if pred(key))
+    return f"{100 * k / n:.0f}%"
+
+
+def confusion_markdown(results: dict[str, ClassResult], command: str) -> str:
+    """The strength auto picked per class (and the bar each class has), then the scores."""
+    kinds = {cls.label: cls.kind for cls in CLASSES}
+    head = " | ".join(f"{s:g}" for s in STEPS)
+    lines = [f"| input | images | strength chosen: {head} | bar | met |",
+             "|---|---|" + "---|" * len(STEPS) + "---|---|"]
+    for label, r in results.items():
+        n = sum(r.chosen.values())
+        if n == 0:
+            continue
+        cells = " | ".join(str(sum(v for k, v in r.chosen.items()
+                                   if min(STEPS, key=lambda s, k=k: abs(s - k)) == step))
+                           for step in STEPS)
+        kind = kinds.get(label, "damaged")
+        if kind == "clean":
+            bar, ok = "<= 0.25 in >= 90%", _share(r.chosen, lambda k: k <= 0.25, n)
+            met = f"{ok} ({'yes' if float(ok[:-1]) >= 90 else 'no'})"
+        elif kind == "damaged":
+            bar, ok = ">= 0.5 in >= 85%", _share(r.chosen, lambda k: k >= 0.5, n)
+            met = f"{ok} ({'yes' if float(ok[:-1]) >= 85 else 'no'})"
+        else:
+            bar, met = "report", "-"
+        lines.append(f"| {label} | {n} | {cells} | {bar} | {met} |")
+    scored = {k: r for k, r in results.items() if r.psnr}
+    if scored:
+        lines += ["", "| input | best step (images per step) | auto | span | span-real | "
+                  "best step per image |", "|---|---|---|---|---|---|"]
+        for label, r in scored.items():
+            best = ", ".join(f"{s:g}: {r.best[s]}" for s in STEPS if r.best[s])
+            cells = " | ".join(f"{np.mean(r.psnr[k]):.2f} / {np.mean(r.ssim[k]):.4f}"
+                               for k in ("auto", "span", "span-real", "best"))
+            lines.append(f"| {label} | {best} | {cells} |")
+        lines.append(f"\nY PSNR (dB) / SSIM at x{SCALE}, border {SCALE}, mean over the images "
+                     "of each class; 'best step' is the strength of 0, 0.25, ..., 1 that "
+                     "scored highest on that image (an oracle auto cannot reach).")
     return "\n".join(lines) + f"\n\nMade by `{command}`."

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Degradation", "RealDegradation", "Level", "LEVELS", "TRACKS", "degrade",
-           "gaussian_blur", "track_lr", "jpeg", "level"]
+__all__ = ["Degradation", "RealDegradation", "Damage", "Level", "LEVELS", "TRACKS", "degrade",
+           "gaussian_blur", "track_lr", "jpeg", "level", "sensor_noise", "halftone"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,29 @@ class RealDegradation:
     simple_jpeg_prob: float = 0.9
 
 
-Level = Degradation | RealDegradation
+@dataclass(frozen=True)
+class Damage:
+    """The damage of photos as people have them, in one seeded pass, each step optional:
+    blur (HR) -> MATLAB bicubic -> camera noise -> halftone -> JPEG -> resize -> last JPEG.
+
+    - ``resize``: the image is made at LR size / f, saved as JPEG, then resized (MATLAB
+      bicubic) to the LR size, so the 8x8 grid and its quantiser lattice are gone (a web image
+      re-scaled after its first save);
+    - ``last_quality``: a second save (a re-saved web JPEG: heavy first, light last);
+    - ``camnoise``: Poisson-Gaussian sensor noise (``sensor_noise``), sigma at mid-gray;
+    - ``halftone``: a periodic dot screen of that period (LR pixels), then a blur (a scan).
+    """
+
+    blur_sigma: tuple[float, float] = (0.0, 0.0)
+    camnoise: tuple[float, float] | None = None
+    gray_noise_prob: float = 0.5  # luma-only noise (same in R, G, B) else per channel
+    halftone: tuple[float, float] | None = None
+    jpeg_quality: tuple[int, int] | None = None
+    resize: tuple[float, float] | None = None
+    last_quality: tuple[int, int] | None = None
+
+
+Level = Degradation | RealDegradation | Damage
 
 LEVELS: dict[str, Level] = {
     "clean": Degradation(),
@@ -96,6 +118,11 @@ TRACKS: dict[str, Level] = {
     "noise10": Degradation(noise_sigma=(10.0, 10.0)),
     "blur+jpeg75": Degradation(blur_sigma=(1.5, 1.5), jpeg_quality=(75, 75)),
     "real": RealDegradation(),
+    # the damages auto used to miss (issue 50): a re-saved web JPEG, a JPEG resized after its
+    # save, and mild camera noise (random colour or luma per image)
+    "jpeg60+99": Damage(jpeg_quality=(60, 60), last_quality=(99, 99)),
+    "jpeg50+resize0.75": Damage(jpeg_quality=(50, 50), resize=(0.75, 0.75)),
+    "camnoise5": Damage(camnoise=(5.0, 5.0)),
 }
 TRACK_SEED = 20261203
 
@@ -136,18 +163,21 @@ def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(rows, g.size, axis=1) @ g
 
 
-def imresize(img: np.ndarray, factor: float) -> np.ndarray:
+def imresize(img: np.ndarray, factor: float | None = None, *,
+             size: tuple[int, int] | None = None, scale: float | None = None) -> np.ndarray:
     """MATLAB bicubic (resize.imresize), imported on use: the CLI lists TRACKS for --help
     without importing torch."""
     from srlab.image.resize import imresize as matlab_imresize
 
-    return matlab_imresize(img, factor)
+    return matlab_imresize(img, factor if factor is not None else scale, size=size)
 
 
 def degrade(hr: np.ndarray, scale: int, level: Level, rng: np.random.Generator) -> np.ndarray:
     """HR uint8 HxWxC -> LR uint8 (H/scale x W/scale) under ``level``."""
     if isinstance(level, RealDegradation):
         return _real(hr, scale, level, rng)
+    if isinstance(level, Damage):
+        return _damage(hr, scale, level, rng)
     if level == LEVELS["clean"]:
         return imresize(hr, 1 / scale)
     img = hr.astype(np.float64)
@@ -161,6 +191,56 @@ def degrade(hr: np.ndarray, scale: int, level: Level, rng: np.random.Generator) 
     lr = np.clip(np.round(img), 0, 255).astype(np.uint8)
     if level.jpeg_quality is not None:
         lr = jpeg(lr, int(rng.integers(level.jpeg_quality[0], level.jpeg_quality[1] + 1)))
+    return lr
+
+
+def sensor_noise(img: np.ndarray, sigma: float, rng: np.random.Generator, *,
+                 gray: bool = False) -> np.ndarray:
+    """Poisson-Gaussian noise (float, 0..255): half the variance is read noise, half shot
+    noise growing with brightness, so the std is ``sigma`` at mid-gray (128), sigma/sqrt 2
+    in the dark and sigma * sqrt 1.5 at white. ``gray`` puts one draw in every channel."""
+    x = np.clip(img.astype(np.float64), 0, 255)
+    base = x.mean(axis=2, keepdims=True) if gray and x.ndim == 3 else x
+    std = sigma * np.sqrt(0.5 + 0.5 * base / 128.0)
+    return x + std * rng.standard_normal(base.shape)
+
+
+def halftone(img: np.ndarray, period: float, rng: np.random.Generator) -> np.ndarray:
+    """A scan of a printed photo (float, 0..255): each channel thresholded against a clustered
+    dot screen of ``period`` pixels at a random angle, blurred (the scanner's optics) at
+    period / 2.5 and mixed 60/40 with the image (the print's own continuous tone), plus a
+    little scanner noise."""
+    h, w = img.shape[:2]
+    a = float(rng.uniform(0, np.pi / 2))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    u, v = xx * np.cos(a) + yy * np.sin(a), -xx * np.sin(a) + yy * np.cos(a)
+    screen = 0.5 + 0.25 * (np.cos(2 * np.pi * u / period) + np.cos(2 * np.pi * v / period))
+    x = img.astype(np.float64)
+    dots = np.where(x / 255.0 > screen[..., None], 255.0, 0.0)
+    dots = gaussian_blur(dots, period / 2.5)
+    return 0.6 * dots + 0.4 * x + rng.normal(0, 1.5, x.shape)
+
+
+def _damage(hr: np.ndarray, scale: int, d: Damage, rng: np.random.Generator) -> np.ndarray:
+    h, w = -(-hr.shape[0] // scale), -(-hr.shape[1] // scale)  # imresize's LR size
+    img = hr.astype(np.float64)
+    if d.blur_sigma[1] > 0:
+        img = gaussian_blur(img, float(rng.uniform(*d.blur_sigma)))
+    f = float(rng.uniform(*d.resize)) if d.resize is not None else 1.0
+    img = imresize(img, size=(max(8, round(h / f)), max(8, round(w / f))) if f != 1 else None,
+                   scale=None if f != 1 else 1 / scale)
+    if d.camnoise is not None:
+        gray = bool(rng.random() < d.gray_noise_prob)
+        img = sensor_noise(img, float(rng.uniform(*d.camnoise)), rng, gray=gray)
+    if d.halftone is not None:
+        img = halftone(img, float(rng.uniform(*d.halftone)), rng)
+    lr = _to_u8(img)
+    if d.jpeg_quality is not None:
+        lr = jpeg(lr, int(rng.integers(d.jpeg_quality[0], d.jpeg_quality[1] + 1)))
+    if f != 1:
+        lr = imresize(lr, size=(h, w))
+    if d.last_quality is not None:
+        lr = jpeg(lr, int(rng.integers(d.last_quality[0], d.last_quality[1] + 1)))
     return lr
 
 

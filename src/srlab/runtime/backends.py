@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ACCURACY_BOUND_DB", "BACKENDS", "Backend", "EXACT_BACKENDS", "STORE_PATH",
            "Measurement", "load_store", "pick_backend", "record_measurements", "save_store",
-           "choose", "load_backend", "available_backends"]
+           "choose", "load_backend", "available_backends", "load_blend"]
 
 Backend = Literal["torch", "onnx", "onnx-int8", "torch-bf16", "openvino", "auto"]
 BACKENDS = ("torch", "onnx", "onnx-int8", "torch-bf16", "openvino", "auto")
@@ -164,6 +164,29 @@ def load_backend(name: str, scale: int = 4, *, backend: Backend = "torch",
     from srlab.api import load_model
 
     return load_model(name, scale, weights=weights, fuse=fuse, backend="torch")
+
+
+def load_blend(up: Upscaler, backend: Backend = "auto") -> Upscaler:
+    """A span/span-real blend (``api._denoised``, a torch network) on a fast backend: its ONNX
+    export, cached per weights and so per strength step, on ONNX Runtime, quantised by the
+    pair's shared int8 recipe where ``onnx-int8`` is asked or picked (one calibration per step
+    on first use, then cached), else float32. ``auto`` follows the pick for the pair's real
+    network here; torch (or bf16) asked, or onnxruntime missing, keeps torch."""
+    from srlab.zoo.registry import DENOISE_PAIR
+
+    if backend == "auto":
+        backend = pick_backend(DENOISE_PAIR[1], up.scale)  # type: ignore[assignment]
+    if backend in ("torch", "torch-bf16") or "onnx" not in available_backends():
+        return up
+    if backend == "onnx-int8" and "onnx-int8" in available_backends():
+        from srlab.runtime.int8 import int8_upscaler, recipe_for
+
+        return int8_upscaler(up, recipe=recipe_for(DENOISE_PAIR[1]))
+    from srlab.runtime.onnx import onnx_upscaler
+
+    out = onnx_upscaler(up)
+    out.backend = "onnx"
+    return out
 
 
 def _load_auto(name: str, scale: int, *, weights: str | Path | None, threads: int | None,

@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,9 +36,12 @@ from srlab.runtime.onnx import (
     make_session,
 )
 
+if TYPE_CHECKING:
+    from srlab.api import Upscaler
+
 __all__ = ["Int8Recipe", "INT8_RECIPE", "INT8_RECIPES", "recipe_for", "calibration_patches",
            "quantize_int8",
-           "load_int8_model"]
+           "load_int8_model", "int8_upscaler"]
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,16 @@ def load_int8_model(name: str, scale: int = 4, *, weights: str | Path | None = N
 
     up = load_model(name, scale, weights=weights, backend="torch")
     assert not hasattr(up, "pick"), "int8 takes one network, not auto"
-    recipe = recipe or recipe_for(name)
+    return int8_upscaler(up, recipe=recipe or recipe_for(name), threads=threads,
+                         patches=patches, log=log)
+
+
+def int8_upscaler(up: Upscaler, *, recipe: Int8Recipe, threads: int | None = None,
+                  patches: Sequence[np.ndarray] | None = None,
+                  log: Callable[[str], None] | None = None) -> OnnxUpscaler:
+    """A torch ``Upscaler`` (a registered model, or a span/span-real blend) quantised by
+    ``recipe``, cached beside its float export (one file per weights and recipe)."""
+    name, scale = up.name, up.scale
 
     def build(src: Path, dst: Path) -> None:
         cal = patches if patches is not None else calibration_patches(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -50,6 +51,7 @@ __all__ = [
     "exported_path",
     "load_onnx_model",
     "make_session",
+    "onnx_upscaler",
     "onnx_available",
 ]
 
@@ -267,6 +269,15 @@ def load_onnx_model(name: str, scale: int = 4, *, weights: str | Path | None = N
     return OnnxUpscaler(session, like=up)
 
 
+def onnx_upscaler(up: Upscaler, *, threads: int | None = None) -> OnnxUpscaler:
+    """A torch ``Upscaler`` (e.g. a span/span-real blend, ``api._denoised``) on ONNX Runtime,
+    through the cached export: one file per weights, so one per blend step."""
+    _ort()
+    with exported_file(up) as path:
+        session = make_session(path, threads)
+    return OnnxUpscaler(session, like=up)
+
+
 @contextlib.contextmanager
 def exported_file(up: Upscaler, *, opset: int = 17,
                   log: Callable[[str], None] | None = None) -> Iterator[Path]:
@@ -283,7 +294,8 @@ def exported_file(up: Upscaler, *, opset: int = 17,
 def exported_path(up: Upscaler, *, opset: int = 17,
                   log: Callable[[str], None] | None = None) -> Path:
     """The cached ONNX file of a trained model, exported and parity-checked on first use."""
-    path = cache_dir() / f"{up.name}_x{up.scale}_{_weights_key(up, opset)}.onnx"
+    stem = re.sub(r"[^\w.-]+", "-", up.name).strip("-")  # "span (denoise 0.5)" -> span-denoise-0.5
+    path = cache_dir() / f"{stem}_x{up.scale}_{_weights_key(up, opset)}.onnx"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)

@@ -80,6 +80,8 @@ _UPLOAD_DOC = {
                     ("X-Srlab-Chosen", "the network that ran"),
                     ("X-Srlab-Condition", "what auto detected in the image (auto only)"),
                     ("X-Srlab-Denoise", "denoise strength used (auto or denoise only)"),
+                    ("X-Srlab-Reason", "auto's strength and why, e.g. 'denoise 0.75 (learned "
+                                       "estimate 0.71)' (auto only)"),
                     ("X-Srlab-Trained", "false when the network ran on random weights"),
                     ("X-Srlab-Seconds", "upscaling time"),
                     ("X-Srlab-Output-Size", "WIDTHxHEIGHT of the result"),

@@ -294,6 +294,7 @@ def _ui_batch(state: ServerState, ready: list[dict[str, Any]], opts: Options,
                 "out_size": res.out_size, "seconds": res.seconds, "chosen": res.chosen,
                 "label": res.label, "trained": res.trained, "denoise": res.denoise,
                 "condition": res.condition.describe() if res.condition else None,
+                "reason": res.condition.decision() if res.condition else None,
                 **_previews(state, img, res, opts)}
         res.array = None
         del img

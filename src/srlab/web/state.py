@@ -489,6 +489,7 @@ class Result:
             h["X-Srlab-Denoise"] = f"{self.denoise:g}"
         if self.condition is not None:
             h["X-Srlab-Condition"] = self.condition.describe()
+            h["X-Srlab-Reason"] = self.condition.decision()
         return {k: v.encode("ascii", "replace").decode() for k, v in h.items()}
 
 

@@ -384,7 +384,7 @@ def test_auto_reports_what_it_detected_and_chose(client, pair):
     assert strength >= 0.5
     assert r.headers["x-srlab-chosen"] == ("span-real" if strength == 1
                                            else f"span (denoise {strength:g})")
-    assert r.headers["x-srlab-reason"].startswith(f"denoise {strength:g} (learned estimate")
+    assert r.headers["x-srlab-reason"].startswith(f"denoise {strength:g} (JPEG file at quality")
     assert r.headers["x-srlab-condition"].startswith("JPEG file, quality ~40")
     assert decode(r.content).shape == (384, 384, 3)
     clean = upload(client, png_bytes(photo), scale=4, model="auto")

@@ -60,6 +60,16 @@ def image_folder(tmp_path) -> Path:
     return folder
 
 
+@pytest.fixture
+def hr_folder(tmp_path: Path) -> Path:
+    """Two small synthetic HR images: a benchmark folder for the peer tests."""
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(synthetic_image(i, 24, 20)).save(folder / f"{i}.png")
+    return folder
+
+
 def smooth_images(folder: Path, n: int, seed: int, size: int = 64) -> Path:
     """Smooth gradients + sinusoidal texture + a little noise: learnable, not pure noise."""
     rng = np.random.default_rng(seed)

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import synthetic_image
-from PIL import Image
 
 from srlab.cli import main
 
@@ -25,15 +24,6 @@ OPENCV5_ERROR = ("OpenCV(5.1.0) /io/opencv/modules/dnn/src/onnx/onnx_importer2.c
                  "'parseModel'\n")
 EXPECTED = ("OpenCV ESPCN peer unavailable: OpenCV 5.1.0 cannot read TensorFlow .pb models "
             "(needs opencv<5)")
-
-
-@pytest.fixture
-def hr_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "hr"
-    folder.mkdir()
-    for i in range(2):
-        Image.fromarray(synthetic_image(i, 24, 20)).save(folder / f"{i}.png")
-    return folder
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ the real benchmark sets are pinned in test_reference_peers.py.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,15 +128,6 @@ def test_params_are_counted_from_the_graph():
 def no_ncnn(monkeypatch: pytest.MonkeyPatch) -> None:
     """An install without the 'peers' extra: importing ncnn fails."""
     monkeypatch.setitem(sys.modules, "ncnn", None)
-
-
-@pytest.fixture
-def hr_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "hr"
-    folder.mkdir()
-    for i in range(2):
-        Image.fromarray(synthetic_image(i, 24, 20)).save(folder / f"{i}.png")
-    return folder
 
 
 MISSING = "span-ch48 peer unavailable: ncnn is not installed (pip install 'srlab[peers]')"

@@ -42,7 +42,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from srlab.image.animation import ANIMATED_EXTENSIONS, animated_format
 from srlab.image.imageio import (
@@ -400,7 +400,7 @@ def upscale_files(
         for job in jobs:
             bar.set_postfix_str(job.source.name, refresh=False)
             try:
-                written = _upscale_one(job, models, tile=opts.tile, overlap=opts.overlap,
+                written = upscale_one(job, models, tile=opts.tile, overlap=opts.overlap,
                                        max_pixels=opts.max_pixels, quality=opts.quality,
                                        tile_bar=opts.progress and len(jobs) == 1,
                                        on_choice=hooks.on_choice,
@@ -425,7 +425,7 @@ def upscale_files(
     return result
 
 
-def _upscale_one(job: Job, models: ModelSet, *, tile: int, overlap: int | None,
+def upscale_one(job: Job, models: ModelSet, *, tile: int, overlap: int | None,
                  max_pixels: int | None, quality: int, tile_bar: bool,
                  on_choice: Callable[[Path, Condition, str], None] | None = None,
                  strip_metadata: bool = False) -> Written:
@@ -464,10 +464,6 @@ def _upscale_one(job: Job, models: ModelSet, *, tile: int, overlap: int | None,
                    model=name, backend=getattr(up, "backend", "torch"),
                    ran=plan.describe(up.name) if plan.resize else "", frames=1)
 
-
-def upscale_one(job: Job, models: ModelSet, **kwargs: Any) -> Written:
-    """One file, as each task of batch.cluster runs it (``_upscale_one``'s keywords)."""
-    return _upscale_one(job, models, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------

@@ -276,9 +276,9 @@ def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
     ``noref``: NIQE on real photos (``realsr_niqe``), measured for adversarial runs.
     """
     status = _status(progress)
-    if progress is not None:  # said always: the card of a finished run says it finished
-        status = [f"{ITERATIONS} {progress[0]:,} of the {progress[2]:,} the run plans",
-                  *status]
+    if progress is not None and not status:  # a finished run's card says it finished
+        status = [f"{ITERATIONS} {progress[0]:,} of the {progress[2]:,} the run plans "
+                  "(its schedule complete)"]
     lines = card_header(meta, status=status, config=config or {},
                         init_replaced=init_replaced)
     lines += [

@@ -128,7 +128,7 @@ def test_blend_names_say_what_ran(shipped_trio):
     ({"detail": 1.5}, 4, "detail must be between 0 and 1, not 1.5"),
     ({"detail": -0.1}, 4, "detail must be between 0 and 1"),
     ({"detail": 0.5}, 2, "detail needs span-real-gan, which cannot run at x2"),
-    ({"detail": 0.5, "name": "espcn"}, 4, "do not apply to other models"),
+    ({"detail": 0.5, "name": "espcn"}, 4, "does not apply to other models"),
     ({"detail": 0.5, "name": "auto"}, 4, "auto chooses its own weights"),
 ])
 def test_api_refusals(shipped_trio, kwargs, scale, needle):

@@ -357,8 +357,8 @@ def load_model(
         return AutoUpscaler(scale, fuse=fuse, backend=backend)
     if blend.given:
         if weights is not None or (name is not None and name not in CHAIN):
-            raise ValueError(f"denoise and detail blend the shipped {', '.join(CHAIN)} "
-                             "weights; they do not apply to other models or weights files")
+            raise ValueError(f"a denoise/detail blend mixes the shipped {', '.join(CHAIN)} "
+                             "weights; it does not apply to other models or weights files")
         return _blended(scale, blend, fuse, backend)
     name = resolve(name, scale, allow_auto=False)
     if backend == "auto" and not fuse:

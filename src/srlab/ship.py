@@ -256,7 +256,7 @@ def card_header(meta: WeightsMeta, *, status: list[str], config: dict,
         (f"- CPU training time: {meta.train_seconds / 60:.1f} min wall clock on a 2-core CPU"
          + (f" for this run, {_minutes(meta.total_seconds)} in all with "
             f"the {_minutes(meta.init_seconds)} of the weights it started from"
-            if meta.init_seconds else "")) if meta.train_seconds else
+            if meta.init_seconds else "")) if meta.total_seconds else
         "- CPU training time: not recorded in the weights; the run's metrics.csv has it "
         "(column `seconds`, cumulative, at each epoch's iteration)",
     ]

@@ -19,21 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from srlab.eval.benchmark import make_upscaler
-from srlab.eval.noref import expand
+from srlab.eval.noref import expand, upscaled_niqe
 from srlab.eval.speed import load_average
-from srlab.image.imageio import load_image
-from srlab.image.niqe import load_model, niqe
-
-
-def _rgb(arr: np.ndarray) -> np.ndarray:
-    """What the models take: 8-bit gray or RGB (alpha dropped, 16-bit brought to 8)."""
-    if arr.dtype == np.uint16:
-        arr = np.round(arr / 257).astype(np.uint8)
-    if arr.ndim == 3 and arr.shape[2] in (2, 4):
-        arr = arr[..., :-1]
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[..., 0]
-    return np.ascontiguousarray(arr)
+from srlab.image.niqe import load_model
 
 
 def main() -> int:
@@ -55,13 +43,12 @@ def main() -> int:
     if not files:
         print(f"niqe_real: no images in {args.dataset}", file=sys.stderr)
         return 1
-    images = [_rgb(load_image(f).array) for f in files]
     pristine = load_model()
     scores: dict[str, list[float]] = {}
     loads = []
     for name in models:
         fn, _, _ = make_upscaler(name, args.scale, weights.get(name))
-        scores[name] = [niqe(fn(img), pristine) for img in images]
+        scores[name] = upscaled_niqe(fn, files, pristine)
         loads.append(load_average())
         print(f"{name}: mean NIQE {np.mean(scores[name]):.3f}", file=sys.stderr)
     lines = ["| image | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]

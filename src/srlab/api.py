@@ -20,8 +20,9 @@ from torch import nn
 from srlab.image.outsize import OutputSize, finish, plan_size
 from srlab.image.resize import upscale_bicubic
 from srlab.image.tiling import tiled_apply
+from srlab.zoo.blend import CHAIN, Blend
 from srlab.zoo.catalog import resolve
-from srlab.zoo.registry import AUTO, DENOISE_PAIR, auto_available, build_model
+from srlab.zoo.registry import AUTO, build_model
 from srlab.zoo.weights import (
     WeightsError,
     WeightsMeta,
@@ -263,33 +264,37 @@ class AutoUpscaler:
         return _on_image(self.upscale_array, image, tile, overlap, size, self.scale)
 
 
-def _denoised(scale: int, denoise: float, fuse: bool, backend: str) -> Upscaler:
-    """span's and span-real's weights blended ``(1 - d) * span + d * span-real`` (one
-    architecture, so the blend is a network too: Real-ESRGAN's ``-dn``)."""
-    if not 0 <= denoise <= 1:
-        raise ValueError(f"denoise must be between 0 and 1, not {denoise:g}")
-    faithful, real = DENOISE_PAIR
-    if denoise in (0, 1):
-        return load_model(real if denoise == 1 else faithful, scale, fuse=fuse, backend=backend)
-    if not auto_available(scale):
-        raise ValueError(f"denoise needs {faithful} and {real} weights at x{scale}, "
-                         "which are not shipped")
-    (ta, ma), (tb, mb) = (read_weights(shipped_weights_path(n, scale)) for n in DENOISE_PAIR)
-    if ma is None or mb is None or ma.kwargs != mb.kwargs or ta.keys() != tb.keys():
-        raise WeightsError(f"{faithful} and {real} x{scale} do not share one architecture")
-    net = build_model(faithful, scale, **ma.kwargs)
-    apply_state_dict(net, {k: torch.lerp(ta[k].float(), tb[k].float(), denoise)
-                           for k in ta}, f"{faithful}/{real} blend")
+def _blended(scale: int, blend: Blend, fuse: bool, backend: str) -> Upscaler:
+    """The shipped networks of ``blend`` (``zoo.blend``: denoise and detail) as one network,
+    their weights mixed by its coefficients (one architecture, so the mix is a network too:
+    Real-ESRGAN's ``-dn``, ESRGAN's network interpolation). An end point is that network."""
+    whole = blend.whole()
+    if whole is not None:
+        return load_model(whole, scale, fuse=fuse, backend=backend)
+    blend.check(scale)  # BlendError (a ValueError): one sentence
+    coef = blend.coefficients()
+    read = {n: read_weights(shipped_weights_path(n, scale)) for n in coef}
+    first, (t0, m0) = next(iter(read.items()))
+    for n, (t, m) in read.items():
+        if m0 is None or m is None or m.kwargs != m0.kwargs or t.keys() != t0.keys():
+            raise WeightsError(f"{first} and {n} x{scale} do not share one architecture")
+    assert m0 is not None
+    if len(coef) == 2:  # lerp: the very tensors (so cached exports) denoise always gave
+        (a, _), (b, cb) = coef.items()
+        mixed = {k: torch.lerp(read[a][0][k].float(), read[b][0][k].float(), cb) for k in t0}
+    else:
+        mixed = {k: sum(c * read[n][0][k].float() for n, c in coef.items()) for k in t0}
+    net = build_model(first, scale, **m0.kwargs)
+    apply_state_dict(net, mixed, f"{' / '.join(coef)} blend")
     params = count_params(net)
     if fuse and hasattr(net, "reparameterize"):
         net.reparameterize()
     if fuse:
         net = net.to(memory_format=torch.channels_last)
-    meta = WeightsMeta(arch=faithful, scale=scale, kwargs=ma.kwargs, params=params,
-                       recipe=f"blend: {1 - denoise:g} x {faithful} + {denoise:g} x {real}",
-                       train_seconds=ma.total_seconds + mb.total_seconds)
-    up = Upscaler(net, name=f"{faithful} (denoise {denoise:g})", scale=scale, meta=meta,
-                  params=params)
+    meta = WeightsMeta(arch=first, scale=scale, kwargs=m0.kwargs, params=params,
+                       recipe="blend: " + " + ".join(f"{c:g} x {n}" for n, c in coef.items()),
+                       train_seconds=sum(m.total_seconds for _, m in read.values() if m))
+    up = Upscaler(net, name=blend.label(), scale=scale, meta=meta, params=params)
     if backend == "torch" or not fuse:
         return up
     from srlab.runtime.backends import load_blend
@@ -305,11 +310,14 @@ def load_model(
     fuse: bool = True,
     denoise: float | None = None,
     backend: str = "auto",
+    detail: float | None = None,
 ) -> Upscaler | AutoUpscaler:
     """Build a registered model, with ``weights`` or the weights srlab ships for it.
 
     ``name="auto"`` returns an ``AutoUpscaler`` (span or span-real per image); ``denoise``
-    (0..1, for span) blends span's weights towards span-real's.
+    (0..1, for span) blends span's weights towards span-real's; ``detail`` (0..1) blends
+    span-real's towards span-real-gan's (crisp texture, may invent detail), and alone it
+    means the real side (denoise 1). How the two combine: ``zoo.blend``.
 
     ``backend`` says who runs the network (``runtime.backends``): ``auto`` (the default)
     takes the fastest one ``srlab bench --store`` measured for this model, scale and CPU
@@ -330,9 +338,10 @@ def load_model(
     end it matters most for luma models, whose 1-channel input cannot: span-fast x4 on
     480x320, 222 -> 193 ms. ``fuse=False`` keeps the network bit-exact with the one trained.
     """
+    blend = Blend(denoise, detail)  # BlendError for a strength outside 0..1
     if _is_model_file(name):  # your own model file (srlab[spandrel]): runtime.foreign
-        if weights is not None or denoise is not None:
-            raise ValueError("a model file holds its own weights: drop weights/denoise")
+        if weights is not None or blend.given:
+            raise ValueError("a model file holds its own weights: drop weights/denoise/detail")
         from srlab.runtime.foreign import load_file_model
         from srlab.zoo.foreign import registered
 
@@ -342,15 +351,15 @@ def load_model(
     scale = 4 if scale is None else scale
     name = None if name is None else str(name)
     if name == AUTO:
-        if weights is not None or denoise is not None:
-            raise ValueError("auto chooses its own weights: drop --weights/--denoise, or "
-                             "name a model")
+        if weights is not None or blend.given:
+            raise ValueError("auto chooses its own weights: drop --weights/--denoise/--detail, "
+                             "or name a model")
         return AutoUpscaler(scale, fuse=fuse, backend=backend)
-    if denoise is not None:
-        if weights is not None or (name is not None and name != DENOISE_PAIR[0]):
-            raise ValueError(f"denoise blends the shipped {' and '.join(DENOISE_PAIR)} "
+    if blend.given:
+        if weights is not None or (name is not None and name not in CHAIN):
+            raise ValueError(f"a denoise/detail blend mixes the shipped {', '.join(CHAIN)} "
                              "weights; it does not apply to other models or weights files")
-        return _denoised(scale, denoise, fuse, backend)
+        return _blended(scale, blend, fuse, backend)
     name = resolve(name, scale, allow_auto=False)
     if backend == "auto" and not fuse:
         backend = "torch"  # unfused means bit-exact with the network as trained

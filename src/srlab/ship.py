@@ -9,7 +9,10 @@ copied along so ``srlab serve`` can show how the model learned.
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from srlab.eval.benchmark import BenchRow, run_benchmark
 from srlab.eval.tables import markdown_table
@@ -25,7 +28,8 @@ from srlab.zoo.weights import (
     save_weights,
 )
 
-__all__ = ["ship_run", "model_card", "rerender_card", "DEFAULT_SETS"]
+__all__ = ["ship_run", "model_card", "rerender_card", "DEFAULT_SETS", "renamed", "realsr_niqe",
+           "NoRef"]
 
 DEFAULT_SETS = ("Set5", "Set14", "BSD100", "Urban100")
 ARTIFACTS = ("loss.png", "psnr.png", "ssim.png", "progress.gif", "metrics.csv", "config.yaml",
@@ -122,8 +126,18 @@ def run_gan(config: dict) -> str | None:
     gan = config.get("gan", {})
     if not gan.get("enabled"):
         return None
+    disc = gan.get("discriminator")
+    width = f" ({gan['d_features']} features)" if "d_features" in gan else ""
     return (f"{gan['adv_weight']:g} x adversarial loss added after {gan['pretrain_iters']:,} "
-            f"generator-only iterations, discriminator lr {gan['d_lr']:g}")
+            f"generator-only iterations, discriminator lr {gan['d_lr']:g}"
+            + (f", {disc} discriminator{width}" if disc else ""))
+
+
+def run_sharpen(config: dict) -> str | None:
+    """Real-ESRGAN's sharpened targets (``loss.sharpen_gt``), None without them."""
+    if not config.get("loss", {}).get("sharpen_gt"):
+        return None
+    return "content losses against an unsharp-masked target (Real-ESRGAN's sharpened GT)"
 
 
 def run_rescale(config: dict) -> str | None:
@@ -170,7 +184,8 @@ def run_config_lines(config: dict) -> list[str]:
             ("scale augmentation", run_rescale(config)),
             ("sampling-phase augmentation", run_phases(config)),
             ("patch sampling", run_candidates(config)),
-            ("adversarial training", run_gan(config))]
+            ("adversarial training", run_gan(config)),
+            ("sharpened targets", run_sharpen(config))]
     return [f"- {what} (run config): {text}" for what, text in said if text]
 
 
@@ -209,6 +224,9 @@ MEASURED = "## Measured (standard protocol)"
 REPLACED = "(the weights shipped there before, which these replaced)"
 
 
+ITERATIONS = "- iterations:"
+
+
 def _status(progress: tuple[int, int, int] | None) -> list[str]:
     shipped, reached, planned = progress or (0, 0, 0)
     if reached < planned:
@@ -235,17 +253,19 @@ def card_header(meta: WeightsMeta, *, status: list[str], config: dict,
           if meta.kwargs else []),
         f"- training: {meta.recipe}"
         + (f" {REPLACED}" if init_replaced else ""),
-        f"- CPU training time: {meta.train_seconds / 60:.1f} min wall clock on a 2-core CPU"
-        + (f" for this run, {_minutes(meta.total_seconds)} in all with "
-           f"the {_minutes(meta.init_seconds)} of the weights it started from"
-           if meta.init_seconds else ""),
+        (f"- CPU training time: {meta.train_seconds / 60:.1f} min wall clock on a 2-core CPU"
+         + (f" for this run, {_minutes(meta.total_seconds)} in all with "
+            f"the {_minutes(meta.init_seconds)} of the weights it started from"
+            if meta.init_seconds else "")) if meta.total_seconds else
+        "- CPU training time: not recorded in the weights; the run's metrics.csv has it "
+        "(column `seconds`, cumulative, at each epoch's iteration)",
     ]
     return lines + run_config_lines(config) + status + [f"- licence: {meta.license}", ""]
 
 
 def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
                progress: tuple[int, int, int] | None = None, *, config: dict | None = None,
-               init_replaced: bool = False) -> str:
+               init_replaced: bool = False, noref: NoRef | None = None) -> str:
     """Markdown card: what the model is, how it was trained, what it measures.
 
     ``progress`` (from ``run_progress``) makes an intermediate checkpoint say so: a card
@@ -253,8 +273,13 @@ def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
     ``init_replaced``: the run started from the very file this ship overwrites, so the
     recipe's "initialised from" path now names these weights; the card says so.
     ``config``: the run's config, for what it did that the recipe does not name.
+    ``noref``: NIQE on real photos (``realsr_niqe``), measured for adversarial runs.
     """
-    lines = card_header(meta, status=_status(progress), config=config or {},
+    status = _status(progress)
+    if progress is not None and not status:  # a finished run's card says it finished
+        status = [f"{ITERATIONS} {progress[0]:,} of the {progress[2]:,} the run plans "
+                  "(its schedule complete)"]
+    lines = card_header(meta, status=status, config=config or {},
                         init_replaced=init_replaced)
     lines += [
         MEASURED,
@@ -264,9 +289,24 @@ def model_card(meta: WeightsMeta, rows: list[BenchRow], command: str,
         "Perceptual: GMSD (Xue et al. 2014; Y, border = scale; lower is better) "
         + ", ".join(f"{r.dataset} {r.gmsd:.4f}" for r in rows) + ".",
         *_gap_note(meta, rows),
+        *_noref_note(noref),
         "",
     ]
     return "\n".join(lines)
+
+
+REAL_SET = "RealSRSet"  # real degraded photos without ground truth (../shared/datasets/real)
+
+
+def _noref_note(noref: NoRef | None) -> list[str]:
+    if noref is None:
+        return []
+    ref = (f"; the weights it started from ({noref.reference}): {noref.reference_niqe:.3f}"
+           if noref.reference else "")
+    return ["", f"No-reference: NIQE (Mittal et al. 2013; srlab's pristine model "
+                f"{noref.digest}, fitted on its training images; lower looks more natural) "
+                f"of the x{noref.scale} outputs of the {noref.images} photos of {REAL_SET} "
+                f"(real degraded photos, no ground truth): {noref.niqe:.3f}{ref}."]
 
 
 def rerender_card(weights: Path) -> bool:
@@ -289,13 +329,75 @@ def rerender_card(weights: Path) -> bool:
         raise WeightsError(f"{card_path} has no '{MEASURED}' section to keep")
     head, measured = old.split(MEASURED, 1)
     config = _run_config(weights.with_suffix(""))
-    status = [line for line in head.splitlines() if line.startswith("- status:")]
+    status = [line for line in head.splitlines()
+              if line.startswith(("- status:", ITERATIONS))]
     lines = card_header(meta, status=status, config=config, init_replaced=REPLACED in head)
     new = "\n".join(lines) + "\n" + MEASURED + measured
     if new == old:
         return False
     atomic_replace(card_path, lambda tmp: Path(tmp).write_text(new))
     return True
+
+
+@dataclass(frozen=True)
+class NoRef:
+    """NIQE of a model's outputs on the real photos of ``REAL_SET`` (and of the weights its
+    run started from, for reference), as the card states it."""
+
+    scale: int
+    images: int
+    niqe: float
+    digest: str  # the pristine model scored against
+    reference: str = ""  # the file the run started from, "" when it was not at hand
+    reference_niqe: float = float("nan")
+
+
+def realsr_niqe(arch: str, scale: int, weights: Path, init: Path | None, *,
+                log=print) -> NoRef | None:
+    """NIQE of ``weights`` (an ``arch`` x``scale`` file) on ``REAL_SET``, and of ``init``
+    when that file exists; None when the set is not in ../shared. Torch float32 (the
+    trained numbers), as the benchmark scores."""
+    from srlab.eval.benchmark import make_upscaler
+    from srlab.eval.noref import expand, upscaled_niqe
+    from srlab.image.niqe import load_model as load_pristine
+
+    folder = shared_dir() / "datasets" / "real" / REAL_SET
+    files = expand([folder]) if folder.is_dir() else []
+    if not files:
+        log(f"no {folder}: the card carries no NIQE on real photos")
+        return None
+    pristine = load_pristine()
+
+    def mean(path: Path) -> float:
+        _, parent = read_weights(path)
+        fn, _, _ = make_upscaler(parent.arch if parent else arch, scale, str(path))
+        return float(np.mean(upscaled_niqe(fn, files, pristine)))
+
+    score = mean(weights)
+    log(f"x{scale} {REAL_SET} NIQE {score:.3f}")
+    if init is None or not init.is_file():
+        return NoRef(scale, len(files), score, pristine.digest)
+    ref = mean(init)
+    log(f"x{scale} {REAL_SET} NIQE {ref:.3f} ({init.name}, the weights the run started from)")
+    return NoRef(scale, len(files), score, pristine.digest, init.name, ref)
+
+
+def renamed(meta: WeightsMeta, name: str) -> WeightsMeta:
+    """``meta`` shipped under the registered ``name`` (``srlab ship --as``): a run is named by
+    the model it trained (a GAN stage started from span-real is a span-real run), the weights
+    are another model. Refused (``ChoiceError``, one sentence) unless ``name`` runs at the
+    weights' scale (``catalog.resolve``) and builds the very architecture they hold (same
+    builder and registry arguments), so the file loads as ``name`` exactly as it trained."""
+    from srlab.zoo.catalog import resolve
+    from srlab.zoo.registry import ChoiceError, get_spec
+
+    resolve(name, meta.scale, allow_auto=False)
+    target, source = get_spec(name), get_spec(meta.arch)
+    if target.builder is not source.builder or target.kwargs != source.kwargs:
+        raise ChoiceError(f"cannot ship {meta.arch} weights as {name}: {name} is another "
+                          f"architecture ({target.builder.__name__} {target.kwargs or '{}'}, "
+                          f"not {source.builder.__name__} {source.kwargs or '{}'})")
+    return replace(meta, arch=name)
 
 
 def ship_run(
@@ -306,43 +408,62 @@ def ship_run(
     which: str = "best",
     cache: Path | None = None,
     refresh: bool = False,
+    name: str | None = None,
     log=print,
 ) -> Path:
-    """Benchmark ``run_dir/<which>.safetensors`` and install it as the shipped weights."""
+    """Benchmark ``run_dir/<which>.safetensors`` and install it as the shipped weights, under
+    the run's model name or ``name`` (``renamed``). An adversarial run's card adds NIQE on
+    real photos (``realsr_niqe``): PSNR alone rewards the blur a GAN stage removes."""
     src = run_dir / f"{which}.safetensors"
     tensors, meta = read_weights(src)
     if meta is None:
         raise ValueError(f"{src} has no srlab metadata")
+    trained_as = meta.arch
+    if name is not None and name != meta.arch:
+        meta = renamed(meta, name)  # before any measuring: a refusal costs nothing
+    config = _run_config(run_dir)
+    init = run_init(config)
+    out = dest / f"{meta.arch}_x{meta.scale}.safetensors"
+    init_replaced = init is not None and init.resolve() == out.resolve()
+    if init_replaced and run_gan(config) is not None and name is None:
+        raise ValueError(f"this adversarial run started from {out.name}; shipped under its "
+                         f"model name it would replace those weights: ship it --as another "
+                         "registered name (span-real-gan)")
     sets = [shared_dir() / "datasets" / "benchmark" / d for d in datasets]
     missing = [str(p) for p in sets if not p.is_dir()]
     if missing:
         raise FileNotFoundError(f"benchmark sets not found: {', '.join(missing)}")
-    rows = run_benchmark([meta.arch], [meta.scale], sets, weights={meta.arch: str(src)},
+    # measured under the name the file's metadata holds (the file loads only as that); the
+    # scores are the tensors', so the rows are the shipped name's
+    rows = run_benchmark([trained_as], [meta.scale], sets, weights={trained_as: str(src)},
                          cache=cache, refresh=refresh, log=log)
+    rows = [replace(r, model=meta.arch) for r in rows]
     meta.metrics = {r.dataset: {"psnr": round(r.psnr, 3), "ssim": round(r.ssim, 4),
                                 "gmsd": round(r.gmsd, 4), "mpx_per_s": round(r.mpx_per_s, 2)}
                     for r in rows}
+    noref = None
+    if run_gan(config) is not None:
+        noref = realsr_niqe(trained_as, meta.scale, src, init, log=log)
+        if noref is not None:
+            meta.metrics[REAL_SET] = {"niqe": round(noref.niqe, 3)}
     from srlab.zoo.registry import build_model
     from srlab.zoo.weights import apply_state_dict
 
     net = build_model(meta.arch, meta.scale, **meta.kwargs)
     apply_state_dict(net, tensors, src.name)
-    config = _run_config(run_dir)
     meta.init_seconds = round(inherited_seconds(meta, config), 1)
-    out = dest / f"{meta.arch}_x{meta.scale}.safetensors"
-    init = run_init(config)
-    init_replaced = init is not None and init.resolve() == out.resolve()
     save_weights(net, meta, out)
     art = dest / f"{meta.arch}_x{meta.scale}"
     art.mkdir(parents=True, exist_ok=True)
-    for name in ARTIFACTS:
-        if (run_dir / name).is_file():
-            shutil.copy2(run_dir / name, art / name)
-            if name.endswith((".png", ".gif")):  # a run from before artifacts.py: shrink it
-                shrink_artifact(art / name, gif_frames=GIF_FRAMES)
-    command = f"srlab ship {run_dir}" + (" --which last" if which == "last" else "")
+    for artifact in ARTIFACTS:
+        if (run_dir / artifact).is_file():
+            shutil.copy2(run_dir / artifact, art / artifact)
+            if artifact.endswith((".png", ".gif")):  # a run from before artifacts.py: shrink
+                shrink_artifact(art / artifact, gif_frames=GIF_FRAMES)
+    command = (f"srlab ship {run_dir}" + (" --which last" if which == "last" else "")
+               + (f" --as {meta.arch}" if meta.arch != trained_as else ""))
     card = model_card(meta, rows, command, run_progress(run_dir, which, config), config=config,
-                      init_replaced=init_replaced)
+                      init_replaced=init_replaced, noref=noref)
     card_path = dest / f"{meta.arch}_x{meta.scale}.md"
     atomic_replace(card_path, lambda tmp: Path(tmp).write_text(card))
     log(f"shipped {out} ({meta.params:,} parameters)")

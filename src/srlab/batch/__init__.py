@@ -261,6 +261,7 @@ class UpscaleOptions:
     weights: str | Path | None = None  # a weights file instead of the shipped one
     backend: str = "torch"  # who runs the network: torch, onnx, torch-bf16 or auto
     denoise: float | None = None  # 0..1: blend span towards span-real
+    detail: float | None = None  # 0..1: blend span-real towards span-real-gan (zoo.blend)
     threads: int | None = None  # for the ONNX Runtime session (torch's are process-wide)
     self_ensemble: bool = False  # average over the 8 flips and rotations (8x slower)
     tile: int = 0  # 0: automatic (api.TILE_POLICY)
@@ -296,15 +297,24 @@ class BatchHooks:
 
 def resolve_choice(opts: UpscaleOptions) -> str:
     """The model to run, checked once before any work (``zoo.catalog.resolve``): ``auto``
-    for a blend (``--denoise``), else the named one or the default. Any refusal is a
-    ``UsageError`` in the catalogue's words, caused by the catalogue's ``ChoiceError``."""
+    for a blend (``--denoise``/``--detail``, ``zoo.blend``), else the named one or the
+    default. Any refusal is a ``UsageError`` in the catalogue's words, caused by the
+    catalogue's ``ChoiceError``."""
+    from srlab.zoo.blend import CHAIN, Blend
     from srlab.zoo.catalog import resolve
-    from srlab.zoo.registry import AUTO, DENOISE_PAIR
+    from srlab.zoo.registry import AUTO
 
-    if opts.denoise is not None:
-        if opts.model not in (None, DENOISE_PAIR[0]) or opts.weights is not None:
-            raise UsageError(f"--denoise blends the shipped {' and '.join(DENOISE_PAIR)} "
-                             "weights; drop --model/--weights")
+    try:
+        blend = Blend(opts.denoise, opts.detail)
+        if blend.given:
+            blend.check(opts.scale)
+    except ValueError as exc:  # BlendError: a strength outside 0..1, a missing network
+        raise UsageError(str(exc)) from exc
+    if blend.given:
+        if opts.model not in (None, *CHAIN) or opts.weights is not None:
+            flag = "--detail" if opts.detail is not None else "--denoise"
+            raise UsageError(f"{flag} blends the shipped {', '.join(CHAIN)} weights; drop "
+                             "--model/--weights")
         return AUTO
     try:
         return resolve(opts.model, opts.scale, allow_auto=opts.weights is None)
@@ -314,13 +324,15 @@ def resolve_choice(opts: UpscaleOptions) -> str:
 
 def load_upscaler(opts: UpscaleOptions, model: str) -> Upscaler | AutoUpscaler:
     """``model`` (from ``resolve_choice``) on ``opts.backend``, loaded once for the batch.
-    ``auto`` and ``--denoise`` run whole shipped networks on that backend and blends on
-    torch. A backend that cannot run here (no onnxruntime) is a ``UsageError``; a bad
-    weights file raises ``WeightsError``."""
+    ``auto``, ``--denoise`` and ``--detail`` run whole shipped networks on that backend and
+    blends as their cached export on it (``api.load_model``, ``runtime.backends.load_blend``).
+    A backend that cannot run here (no onnxruntime) is a ``UsageError``; a bad weights file
+    raises ``WeightsError``."""
     from srlab.api import AutoUpscaler, load_model
     from srlab.runtime.backends import load_backend
     from srlab.runtime.onnx import OnnxError
-    from srlab.zoo.registry import AUTO, DENOISE_PAIR
+    from srlab.zoo.blend import Blend
+    from srlab.zoo.registry import AUTO
 
     def on_backend(name: str) -> Upscaler:
         try:
@@ -332,14 +344,16 @@ def load_upscaler(opts: UpscaleOptions, model: str) -> Upscaler | AutoUpscaler:
     if model != AUTO:
         return on_backend(model)
 
-    def net(d: float) -> Upscaler:  # whole shipped networks go to the backend; blends to torch
-        if d in (0, 1) and opts.backend != "torch":
-            return on_backend(DENOISE_PAIR[int(d)])
-        return load_model(scale=opts.scale, denoise=d)
+    def net(d: float | None, detail: float | None = None) -> Upscaler:
+        whole = Blend(d, detail).whole()  # an end point: that shipped network on the backend
+        if whole is not None and opts.backend != "torch":
+            return on_backend(whole)
+        return load_model(scale=opts.scale, denoise=d, detail=detail,
+                          backend=opts.backend)
 
     try:
-        if opts.denoise is not None:
-            return net(opts.denoise)
+        if opts.denoise is not None or opts.detail is not None:
+            return net(opts.denoise, opts.detail)
         return AutoUpscaler(opts.scale, loader=net)
     except ValueError as exc:  # e.g. span-real not shipped at this scale
         raise UsageError(str(exc)) from None
@@ -488,9 +502,19 @@ class ModelSet:
             self.scales = self._run_scales()
 
     def _run_scales(self) -> list[int]:
+        from srlab.zoo.blend import Blend
         from srlab.zoo.catalog import run_scales
         from srlab.zoo.registry import AUTO, default_model
 
+        if self.opts.detail is not None:  # where every network of the blend ships
+            blend = Blend(self.opts.denoise, self.opts.detail)
+            whole = self.opts.size.integer_scale if self.opts.size is not None else None
+            if whole is not None:  # a whole factor names the network's scale (x4 only)
+                try:
+                    blend.check(whole)
+                except ValueError as exc:
+                    raise UsageError(str(exc)) from exc
+            return blend.scales()
         name = AUTO if self.opts.denoise is not None else self.opts.model
         if name is None and self.opts.weights is not None:
             name = default_model(4)

@@ -103,7 +103,7 @@ def _models(spec: TaskSpec) -> ModelSet:
     """This worker's networks for ``spec`` (one per model scale an output size needs),
     loaded on first use and kept for every later task of the batch."""
     o = spec.options
-    key = (spec.model, o.scale, o.backend, str(o.weights), o.denoise, o.threads,
+    key = (spec.model, o.scale, o.backend, str(o.weights), o.denoise, o.detail, o.threads,
            o.self_ensemble, o.size)
     with _LOCK:
         models = _MODELS.get(key)

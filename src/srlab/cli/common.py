@@ -12,8 +12,8 @@ from typing import Any, NoReturn
 
 __all__ = [
     "PROG", "DEFAULT_MAX_PIXELS", "UsageError", "one_line", "print_error", "warn", "debug",
-    "Parser", "int_at_least", "fraction", "scale_factor", "pixel_count", "set_threads",
-    "add_common_model_args",
+    "Parser", "int_at_least", "fraction", "fraction_of", "scale_factor", "pixel_count",
+    "set_threads", "add_common_model_args",
     "check_model", "usage_message", "warn_if_untrained", "add_cache_options", "benchmark_sets",
     "add_backend_arg",
 ]
@@ -68,16 +68,24 @@ def int_at_least(low: int, what: str, high: int | None = None) -> Callable[[str]
     return parse
 
 
-def fraction(text: str) -> float:
-    """--denoise: a number from 0 to 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--denoise must be a number from 0 to 1, not "
-                                         f"'{text}'") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"--denoise must be from 0 to 1, not {value:g}")
-    return value
+def fraction_of(what: str) -> Callable[[str], float]:
+    """An argparse type for a number from 0 to 1 whose errors name the option."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a number from 0 to 1, not "
+                                             f"'{text}'") from None
+        if not 0 <= value <= 1:
+            raise argparse.ArgumentTypeError(f"{what} must be from 0 to 1, not {value:g}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+fraction = fraction_of("--denoise")  # --denoise: a number from 0 to 1
 
 
 def pixel_count(text: str) -> int:

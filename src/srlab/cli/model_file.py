@@ -31,15 +31,15 @@ def _say(line: str) -> None:
 
 def load(path: str | Path, *, scale: int | None, backend: str = "auto",
          threads: int | None = None, weights: Path | None = None,
-         denoise: float | None = None) -> Any:
+         denoise: float | None = None, detail: float | None = None) -> Any:
     """The file as an Upscaler on ``backend``; any refusal is a ``UsageError`` (exit 2)."""
     from srlab.runtime.foreign import load_file_model
     from srlab.runtime.onnx import OnnxError
     from srlab.zoo.foreign import ForeignModelError
 
-    if weights is not None or denoise is not None:
+    if weights is not None or denoise is not None or detail is not None:
         raise UsageError(f"{Path(path).name} is a model file with its own weights: drop "
-                         "--weights/--denoise")
+                         "--weights/--denoise/--detail")
     try:
         return load_file_model(path, scale=scale, backend=backend, threads=threads, log=_say)
     except (ForeignModelError, OnnxError) as exc:

@@ -16,6 +16,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "a generated model card under src/srlab/weights/.")
     p.add_argument("run", type=Path, nargs="?", help="run directory (runs/NAME)")
     p.add_argument("--which", choices=("best", "last"), default="best")
+    p.add_argument("--as", dest="name", default=None, metavar="NAME",
+                   help="install under this registered model name instead of the run's "
+                        "(e.g. a GAN stage trained from span-real ships as span-real-gan); "
+                        "refused unless NAME has the same architecture and scale")
     p.add_argument("--cards", action="store_true",
                    help="instead of shipping a run, rewrite the header of every shipped "
                         "model card from its weights' metadata and shipped run config; "
@@ -28,7 +32,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from srlab.ship import DEFAULT_SETS, rerender_card, ship_run
+    from srlab.zoo.registry import ChoiceError
 
+    if args.name is not None and args.cards:
+        raise UsageError("--as names the model a run ships as; it does not apply to --cards")
     if args.cards:
         if args.run is not None:
             raise UsageError("--cards rewrites the shipped cards; give no run directory")
@@ -42,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give a run directory (runs/NAME), or --cards")
     if not args.run.is_dir():
         raise UsageError(f"run directory not found: {args.run}")
-    ship_run(args.run, datasets=tuple(args.datasets or DEFAULT_SETS), which=args.which,
-             cache=args.cache, refresh=args.refresh,
-             log=lambda line: print(line, file=sys.stderr))
+    try:
+        ship_run(args.run, datasets=tuple(args.datasets or DEFAULT_SETS), which=args.which,
+                 cache=args.cache, refresh=args.refresh, name=args.name,
+                 log=lambda line: print(line, file=sys.stderr))
+    except ChoiceError as exc:  # --as NAME: unknown, another scale or architecture
+        raise UsageError(str(exc)) from None
     return 0

@@ -15,6 +15,7 @@ from srlab.cli.common import (
     add_backend_arg,
     add_common_model_args,
     fraction,
+    fraction_of,
     int_at_least,
     one_line,
     pixel_count,
@@ -59,6 +60,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--denoise", type=fraction, default=None, metavar="S",
                    help="0..1: blend span (0, faithful) towards span-real (1, removes JPEG "
                         "artifacts, noise and blur); default: auto picks per image")
+    p.add_argument("--detail", type=fraction_of("--detail"), default=None, metavar="D",
+                   help="0..1: blend span-real (0) towards span-real-gan (1, crisp GAN "
+                        "texture for photos; may invent detail in small text and faces). "
+                        "Alone it means the real side (denoise 1); with --denoise S, S blends "
+                        "span towards that blend. x4 only; auto never adds detail")
     p.add_argument("--ext", default=None, metavar="EXT",
                    choices=("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"),
                    help="output format when writing into a folder or next to the inputs: "
@@ -125,13 +131,13 @@ def run(args: argparse.Namespace) -> int:
             float(args.scale).is_integer() else None
         upscaler = model_file.load(args.model, scale=asked, backend=args.backend,
                                    threads=args.threads, weights=args.weights,
-                                   denoise=args.denoise)
+                                   denoise=args.denoise, detail=args.detail)
         if asked is None and only_scale and not args.scale_given:
             scale, size = upscaler.scale, None  # the file's own scale, no resize
     opts = UpscaleOptions(
         output=args.output, scale=scale, size=size, strip_metadata=args.strip_metadata,
         model=args.model, weights=args.weights,
-        backend=args.backend, denoise=args.denoise, threads=args.threads,
+        backend=args.backend, denoise=args.denoise, detail=args.detail, threads=args.threads,
         self_ensemble=args.self_ensemble, tile=args.tile, overlap=args.overlap,
         force=args.force, max_pixels=args.max_pixels or None, ext=args.ext,
         quality=args.quality, progress=True, recursive=args.recursive, cluster=args.cluster,

@@ -12,12 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from srlab.image import niqe as niqe_mod
 from srlab.image.datasets import find_images, load_hr, shared_dir
 from srlab.image.imageio import ImageError, is_image_file, load_image
 
 __all__ = ["NiqeResult", "expand", "score_files", "default_fit_folders", "fit_folders",
-           "FORBIDDEN_FIT_FOLDERS"]
+           "FORBIDDEN_FIT_FOLDERS", "model_input", "upscaled_niqe"]
 
 # never fit the "pristine" model on what it will judge: benchmark and real-world test sets
 FORBIDDEN_FIT_FOLDERS = {"Set5", "Set14", "BSD100", "Urban100", "RealSRSet", "benchmark", "real"}
@@ -53,6 +55,27 @@ def score_files(paths: list[Path], model: niqe_mod.NiqeModel | None = None) -> l
         except (ImageError, ValueError) as exc:
             results.append(NiqeResult(path, None, str(exc).splitlines()[0]))
     return results
+
+
+def model_input(arr: np.ndarray) -> np.ndarray:
+    """What the models take from a real photo: 8-bit gray or RGB (alpha dropped, 16-bit
+    brought to 8)."""
+    if arr.dtype == np.uint16:
+        arr = np.round(arr / 257).astype(np.uint8)
+    if arr.ndim == 3 and arr.shape[2] in (2, 4):
+        arr = arr[..., :-1]
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    return np.ascontiguousarray(arr)
+
+
+def upscaled_niqe(fn: Callable[[np.ndarray], np.ndarray], files: list[Path],
+                  model: niqe_mod.NiqeModel | None = None) -> list[float]:
+    """NIQE of ``fn``'s output for each image file (a folder of real photos with no ground
+    truth, e.g. RealSRSet): how ``tools/niqe_real.py`` and ``srlab ship`` score a model on
+    real photos."""
+    model = model or niqe_mod.load_model()
+    return [niqe_mod.niqe(fn(model_input(load_image(f).array)), model) for f in files]
 
 
 def default_fit_folders() -> list[Path]:

@@ -43,6 +43,9 @@ body) returns the upscaled image (PNG unless `format` says otherwise).
   history and noise and runs span or span-real), else srlab's default model.
 * `denoise=D` (0..1) blends span (0, faithful) and span-real (1, cleaned) instead of letting
   auto decide.
+* `detail=D` (0..1, x4) blends span-real (0) and span-real-gan (1: crisp GAN texture for
+  photos, may invent detail in small text and faces); alone it means the real side
+  (denoise 1), with `denoise=S` S blends span towards that. Auto never adds detail.
 * Any output size: `scale` may be any number >= 1 (1.5; 3 with a x4-only model), or give
   `width`, `height` (both: that exact size) or `fit=1920x1080` (aspect kept) instead. The
   model runs at the nearest scale it ships at or above, then the result is resized
@@ -80,6 +83,7 @@ _UPLOAD_DOC = {
                     ("X-Srlab-Chosen", "the network that ran"),
                     ("X-Srlab-Condition", "what auto detected in the image (auto only)"),
                     ("X-Srlab-Denoise", "denoise strength used (auto or denoise only)"),
+                    ("X-Srlab-Detail", "detail strength used (detail only)"),
                     ("X-Srlab-Reason", "auto's strength and why, e.g. 'denoise 0.75 (learned "
                                        "estimate 0.71)' (auto only)"),
                     ("X-Srlab-Trained", "false when the network ran on random weights"),
@@ -101,6 +105,7 @@ _PARAM_HELP = {
     "allow_untrained": "allow_untrained must be true or false",
     "strip_metadata": "strip_metadata must be true or false",
     "denoise": "denoise must be a number from 0 to 1",
+    "detail": "detail must be a number from 0 to 1",
     "format": f"format must be one of {', '.join(FORMATS)}",
     "quality": "quality must be a whole number from 1 to 100",
     "tile": f"tile must be 0 (automatic) or a whole number from {TILE_MIN} to {TILE_MAX}",
@@ -282,20 +287,23 @@ def build_api(state: ServerState) -> "FastAPI":
                                          f"{TILE_MAX} (memory only, same result)"),
         strip_metadata: bool = Query(False, description="drop EXIF, XMP and the ICC profile "
                                                         "(kept by default)"),
+        detail: float | None = Query(None, ge=0, le=1,
+                                     description="blend span-real (0) .. span-real-gan (1): "
+                                                 "crisp texture, may invent detail (x4)"),
     ):
         """Upscale one image; what ran comes back in X-Srlab-* headers."""
         try:
-            sized = _Sized.of(model, scale, width, height, fit, denoise)
+            sized = _Sized.of(model, scale, width, height, fit, denoise, detail=detail)
         except ValueError as exc:  # SizeError, or an unknown model name
             return _error(400, str(exc), request)
         if sized is not None:  # checked up front at a scale it may run, again per image
             scale = sized.first_scale()
         scale = int(scale)
         if model is None:  # auto where it ships (or to blend), else the default network
-            model = AUTO if denoise is not None else default_name(scale)
+            model = AUTO if denoise is not None or detail is not None else default_name(scale)
         try:
             opts = Options(model, scale, ensemble, denoise, tile, format, quality,
-                           allow_untrained).checked()
+                           allow_untrained, detail=detail).checked()
         except WebError as exc:
             return _error(exc.status, exc.message, request)
         if sized is not None:
@@ -380,19 +388,19 @@ class _Sized:
     plan the model scale once the image's size is known and check that choice again."""
 
     def __init__(self, size: Any, model: str | None, denoise: float | None,
-                 opts: "Options | None" = None, max_pixels: int | None = None) -> None:
-        from srlab.zoo.catalog import run_scales
-
+                 opts: "Options | None" = None, max_pixels: int | None = None, *,
+                 detail: float | None = None) -> None:
         self.size, self.model, self.denoise, self.opts = size, model, denoise, opts
+        self.detail = detail
         self.max_pixels = max_pixels  # the server's input limit (outsize.MAX_ENLARGEMENT)
-        self.scales = run_scales(AUTO if denoise is not None else model)
+        self.scales = _run_scales(model, denoise, detail)
 
     @classmethod
     def of(cls, model: str | None, scale: float, width: int | None, height: int | None,
-           fit: str | None, denoise: float | None) -> "_Sized | None":
+           fit: str | None, denoise: float | None, *,
+           detail: float | None = None) -> "_Sized | None":
         """None when the request is a plain x2/x3/x4 the model ships (the old path)."""
         from srlab.image.outsize import OutputSize
-        from srlab.zoo.catalog import run_scales
 
         sized = width is not None or height is not None or fit is not None
         if sized and scale == DEFAULT_SCALE:
@@ -400,10 +408,12 @@ class _Sized:
         size = OutputSize.of(scale, width, height, fit)
         assert size is not None
         whole = size.integer_scale
+        # a whole factor with detail names the network's scale: checked there (x4 only),
+        # never planned from another
         if not sized and whole in (2, 3, 4) and \
-                whole in run_scales(AUTO if denoise is not None else model):
+                (detail is not None or whole in _run_scales(model, denoise, detail)):
             return None
-        return cls(size, model, denoise)
+        return cls(size, model, denoise, detail=detail)
 
     def first_scale(self) -> int:
         """The model scale for a factor (any image), else the largest one shipped."""
@@ -414,7 +424,7 @@ class _Sized:
         return max(self.scales)
 
     def with_options(self, opts: "Options", max_pixels: int) -> "_Sized":
-        return _Sized(self.size, self.model, self.denoise, opts, max_pixels)
+        return _Sized(self.size, self.model, self.denoise, opts, max_pixels, detail=self.detail)
 
     def plan(self, width: int, height: int) -> "tuple[Any, Options]":
         """(SizePlan, the request's options at its model scale, checked); WebError(400)."""
@@ -430,5 +440,17 @@ class _Sized:
             return plan, None  # type: ignore[return-value]
         s = plan.model_scale
         model = self.model if self.model is not None else \
-            (AUTO if self.denoise is not None else default_name(s))
+            (AUTO if self.denoise is not None or self.detail is not None else default_name(s))
         return plan, replace(self.opts, model=model, scale=s).checked()
+
+
+def _run_scales(model: str | None, denoise: float | None, detail: float | None) -> list[int]:
+    """The scales a request may run at: a blend's where all its networks ship
+    (``zoo.blend``), else the model's (auto's for a denoise blend)."""
+    from srlab.zoo.catalog import run_scales
+
+    if detail is not None:
+        from srlab.zoo.blend import Blend
+
+        return Blend(denoise, detail).scales()
+    return run_scales(AUTO if denoise is not None else model)

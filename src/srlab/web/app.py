@@ -56,7 +56,7 @@ from srlab.zoo.catalog import (
     training_artifacts,
     ui_models,
 )
-from srlab.zoo.registry import AUTO, DENOISE_PAIR, MODELS
+from srlab.zoo.registry import AUTO, DENOISE_PAIR, DETAIL_PAIR, MODELS, detail_available
 from srlab.zoo.weights import WeightsError
 
 if TYPE_CHECKING:
@@ -377,6 +377,17 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
                                    label=f"Denoise strength: 0 = faithful ({DENOISE_PAIR[0]}), "
                                          f"1 = clean ({DENOISE_PAIR[1]})",
                                    elem_id="srlab-denoise")
+                    # detail (zoo.blend): 0 leaves auto/denoise as they are; above 0 runs the
+                    # real side (denoise 1 unless set by hand) towards the GAN stage
+                    dt = gr.Slider(0, 1, value=0, step=0.05,
+                                   label=f"Detail: 0 = off, 1 = crisp texture "
+                                         f"({DETAIL_PAIR[1]}, x4; may invent detail in small "
+                                         "text and faces)",
+                                   info=f"Above 0 blends {DETAIL_PAIR[0]} towards "
+                                        f"{DETAIL_PAIR[1]}; with denoise on auto it uses the "
+                                        "clean side for every image.",
+                                   visible=detail_available(4),  # ships at x4 only
+                                   elem_id="srlab-detail")
                 files = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, height=150,
                                 label="Images (one, or a batch; or paste one)",
                                 elem_id="srlab-input")
@@ -474,7 +485,7 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
 
         def on_run(items: list[dict[str, Any]], name: str, scale: int, dn_is_auto: bool,
                    dn_value: float, out_fmt: str, q: float, tile_px: int, ens: bool,
-                   request: gr.Request, progress=gr.Progress()):
+                   dt_value: float, request: gr.Request, progress=gr.Progress()):
             skip = gr.skip()
             idle = gr.Button(interactive=False)
             event = uuid.uuid4().hex[:12]
@@ -486,9 +497,10 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
                 yield say(refuse("Upload an image first."))
                 return
             denoise = None if name != AUTO or dn_is_auto else float(dn_value)
+            detail = float(dt_value) if name == AUTO and dt_value else None
             try:
                 opts = Options(name, int(scale), bool(ens), denoise, int(tile_px or 0),
-                               out_fmt or "png", int(q)).checked()
+                               out_fmt or "png", int(q), detail=detail).checked()
                 for it in items:
                     _state.check_output(limits, it["name"], *it["size"], opts.scale)
             except WebError as exc:
@@ -595,7 +607,7 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
                      concurrency_id="check", show_progress="minimal", **private)
         # as many browser jobs in the server's line as API ones; more wait in Gradio's queue
         run.click(on_run, [ready, model_dd, scale_rd, dn_auto, dn, fmt, quality, tile,
-                           ensemble], [compare, pick, status, download, results, cancel],
+                           ensemble, dt], [compare, pick, status, download, results, cancel],
                   show_progress="minimal", show_progress_on=[compare],
                   concurrency_limit=limits.concurrency + limits.queue_size, **private)
         paste.click(None, None, None, js="() => { window.srlabPaste && window.srlabPaste(); }",

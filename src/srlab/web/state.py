@@ -29,7 +29,7 @@ import numpy as np
 
 from srlab.api import TilePolicy
 from srlab.zoo.catalog import resolve
-from srlab.zoo.registry import AUTO, DENOISE_PAIR
+from srlab.zoo.registry import AUTO, DENOISE_PAIR, DETAIL_PAIR
 
 if TYPE_CHECKING:
     from srlab.api import AutoUpscaler, Upscaler
@@ -239,10 +239,17 @@ class ModelCache:
         return self._get((AUTO, scale), partial(load_model, AUTO, scale))
 
     def denoised(self, scale: int, denoise: float) -> Upscaler:
+        return self.blended(scale, denoise, None)
+
+    def blended(self, scale: int, denoise: float | None, detail: float | None) -> Upscaler:
+        """A weight blend (``zoo.blend``): denoise and/or detail; keys stay
+        ``("denoise", scale, d)`` for a denoise-only blend."""
         from srlab.api import load_model
 
-        d = round(float(denoise), 3)
-        return self._get(("denoise", scale, d), partial(load_model, scale=scale, denoise=d))
+        d = None if denoise is None else round(float(denoise), 3)
+        t = None if detail is None else round(float(detail), 3)
+        key = ("denoise", scale, d) if t is None else ("blend", scale, d, t)
+        return self._get(key, partial(load_model, scale=scale, denoise=d, detail=t))
 
 
 class _WorkDir:
@@ -437,6 +444,7 @@ class Options:
     fmt: str = "png"
     quality: int = 92
     allow_untrained: bool = False
+    detail: float | None = None  # span-real -> span-real-gan (zoo.blend); None: no detail
 
     def checked(self) -> Options:
         """Raise WebError(400) with one sentence for any choice the server refuses."""
@@ -455,6 +463,17 @@ class Options:
             if self.model not in (AUTO, DENOISE_PAIR[0]):
                 raise WebError(400, f"denoise blends {' and '.join(DENOISE_PAIR)}: use it with "
                                     f"model=auto (or no model), not with {self.model}")
+        if self.detail is not None:  # a weight blend with detail: zoo.blend checks it
+            from srlab.zoo.blend import CHAIN, Blend
+
+            if self.model not in (AUTO, *CHAIN):
+                raise WebError(400, f"detail blends {' and '.join(DETAIL_PAIR)}: use it with "
+                                    f"model=auto (or no model), not with {self.model}")
+            try:
+                Blend(self.denoise, self.detail).check(self.scale)
+            except ValueError as exc:
+                raise WebError(400, str(exc)) from None
+            return self
         try:
             resolve(AUTO if self.denoise is not None else self.model, self.scale,
                     trained_only=not self.allow_untrained)
@@ -477,6 +496,7 @@ class Result:
     label: str  # its name in file names ("span-real", "span-dn0.5", "espcn+")
     condition: Condition | None = None  # what auto read in the image
     denoise: float | None = None
+    detail: float | None = None
 
     def headers(self) -> dict[str, str]:
         """What ran, as the API's X-Srlab-* response headers (ASCII only)."""
@@ -487,6 +507,8 @@ class Result:
              "X-Srlab-Output-Size": "{}x{}".format(*self.out_size)}
         if self.denoise is not None:
             h["X-Srlab-Denoise"] = f"{self.denoise:g}"
+        if self.detail is not None:
+            h["X-Srlab-Detail"] = f"{self.detail:g}"
         if self.condition is not None:
             h["X-Srlab-Condition"] = self.condition.describe()
             h["X-Srlab-Reason"] = self.condition.decision()
@@ -496,7 +518,11 @@ class Result:
 def _label(opts: Options, chosen: str, denoise: float | None) -> str:
     from srlab.eval.benchmark import ENSEMBLE_SUFFIX
 
-    if denoise is not None and 0 < denoise < 1:
+    if opts.detail is not None:
+        from srlab.zoo.blend import Blend
+
+        base = Blend(opts.denoise, opts.detail).tag()
+    elif denoise is not None and 0 < denoise < 1:
         base = f"{DENOISE_PAIR[0]}-dn{denoise:g}"
     else:
         base = chosen
@@ -510,7 +536,9 @@ def run_image(state: ServerState, img: LoadedImage, opts: Options, *, path: Path
     check_output(state.limits, "the image", img.width, img.height, opts.scale)
     condition = None
     denoise = opts.denoise
-    if opts.denoise is not None:
+    if opts.detail is not None:
+        up = state.models.blended(opts.scale, opts.denoise, opts.detail)
+    elif opts.denoise is not None:
         up = state.models.denoised(opts.scale, opts.denoise)
     elif opts.model == AUTO:
         auto = state.models.auto(opts.scale)
@@ -531,7 +559,7 @@ def run_image(state: ServerState, img: LoadedImage, opts: Options, *, path: Path
     out = up.upscale_array(img.array, tile=tile, on_tile=job.tick if job else None)
     return Result(out, img.icc_profile, time.perf_counter() - t0, up.trained,
                   (img.width, img.height), (int(out.shape[1]), int(out.shape[0])), chosen,
-                  _label(opts, chosen, denoise), condition, denoise)
+                  _label(opts, chosen, denoise), condition, denoise, opts.detail)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")

@@ -25,12 +25,14 @@ from srlab.zoo.registry import (
     AUTO,
     DEFAULT_MODEL,
     DENOISE_PAIR,
+    DETAIL_PAIR,
     MODELS,
     ChoiceError,
     auto_available,
     auto_scales,
     build_model,
     default_model,
+    detail_available,
     get_spec,
 )
 from srlab.zoo.weights import WeightsError, WeightsMeta, count_params, read_weights
@@ -50,12 +52,14 @@ MAIN_MODELS: dict[str, str] = {
     AUTO: "reads each image (JPEG history, noise) and picks span or span-real",
     "span": "best quality on clean images",
     "span-real": "photos from the web or a phone: removes JPEG blocks, noise and blur",
+    "span-real-gan": "crisp texture for real photos (GAN stage); may invent detail",
     "span-fast": "fastest; slightly softer than span",
 }
 AUTO_SUMMARY = "automatic: " + MAIN_MODELS[AUTO]
 # what the model picker shows: short enough for a 390 px phone (the card has the long line)
 MAIN_LABELS: dict[str, str] = {AUTO: "picks per image", "span": "best on clean images",
-                               "span-real": "for phone photos", "span-fast": "fastest"}
+                               "span-real": "for phone photos",
+                               "span-real-gan": "crisp photo texture", "span-fast": "fastest"}
 
 # registry family -> what the model is for a user: run it, compare with it, or study it
 KIND = {"classical": "baseline", "report": "study", "flagship": "main", "file": "yours"}
@@ -66,6 +70,7 @@ class Supports:
     """What can be asked of a (model, scale) beyond running it."""
 
     denoise: bool = False  # a span/span-real blend strength (--denoise) applies
+    detail: bool = False  # a span-real/span-real-gan blend strength (--detail) applies
     ensemble: bool = True  # x8 flip/rotation self-ensemble: any network, any backend
     tiling: bool = True  # tiled output equals untiled (overlap = receptive field)
 
@@ -206,8 +211,10 @@ def _variant(name: str, scale: int) -> Variant:
     classical = not spec.trainable and params == 0
     trained = classical or (meta is not None and meta.trained)
     denoise = name == DENOISE_PAIR[0] and auto_available(scale)
+    detail = name in DETAIL_PAIR and detail_available(scale)
     return Variant(name, scale, trained, params, meta, classical, KIND[spec.family], path,
-                   corrupt, int(getattr(net, "in_channels", 3)), Supports(denoise=denoise))
+                   corrupt, int(getattr(net, "in_channels", 3)),
+                   Supports(denoise=denoise, detail=detail))
 
 
 def _auto_entry(by_name: dict[str, ModelEntry]) -> ModelEntry:
@@ -478,6 +485,10 @@ def model_card(name: str, scale: int, *, speed: str = "") -> str:
     quality = {ds: {k: x for k, x in row.items() if k not in _TIMINGS}
                for ds, row in (m.metrics if m else {}).items()}
     quality = {ds: row for ds, row in quality.items() if row}
+    # no-reference scores of real photos (srlab ship adds NIQE on RealSRSet for a GAN
+    # stage): no original to be close to, so said apart from the table below
+    noref = {ds: row.pop("niqe") for ds, row in quality.items() if set(row) == {"niqe"}}
+    quality = {ds: row for ds, row in quality.items() if row}
     if quality:
         keys: list[str] = []
         for row in quality.values():
@@ -492,6 +503,9 @@ def model_card(name: str, scale: int, *, speed: str = "") -> str:
             lines.append("| " + " | ".join(cells) + " |")
     elif not v.classical:
         lines += ["", "No measured quality recorded for this model."]
+    for ds, score in noref.items():
+        lines += ["", f"**How natural it looks** on {_text(ds)} (real photos, no original): "
+                      f"NIQE {_fmt(score, 'niqe')} (lower is better)."]
     if m is not None and (m.recipe or m.train_seconds):
         lines += ["", f"**How it was trained:** {_training_words(m)}"]
     if m is not None and m.license:

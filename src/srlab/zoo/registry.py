@@ -21,8 +21,8 @@ from torch import nn
 from srlab.zoo import autoencoder, classical, espcn, fcn, span, srcnn, srgan, upsampling, vdsr
 
 __all__ = ["ModelSpec", "MODELS", "DEFAULT_MODEL", "default_model", "build_model", "get_spec",
-           "SRModel", "DENOISE_PAIR", "AUTO", "auto_available", "auto_scales", "ChoiceError",
-           "UnknownModelError"]
+           "SRModel", "DENOISE_PAIR", "DETAIL_PAIR", "AUTO", "auto_available",
+           "detail_available", "auto_scales", "ChoiceError", "UnknownModelError"]
 
 
 class SRModel(Protocol):
@@ -65,6 +65,11 @@ _SPECS: list[ModelSpec] = [
               "flagship", kwargs=span.QUALITY),
     ModelSpec("span-real", span.SPAN, (2, 4),
               "flagship, real photos: span trained to remove JPEG, noise and blur",
+              "flagship", kwargs=span.QUALITY),
+    # span-real given crisp texture by a GAN stage (configs/span-real-gan_x4.yaml); never
+    # picked by auto, reached by name or by --detail (zoo.blend)
+    ModelSpec("span-real-gan", span.SPAN, (4,),
+              "crisp texture for real photos (GAN stage); may invent detail",
               "flagship", kwargs=span.QUALITY),
     # --- report networks (zoo) --- entries below are added per architecture file
     ModelSpec("srcnn", srcnn.SRCNN, _ALL, "SRCNN 9-1-5 on bicubic input (Dong 2014)", "report"),
@@ -112,6 +117,8 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 # one architecture, two weights: --denoise S blends them (0 = faithful, 1 = cleaned), and
 # "auto" picks between them per image from what condition.estimate reads in it
 DENOISE_PAIR = ("span", "span-real")
+# --detail D blends these (0 = span-real, 1 = its GAN stage; zoo.blend); auto never uses it
+DETAIL_PAIR = ("span-real", "span-real-gan")
 AUTO = "auto"
 DEFAULT_MODEL = "span"
 # when the default has no shipped weights at a scale, the first of these that has them is used
@@ -139,6 +146,13 @@ def auto_available(scale: int) -> bool:
     from srlab.zoo.weights import shipped_weights_path
 
     return all(shipped_weights_path(n, scale).is_file() for n in DENOISE_PAIR)
+
+
+def detail_available(scale: int) -> bool:
+    """Whether both weights of DETAIL_PAIR ship at ``scale`` (--detail needs them)."""
+    from srlab.zoo.weights import shipped_weights_path
+
+    return all(shipped_weights_path(n, scale).is_file() for n in DETAIL_PAIR)
 
 
 class ChoiceError(ValueError):

@@ -1,0 +1,131 @@
+"""Weight blends: one network whose weights are a weighted mean of shipped networks of one
+architecture (network interpolation, Wang et al. 2018; Real-ESRGAN's ``-dn``).
+
+Two controls place a blend on the path span -> span-real -> span-real-gan, all one
+architecture (span.QUALITY), so every blend is a network of that architecture too and runs
+on the same backends:
+
+- ``denoise`` S: span (0, faithful) towards span-real (1, removes JPEG, noise and blur);
+- ``detail`` D: span-real (0) towards span-real-gan (1, crisp GAN texture, may invent detail).
+
+Together: ``theta = (1 - S) * span + S * ((1 - D) * span-real + D * span-real-gan)``. Detail
+given alone means the real side (S = 1): detail is texture for damaged photos, built on
+span-real. Neither given: no blend. ``auto`` only ever chooses S (it keeps the faithful
+models); detail is always the user's choice.
+
+This module is the one place that turns the two controls into coefficients, checks they can
+run at a scale (through ``catalog.resolve``, the one name/scale check) and names the result;
+``api`` builds the network from the coefficients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from srlab.zoo.catalog import resolve
+from srlab.zoo.registry import DENOISE_PAIR, DETAIL_PAIR, ChoiceError
+from srlab.zoo.weights import shipped_weights_path
+
+__all__ = ["Blend", "DETAIL_PAIR", "CHAIN", "BlendError"]
+
+# every network a blend is made of, faithful to crisp (a named one of them may take a blend)
+CHAIN = (*DENOISE_PAIR, DETAIL_PAIR[1])
+
+
+class BlendError(ChoiceError):
+    """A blend that cannot run: a strength outside 0..1, or a member missing at the scale."""
+
+
+def _strength(what: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    if not 0 <= value <= 1:  # also refuses NaN
+        raise BlendError(f"{what} must be between 0 and 1, not {value:g}")
+    return value
+
+
+@dataclass(frozen=True)
+class Blend:
+    """A point on span -> span-real -> span-real-gan given by ``denoise`` and ``detail``
+    (either may be None: see the module docstring for how they combine)."""
+
+    denoise: float | None = None
+    detail: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "denoise", _strength("denoise", self.denoise))
+        object.__setattr__(self, "detail", _strength("detail", self.detail))
+
+    @property
+    def given(self) -> bool:
+        """Whether any control was given (else nothing is blended: auto or a named model)."""
+        return self.denoise is not None or self.detail is not None
+
+    def coefficients(self) -> dict[str, float]:
+        """Model name -> weight of its parameters (positive, summing to 1); empty when no
+        control was given."""
+        if not self.given:
+            return {}
+        s = self.denoise if self.denoise is not None else 1.0
+        d = self.detail or 0.0
+        faithful, real = DENOISE_PAIR
+        gan = DETAIL_PAIR[1]
+        raw = {faithful: 1 - s, real: s * (1 - d), gan: s * d}
+        return {name: c for name, c in raw.items() if c > 0}
+
+    def whole(self) -> str | None:
+        """The one shipped network this blend is (an end point), else None."""
+        coef = self.coefficients()
+        return next(iter(coef)) if len(coef) == 1 else None
+
+    def label(self) -> str:
+        """What ran, in words: ``span (denoise 0.5)``, ``span-real (detail 0.7)``,
+        ``span (denoise 0.5, detail 0.7)``; an end point is its model's name."""
+        whole = self.whole()
+        if whole is not None:
+            return whole
+        parts = []
+        base = DENOISE_PAIR[0]
+        if self.denoise is not None and self.denoise < 1:
+            parts.append(f"denoise {self.denoise:g}")
+        else:
+            base = DETAIL_PAIR[0]  # S = 1: the detail pair alone
+        if self.detail:
+            parts.append(f"detail {self.detail:g}")
+        return f"{base} ({', '.join(parts)})"
+
+    def tag(self) -> str:
+        """The label in file names: ``span-dn0.5``, ``span-real-dt0.7``, ``span-dn0.5-dt0.7``."""
+        whole = self.whole()
+        if whole is not None:
+            return whole
+        base = DENOISE_PAIR[0] if self.denoise is not None and self.denoise < 1 \
+            else DETAIL_PAIR[0]
+        out = base + (f"-dn{self.denoise:g}" if base == DENOISE_PAIR[0] else "")
+        return out + (f"-dt{self.detail:g}" if self.detail else "")
+
+    def check(self, scale: int) -> None:
+        """``BlendError`` (one sentence) unless every member registers and ships at ``scale``.
+        The registered-scale check is ``catalog.resolve``'s; the sentence says which control
+        needs the missing network."""
+        for name in sorted(self.coefficients(), key=lambda n: n != DETAIL_PAIR[1]):
+            need = "detail" if name == DETAIL_PAIR[1] else "denoise"
+            try:
+                resolve(name, scale, allow_auto=False)
+            except ChoiceError as exc:
+                raise BlendError(f"{need} needs {name}, which cannot run at x{scale} "
+                                 f"({exc})") from None
+            if not shipped_weights_path(name, scale).is_file():
+                raise BlendError(f"{need} needs the {name} weights at x{scale}, which are "
+                                 "not shipped (`srlab models` lists what ships)")
+
+    def scales(self) -> list[int]:
+        """The scales every member ships at (an output size plans among them)."""
+        from srlab.zoo.catalog import run_scales
+
+        common: set[int] | None = None
+        for name in self.coefficients():
+            shipped = set(run_scales(name))
+            common = shipped if common is None else common & shipped
+        return sorted(common or ())

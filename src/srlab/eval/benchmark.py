@@ -357,36 +357,21 @@ def visual_strip(models: list[str], scale: int, dataset: Path, out: Path, *,
     """A PNG grid, one row per image: LR (pixel-doubled) | each model | HR, centre crops of
     ``crop`` HR pixels. The LR inputs are the benchmark's own (``load_pairs``), so the
     strip shows exactly what the table scores."""
-    from PIL import Image, ImageDraw
+    from srlab.eval.strips import draw_grid, label
 
     pairs = load_pairs(Path(dataset), scale, track)[:images]
     fns = [make_upscaler(m, scale)[0] for m in models]
-    labels = ["LR input", *[f"{m}\n(peer)" if m in PEERS else m for m in models], "HR"]
+    labels = ["LR input", *[label(m) for m in models], "HR"]
     rows = []
     for _, lr, hr in pairs:
         h, w = hr.shape[:2]
         c = min(crop, h, w) // scale * scale
         y, x = (h - c) // 2 // scale * scale, (w - c) // 2 // scale * scale
-        def rgb(a: np.ndarray) -> np.ndarray:
-            return np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a
         lr_c = lr[y // scale : (y + c) // scale, x // scale : (x + c) // scale]
-        cells = [np.kron(rgb(lr_c), np.ones((scale, scale, 1), dtype=np.uint8))]
-        cells += [rgb(fn(lr))[y : y + c, x : x + c] for fn in fns]
-        cells.append(rgb(hr)[y : y + c, x : x + c])
-        rows.append(np.concatenate([np.pad(a, ((0, 0), (0, 2), (0, 0)), constant_values=255)
-                                    for a in cells], axis=1))
-    width = max(r.shape[1] for r in rows)
-    grid = np.concatenate([np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0)),
-                                  constant_values=255) for r in rows], axis=0)
-    top = 14 * max(t.count("\n") + 1 for t in labels)  # a peer's label has a second line
-    head = Image.new("RGB", (grid.shape[1], top), "white")
-    draw = ImageDraw.Draw(head)
-    cell = grid.shape[1] // len(labels)
-    for i, text in enumerate(labels):
-        draw.multiline_text((i * cell + 2, 1), text, fill="black")
-    img = Image.new("RGB", (grid.shape[1], grid.shape[0] + top), "white")
-    img.paste(head, (0, 0))
-    img.paste(Image.fromarray(grid), (0, top))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    img.save(out, optimize=True)
-    return out
+        if lr_c.ndim == 2:
+            lr_c = lr_c[..., None]
+        cells = [np.kron(lr_c, np.ones((scale, scale, 1), dtype=np.uint8))]
+        cells += [fn(lr)[y : y + c, x : x + c] for fn in fns]
+        cells.append(hr[y : y + c, x : x + c])
+        rows.append(cells)
+    return draw_grid(rows, labels, out)

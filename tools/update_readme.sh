@@ -55,13 +55,23 @@ fi
 # scale, auto too). The x4 table goes into README.md and docs/real-world.md; the second run
 # reuses the first one's cached scores, except auto's (never cached: its choice per image
 # depends on the estimator's code), so each footer names the command that wrote it.
-# With the published peers (the 'peers' extra): realesrgan-x4plus (RRDBNet, 16.7M parameters)
-# costs about 7 CPU-seconds per 64x64 LR tile on 2 threads of a quiet machine, i.e. ~3.5 h per
-# track over Set14 + BSD100 + Urban100 (Urban100 alone ~2.7 h), ~14 h for the four tracks;
-# its rows are cached, so the second command and later runs reuse them.
-$S benchmark -m bicubic-matlab -m opencv-espcn -m realesr-animevideov3 -m realesrgan-x4plus -m span -m span-real -m auto -s 4 -d $B/Set14 -d $B/BSD100 -d $B/Urban100 --degrade clean --degrade jpeg75 --degrade noise10 --degrade blur+jpeg75 -o out/real-x4 --readme $README --section real-x4
-$S benchmark -m bicubic-matlab -m opencv-espcn -m realesr-animevideov3 -m realesrgan-x4plus -m span -m span-real -m auto -s 4 -d $B/Set14 -d $B/BSD100 -d $B/Urban100 --degrade clean --degrade jpeg75 --degrade noise10 --degrade blur+jpeg75 -o out/real-x4 --readme $REAL --section real-x4 --strip docs/real-world-jpeg75-x4.png
+$S benchmark -m bicubic-matlab -m opencv-espcn -m span -m span-real -m auto -s 4 -d $B/Set14 -d $B/BSD100 -d $B/Urban100 --degrade clean --degrade jpeg75 --degrade noise10 --degrade blur+jpeg75 -o out/real-x4 --readme $README --section real-x4
+$S benchmark -m bicubic-matlab -m opencv-espcn -m span -m span-real -m auto -s 4 -d $B/Set14 -d $B/BSD100 -d $B/Urban100 --degrade clean --degrade jpeg75 --degrade noise10 --degrade blur+jpeg75 -o out/real-x4 --readme $REAL --section real-x4 --strip docs/real-world-jpeg75-x4.png
 $S benchmark -m bicubic-matlab -m opencv-espcn -m realesr-animevideov3 -m span -m span-real -m auto -s 2 -d $B/Set14 -d $B/BSD100 -d $B/Urban100 --degrade clean --degrade jpeg75 --degrade noise10 --degrade blur+jpeg75 -o out/real-x2 --readme $REAL --section real-x2
+# The published peers (the 'peers' extra) beside srlab's, on Set14 only, in a table of its own
+# (never a blank in the all-set table): realesrgan-x4plus (RRDBNet, 16.7M parameters) costs
+# ~6 CPU-seconds per Set14 image on one thread here (338 s of model time for the 56 images of
+# the four tracks, load 1.7-2.9; 0.038 output Mpx/s), so ~45 min per track over the three
+# sets (Urban100 ~35 min), ~3 h for the four tracks. Every image's scores are cached as soon as measured, so a long row is
+# computed in pieces: add --budget 540 and run the same line again while it exits with 3.
+# Not measured for the peers yet: the tracks real, jpeg60+99, jpeg50+resize0.75, camnoise5
+# (about 2 min of one core per track for x4plus, seconds for the others); add them here.
+PEER_TRACKS="--degrade clean --degrade jpeg75 --degrade noise10 --degrade blur+jpeg75"
+$S benchmark -m bicubic-matlab -m opencv-espcn -m span -m span-real -m auto -m span-ch48 -m realesr-animevideov3 -m realesrgan-x4plus -s 4 -d $B/Set14 $PEER_TRACKS --threads 1 -o out/real-x4-peers --readme $README --section real-x4-peers
+$S benchmark -m bicubic-matlab -m opencv-espcn -m span -m span-real -m auto -m span-ch48 -m realesr-animevideov3 -m realesrgan-x4plus -s 4 -d $B/Set14 $PEER_TRACKS --threads 1 -o out/real-x4-peers --readme $REAL --section real-x4-peers
+# RealSRSet photos (no ground truth): the same crop through each model (-m adds a column)
+R=${SRLAB_SHARED:-../shared}/datasets/real/RealSRSet
+$S strip $R/Lincoln.png@60,56 $R/oldphoto2.png@60,62 $R/tiger.png@154,164 -m bicubic-matlab -m span-real -m realesr-animevideov3 -m realesrgan-x4plus -s 4 --crop 40 --threads 1 -o docs/real-world-photos-x4.png
 # the clean protocol: auto against span on all four sets at both scales (clean input must
 # still get the clean model)
 $S benchmark -m span -m auto -s 4 -s 2 $ALL -o out/real-clean --readme $REAL --section real-clean

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from srlab.cli.common import (
@@ -15,6 +16,8 @@ from srlab.cli.common import (
     int_at_least,
     set_threads,
 )
+
+INCOMPLETE = 3  # exit status of a run stopped by --budget: not a failure, not done either
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -55,6 +58,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also draw LR | each model | HR crops of the first 3 images of the "
                         "first dataset, on the last --degrade track, at the first scale")
     add_cache_options(p)
+    p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                   help="stop starting new images after SECONDS: each image's scores are "
+                        "cached as soon as measured, so a slow row is computed in pieces; "
+                        "an unfinished run writes no table and exits with status 3, and the "
+                        "same command continues it")
     p.add_argument("--threads", type=int_at_least(1, "--threads"), default=None, metavar="N")
     p.set_defaults(handler=run)
 
@@ -65,6 +73,14 @@ def run(args: argparse.Namespace) -> int:
     from srlab.zoo.catalog import shipped_models
 
     set_threads(args.threads)
+    deadline = None
+    if args.budget is not None:
+        if not args.budget > 0:
+            raise UsageError(f"--budget must be a positive number of seconds, got {args.budget}")
+        if args.cache is None:
+            raise UsageError("--budget needs the score cache (it keeps the pieces): "
+                             "drop --no-cache")
+        deadline = time.monotonic() + args.budget
     scales = args.scale or [4]
     from srlab.eval.peers import check_peer_scale
 
@@ -93,11 +109,15 @@ def run(args: argparse.Namespace) -> int:
         names = list(dict.fromkeys(
             n for m in args.model for n in (shipped_models(scale) if m == "shipped" else [m])))
         for track in tracks:
-            rows += bm.run_benchmark(names, [scale], datasets, weights=weights,
-                                     cache=args.cache, refresh=args.refresh,
-                                     track=None if track == "clean" else track,
-                                     niqe_model=niqe_model,
-                                     log=lambda line: print(line, file=sys.stderr))
+            try:
+                rows += bm.run_benchmark(names, [scale], datasets, weights=weights,
+                                         cache=args.cache, refresh=args.refresh,
+                                         track=None if track == "clean" else track,
+                                         niqe_model=niqe_model, deadline=deadline,
+                                         log=lambda line: print(line, file=sys.stderr))
+            except bm.BenchmarkIncomplete as exc:
+                print(f"srlab benchmark: {exc}", file=sys.stderr)
+                return INCOMPLETE
     command = tables.command_line()
     if args.strip is not None:
         last = tracks[-1]

@@ -31,6 +31,7 @@ from srlab.cli import (
     models,
     serve,
     ship,
+    strip,
     train,
     tune,
     upscale,
@@ -42,7 +43,7 @@ __all__ = ["main", "build_parser"]
 # the verbs, in the order ``srlab --help`` lists them
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     m.add_parser for m in (upscale, models, demo, benchmark, train, ship, compare, tune, serve,
-                           export, bench, inspect)
+                           export, bench, inspect, strip)
 ]
 
 

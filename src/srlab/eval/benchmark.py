@@ -14,28 +14,35 @@ Scores are a pure function of (model tensors, scale, images), so they can be kep
 cache: a row is reused only when the model's tensors and architecture, the scale, the image
 files and the scoring code version all match. That lets ``srlab ship`` and the README tables
 share one measurement of a slow model instead of re-running it; a reused row keeps the
-speed of the run that measured it (marked in the table note).
+speed of the run that measured it (marked in the table note). Under the rows, every image's
+scores are cached too (``imagecache``), so a row of many hours (Real-ESRGAN x4plus on
+Urban100) is computed in pieces: ``deadline`` (``srlab benchmark --budget``) stops starting
+new images, and the same command later measures only the images still missing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from srlab.eval import imagecache
+from srlab.eval.imagecache import ImageScore
 from srlab.eval.peers import PEERS, PeerUnavailable, peer_files, peer_params, peer_upscaler
 from srlab.eval.speed import load_average, timed
-from srlab.image.datasets import load_pairs
+from srlab.image.datasets import benchmark_files, load_pairs
 from srlab.image.degrade import TRACKS
 from srlab.image.metrics import Scores, evaluate
 from srlab.image.niqe import NiqeModel, niqe
 
 __all__ = ["BenchRow", "run_benchmark", "make_upscaler", "score_pairs", "split_ensemble",
-           "visual_strip", "SCORE_VERSION"]
+           "visual_strip", "SCORE_VERSION", "BenchmarkIncomplete", "score_one"]
 
 SCORE_VERSION = 2  # bump when the protocol or the scoring code changes: old cache rows expire
 
@@ -44,6 +51,11 @@ ArrayFn = Callable[[np.ndarray], np.ndarray]
 ENSEMBLE_SUFFIX = "+"
 """``span+`` is ``span`` with the x8 geometric self-ensemble (``ensemble.py``), EDSR+'s naming:
 its rows sit beside the single-pass ones and never stand in for them."""
+
+
+class BenchmarkIncomplete(RuntimeError):
+    """The time budget ran out before every row was scored. The images scored so far are in
+    the cache; the same command, run again, continues where this one stopped."""
 
 
 def split_ensemble(name: str) -> tuple[str, bool]:
@@ -94,6 +106,17 @@ def make_upscaler(name: str, scale: int, weights: str | None = None) -> tuple[Ar
     return up.upscale_array, up.params, up.trained
 
 
+def score_one(fn: ArrayFn, lr: np.ndarray, hr: np.ndarray, scale: int, *,
+              niqe_model: NiqeModel | None = None) -> tuple[Scores, float, int]:
+    """One image: its scores (NIQE too with ``niqe_model``, outside the timing), the seconds
+    spent in ``fn`` and the output pixels."""
+    sr, took = timed(fn, lr)
+    score = evaluate(sr, hr, scale=scale)
+    if niqe_model is not None:
+        score = replace(score, niqe=niqe(sr, niqe_model, crop_border=scale))
+    return score, took, sr.shape[0] * sr.shape[1]
+
+
 def score_pairs(fn: ArrayFn, pairs: list[tuple[np.ndarray, np.ndarray]],
                 scale: int, *, niqe_model: NiqeModel | None = None,
                 ) -> tuple[list[Scores], float, int]:
@@ -102,12 +125,9 @@ def score_pairs(fn: ArrayFn, pairs: list[tuple[np.ndarray, np.ndarray]],
     fn(pairs[0][0][:32, :32])  # warm-up: first-call allocations are not speed
     scores, seconds, pixels = [], 0.0, 0
     for lr, hr in pairs:
-        sr, took = timed(fn, lr)
+        score, took, px = score_one(fn, lr, hr, scale, niqe_model=niqe_model)
         seconds += took
-        pixels += sr.shape[0] * sr.shape[1]
-        score = evaluate(sr, hr, scale=scale)
-        if niqe_model is not None:
-            score = replace(score, niqe=niqe(sr, niqe_model, crop_border=scale))
+        pixels += px
         scores.append(score)
     return scores, seconds, pixels
 
@@ -158,6 +178,33 @@ def _model_identity(name: str, scale: int, weights: str | None) -> str | None:
     return h.hexdigest()
 
 
+def _backend(name: str) -> str:
+    """What runs the model in a benchmark: torch for srlab's (``make_upscaler``), the peer's
+    own runtime (OpenCV, ncnn) for a peer."""
+    return PEERS[name].family if name in PEERS else "torch"
+
+
+def _row_from_images(name: str, scale: int, dataset: str, track: str | None,
+                     entries: list[ImageScore], niqe_model: NiqeModel | None,
+                     cached: bool) -> BenchRow:
+    """A row from its images' scores: means of the scores; speed = total output pixels over
+    total seconds (each image timed in the run that measured it); load = the highest of
+    those runs' load averages (a row measured in pieces says its worst)."""
+    pixels = sum(e.pixels for e in entries)
+    seconds = sum(e.seconds for e in entries)
+    loads = [e.load for e in entries if not math.isnan(e.load)]
+    return BenchRow(model=name, scale=scale, dataset=dataset,
+                    psnr=float(np.mean([e.psnr for e in entries])),
+                    ssim=float(np.mean([e.ssim for e in entries])),
+                    gmsd=float(np.mean([e.gmsd for e in entries])),
+                    images=len(entries), params=entries[0].params,
+                    mpx_per_s=pixels / 1e6 / max(seconds, 1e-9),
+                    trained=entries[0].trained, load=max(loads) if loads else float("nan"),
+                    mpx=pixels / 1e6, track=track or "clean",
+                    niqe=float(np.mean([e.niqe for e in entries])),
+                    niqe_model=niqe_model.digest if niqe_model else "", cached=cached)
+
+
 def _dataset_identity(ds: Path) -> str:
     files = sorted(p for p in Path(ds).iterdir() if p.is_file())
     return hashlib.sha256(
@@ -182,6 +229,7 @@ def run_benchmark(
     refresh: bool = False,
     track: str | None = None,
     niqe_model: NiqeModel | None = None,
+    deadline: float | None = None,
     log: Callable[[str], None] = print,
 ) -> list[BenchRow]:
     """Score every (model, scale, dataset) combination; images are loaded once per scale,
@@ -192,15 +240,25 @@ def run_benchmark(
     ``track`` scores on that degraded track's LR inputs instead of the protocol's.
     ``niqe_model`` adds the outputs' NIQE; a cached row without it (or scored against
     another pristine model) is measured again.
+
+    Below the rows, every image's scores are cached as soon as they are measured
+    (``imagecache``), so a row missing from the cache costs only its missing images.
+    ``deadline`` (a ``time.monotonic()`` value) stops starting new images once passed: the
+    rows it left unfinished raise ``BenchmarkIncomplete`` at the end (their images so far
+    cached; the same call continues them).
     """
     if track is not None and track not in TRACKS:
         raise ValueError(f"unknown degradation track '{track}' (known: {', '.join(TRACKS)})")
     rows: list[BenchRow] = []
     unavailable: dict[tuple[str, int], str] = {}  # peers this OpenCV cannot run: said once
+    unfinished: list[str] = []  # rows the deadline cut short: "model x4 Set14: 5 of 14"
+    niqe_digest = niqe_model.digest if niqe_model is not None else None
     for scale in scales:
         for ds in datasets:
-            pairs: list[tuple[np.ndarray, np.ndarray]] | None = None
+            names = [f.name for f in benchmark_files(ds)]
+            loaded: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # shared by the models
             ds_id = _dataset_identity(ds) if cache is not None else ""
+            digests: dict[str, str] = {}  # image file hashes, once per set
             for name in models:
                 given = weights or {}
                 w = given.get(name, given.get(split_ensemble(name)[0]))
@@ -217,40 +275,80 @@ def run_benchmark(
                 if row is None:
                     if (name, scale) in unavailable:
                         continue
-                    try:
-                        fn, params, trained = make_upscaler(name, scale, w)
-                    except PeerUnavailable as exc:
-                        unavailable[(name, scale)] = str(exc)
+                    keys: dict[str, str] = {}
+                    done: dict[str, ImageScore] = {}
+                    if model_id is not None:  # the per-image layer of the cache
+                        digests = digests or {f.name: imagecache.file_digest(f)
+                                              for f in benchmark_files(ds)}
+                        keys = {n: imagecache.image_key(
+                            version=SCORE_VERSION, model_id=model_id, backend=_backend(name),
+                            image=digests[n], name=n, scale=scale, track=track) for n in names}
+                        if not refresh:
+                            for n, k in keys.items():
+                                if (got := imagecache.load(cache, k, niqe_digest)) is not None:
+                                    done[n] = got
+                    missing = [n for n in names if n not in done]
+                    if missing:
+                        try:
+                            fn, params, trained = make_upscaler(name, scale, w)
+                        except PeerUnavailable as exc:
+                            unavailable[(name, scale)] = str(exc)
+                            continue
+                        if any(n not in loaded for n in missing):
+                            loaded.update((n, (lr, hr)) for n, lr, hr in load_pairs(
+                                Path(ds), scale, track,
+                                names={n for n in missing if n not in loaded}))
+                        warm = False
+                        for n in missing:
+                            if deadline is not None and time.monotonic() >= deadline:
+                                break
+                            lr, hr = loaded[n]
+                            if not warm:  # first-call allocations are not speed
+                                fn(lr[:32, :32])
+                                warm = True
+                            score, took, px = score_one(fn, lr, hr, scale,
+                                                        niqe_model=niqe_model)
+                            done[n] = ImageScore(
+                                psnr=score.psnr, ssim=score.ssim, gmsd=score.gmsd,
+                                seconds=took, pixels=px, load=load_average(), params=params,
+                                trained=trained, niqe=score.niqe, niqe_model=niqe_digest or "")
+                            if keys:
+                                imagecache.store(cache, keys[n], done[n])
+                    if len(done) < len(names):  # stopped by the deadline
+                        fresh = sum(1 for n in missing if n in done)
+                        unfinished.append(f"{name} x{scale} {Path(ds).name}"
+                                          f"{' ' + track if track else ''}: "
+                                          f"{len(done)} of {len(names)} images")
+                        log(f"x{scale} {Path(ds).name:<10} {(track or '') + ' ' * bool(track)}"
+                            f"{name:<22} {len(done)} of {len(names)} images scored "
+                            f"({fresh} in this run): stopped at the time budget")
                         continue
-                    if pairs is None:
-                        pairs = [(lr, hr) for _, lr, hr in load_pairs(Path(ds), scale, track)]
-                    scores, seconds, pixels = score_pairs(fn, pairs, scale,
-                                                          niqe_model=niqe_model)
-                    row = BenchRow(model=name, scale=scale, dataset=Path(ds).name,
-                                   psnr=float(np.mean([sc.psnr for sc in scores])),
-                                   ssim=float(np.mean([sc.ssim for sc in scores])),
-                                   gmsd=float(np.mean([sc.gmsd for sc in scores])),
-                                   images=len(pairs), params=params,
-                                   mpx_per_s=pixels / 1e6 / max(seconds, 1e-9),
-                                   trained=trained, load=load_average(), mpx=pixels / 1e6,
-                                   track=track or "clean",
-                                   niqe=float(np.mean([sc.niqe for sc in scores])),
-                                   niqe_model=niqe_model.digest if niqe_model else "")
+                    row = _row_from_images(name, scale, Path(ds).name, track,
+                                           [done[n] for n in names], niqe_model,
+                                           cached=not missing)
                     if entry is not None:
                         entry.parent.mkdir(parents=True, exist_ok=True)
                         tmp = entry.with_suffix(".tmp")
                         tmp.write_text(json.dumps({**asdict(row), "cached": False}))
                         tmp.replace(entry)
+                    reused = len(names) - len(missing) if missing else 0
+                else:
+                    reused = 0
                 rows.append(row)
                 log(f"x{scale} {row.dataset:<10} {(track or '') + ' ' * bool(track)}"
                     f"{name:<22} {row.psnr:7.3f} dB  "
                     f"{row.ssim:.4f}  {row.mpx_per_s:8.2f} Mpx/s"
                     + (f"  NIQE {row.niqe:.3f}" if niqe_model is not None else "")
-                    + "  (cached)" * row.cached)
-    if not rows and unavailable:  # nothing else was asked for: the reason is the error
-        raise PeerUnavailable(next(iter(unavailable.values())))
+                    + "  (cached)" * row.cached
+                    + (f"  ({reused} of {row.images} images cached)" if reused else ""))
+    if not rows and unavailable and not unfinished:  # nothing else was asked: the reason
+        raise PeerUnavailable(next(iter(unavailable.values())))  # is the error
     for (name, scale), why in unavailable.items():
         log(f"skipped {name} x{scale}: {why}")
+    if unfinished:
+        raise BenchmarkIncomplete(
+            "stopped at the time budget with " + "; ".join(unfinished) + " scored (cached): "
+            "run the same command again to continue")
     return rows
 
 
@@ -259,36 +357,21 @@ def visual_strip(models: list[str], scale: int, dataset: Path, out: Path, *,
     """A PNG grid, one row per image: LR (pixel-doubled) | each model | HR, centre crops of
     ``crop`` HR pixels. The LR inputs are the benchmark's own (``load_pairs``), so the
     strip shows exactly what the table scores."""
-    from PIL import Image, ImageDraw
+    from srlab.eval.strips import draw_grid, label
 
     pairs = load_pairs(Path(dataset), scale, track)[:images]
     fns = [make_upscaler(m, scale)[0] for m in models]
-    labels = ["LR input", *[f"{m}\n(peer)" if m in PEERS else m for m in models], "HR"]
+    labels = ["LR input", *[label(m) for m in models], "HR"]
     rows = []
     for _, lr, hr in pairs:
         h, w = hr.shape[:2]
         c = min(crop, h, w) // scale * scale
         y, x = (h - c) // 2 // scale * scale, (w - c) // 2 // scale * scale
-        def rgb(a: np.ndarray) -> np.ndarray:
-            return np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a
         lr_c = lr[y // scale : (y + c) // scale, x // scale : (x + c) // scale]
-        cells = [np.kron(rgb(lr_c), np.ones((scale, scale, 1), dtype=np.uint8))]
-        cells += [rgb(fn(lr))[y : y + c, x : x + c] for fn in fns]
-        cells.append(rgb(hr)[y : y + c, x : x + c])
-        rows.append(np.concatenate([np.pad(a, ((0, 0), (0, 2), (0, 0)), constant_values=255)
-                                    for a in cells], axis=1))
-    width = max(r.shape[1] for r in rows)
-    grid = np.concatenate([np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0)),
-                                  constant_values=255) for r in rows], axis=0)
-    top = 14 * max(t.count("\n") + 1 for t in labels)  # a peer's label has a second line
-    head = Image.new("RGB", (grid.shape[1], top), "white")
-    draw = ImageDraw.Draw(head)
-    cell = grid.shape[1] // len(labels)
-    for i, text in enumerate(labels):
-        draw.multiline_text((i * cell + 2, 1), text, fill="black")
-    img = Image.new("RGB", (grid.shape[1], grid.shape[0] + top), "white")
-    img.paste(head, (0, 0))
-    img.paste(Image.fromarray(grid), (0, top))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    img.save(out, optimize=True)
-    return out
+        if lr_c.ndim == 2:
+            lr_c = lr_c[..., None]
+        cells = [np.kron(lr_c, np.ones((scale, scale, 1), dtype=np.uint8))]
+        cells += [fn(lr)[y : y + c, x : x + c] for fn in fns]
+        cells.append(hr[y : y + c, x : x + c])
+        rows.append(cells)
+    return draw_grid(rows, labels, out)

@@ -5,6 +5,7 @@ same way (``load_pairs``: the standard protocol)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from srlab.image.degrade import track_lr
 from srlab.image.resize import imresize, modcrop
 
 __all__ = ["IMAGE_EXTS", "Pair", "find_images", "load_rgb", "pairs_in", "shared_dir", "load_hr",
-           "load_pairs"]
+           "load_pairs", "benchmark_files"]
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -61,16 +62,25 @@ def load_hr(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def load_pairs(ds: Path, scale: int,
-               track: str | None = None) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(file name, LR, HR) for each image of a folder, by the protocol: modcrop + MATLAB
-    bicubic, then the seeded damage of ``track`` (``degrade.TRACKS``) if one is named."""
+def benchmark_files(ds: Path) -> list[Path]:
+    """The image files of a benchmark folder, in the order ``load_pairs`` scores them."""
     files = sorted(p for p in Path(ds).iterdir()
                    if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".tif"))
     if not files:
         raise FileNotFoundError(f"no images in {ds}")
+    return files
+
+
+def load_pairs(ds: Path, scale: int, track: str | None = None, *,
+               names: Collection[str] | None = None,
+               ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(file name, LR, HR) for each image of a folder, by the protocol: modcrop + MATLAB
+    bicubic, then the seeded damage of ``track`` (``degrade.TRACKS``) if one is named.
+    ``names`` loads only those files (the images a resumed benchmark row still lacks)."""
     out = []
-    for f in files:
+    for f in benchmark_files(ds):
+        if names is not None and f.name not in names:
+            continue
         hr = modcrop(load_hr(f), scale)
         lr = imresize(hr, 1 / scale) if track is None else track_lr(hr, scale, track, f.name)
         out.append((f.name, lr, hr))

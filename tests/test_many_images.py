@@ -291,3 +291,108 @@ def test_cli_resume_and_summary(capsys, tmp_path, reference):
     assert "0 written, 2 already complete, 0 failed" in capsys.readouterr().err
     assert len(rows(tmp_path / "out" / mf.MANIFEST_NAME)) == 2
     assert outputs(tmp_path / "out") == {p.name: (ref / p.name).read_bytes() for p in inputs[:2]}
+
+
+# --- chunks: several files per task, faults and resume still per file ----------------------
+
+
+def _counting(monkeypatch) -> dict[str, int]:
+    import srlab.batch.cluster as cl
+
+    calls = {"n": 0}
+    real = cl.upscale_one
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(cl, "upscale_one", counting)
+    return calls
+
+
+def test_chunk_with_a_bad_file_records_it_and_completes_the_others(tmp_path, reference):
+    distributed = pytest.importorskip("distributed")
+    inputs, ref = reference
+    src = tmp_path / "in"
+    src.mkdir()
+    for p in inputs[:5]:
+        (src / p.name).write_bytes(p.read_bytes())
+    (src / "im02b.png").write_bytes(b"not a png")  # sorted between im02 and im03
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as lc, distributed.Client(lc) as c:
+        result = batch.upscale_files([src], output=tmp_path / "out", cluster=c, chunk=3,
+                                     **MODEL)
+    assert len(result.written) == 5 and len(result.failed) == 1
+    (bad, message), = result.failed
+    assert bad.name == "im02b.png" and "im02b.png" in message
+    got = rows(tmp_path / "out" / mf.MANIFEST_NAME)
+    assert len(got) == 6 == len({r["output"] for r in got})
+    assert outputs(tmp_path / "out") == {p.name: (ref / p.name).read_bytes() for p in inputs[:5]}
+
+
+def test_retried_chunk_verifies_what_its_dead_attempt_finished(tmp_path, reference,
+                                                              monkeypatch):
+    """A chunk run again (its worker died) upscales only the files not yet complete; outputs
+    from before the batch began are not trusted, they are redone."""
+    import time
+
+    from srlab.batch import UpscaleOptions
+    from srlab.batch.cluster import TaskSpec, upscale_chunk
+
+    inputs, ref = reference
+    calls = _counting(monkeypatch)
+    out = tmp_path / "out"
+    out.mkdir()
+    pairs = [(str(p), str(out / p.name)) for p in inputs[:4]]
+    spec = TaskSpec(UpscaleOptions(**MODEL), "span-fast", since=time.time() - 1)
+    first = upscale_chunk(pairs[:3], spec)  # the dead attempt got through three files...
+    assert calls["n"] == 3 and all(r["status"] == "ok" for r in first)
+    torn = out / inputs[1].name
+    torn.write_bytes(torn.read_bytes()[:200])  # ...the second of them torn, say
+    calls["n"] = 0
+    again = upscale_chunk(pairs, spec)  # the retry: the torn one and the fourth are done
+    assert calls["n"] == 2
+    assert [r["status"] for r in again] == ["ok"] * 4
+    assert [bool(r.get("note")) for r in again] == [True, False, True, False]
+    assert again[0]["sha256"] == first[0]["sha256"] and again[0]["in_size"] == first[0]["in_size"]
+    assert outputs(out) == {p.name: (ref / p.name).read_bytes() for p in inputs[:4]}
+    calls["n"] = 0  # a new batch (began after these outputs were written) redoes them all
+    upscale_chunk(pairs, TaskSpec(UpscaleOptions(**MODEL), "span-fast", since=time.time() + 1))
+    assert calls["n"] == 4
+
+
+def test_resume_with_chunks_does_only_the_missing_files(tmp_path, reference, monkeypatch):
+    """A finished chunked batch with four outputs lost and one damaged: the resume, in
+    chunks, upscales exactly those five (counted) and verifies the other seven."""
+    distributed = pytest.importorskip("distributed")
+    inputs, ref = reference
+    src = tmp_path / "in"
+    src.mkdir()
+    for p in inputs[:12]:
+        (src / p.name).write_bytes(p.read_bytes())
+    calls = _counting(monkeypatch)
+    out = tmp_path / "out"
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as lc, distributed.Client(lc) as c:
+        first = batch.upscale_files([src], output=out, cluster=c, chunk=3, resume=True,
+                                    **MODEL)
+        assert first.ok and calls["n"] == 12
+        for p in inputs[2:6]:
+            (out / p.name).unlink()
+        damaged = out / inputs[9].name
+        damaged.write_bytes(damaged.read_bytes()[:-1] + b"\0")
+        calls["n"] = 0
+        result = batch.upscale_files([src], output=out, cluster=c, chunk=3, resume=True,
+                                     **MODEL)
+    assert result.ok and calls["n"] == 5
+    assert len(result.skipped) == 7 and len(result.written) == 5
+    assert outputs(out) == {p.name: (ref / p.name).read_bytes() for p in inputs[:12]}
+    last = mf.read_manifest(out / mf.MANIFEST_NAME)
+    assert len(last) == 12 and all(r["status"] == "ok" for r in last.values())
+
+
+def test_negative_chunk_is_a_usage_error(tmp_path, reference):
+    inputs, _ = reference
+    with pytest.raises(batch.UsageError, match="--chunk"):
+        batch.upscale_files([inputs[0]], output=tmp_path / "o", chunk=-1, resume=True,
+                            **MODEL)

@@ -16,8 +16,15 @@ measures speed only; no image is scored.
     nice -n 10 .venv/bin/python tools/cluster_scaling.py -n 200 --workers 1 2 \\
         --readme docs/many-images.md --figure docs/cluster-scaling.png
 
+After the runs it measures what one Dask task costs by itself (no-op tasks on ``local:1``:
+round trip and the client + scheduler's CPU) and writes, under the table, the
+back-of-envelope for a million such images: every number in it comes from this run (the
+per-image seconds, bytes in and out, manifest line length, chosen chunk size and per-task
+cost), none is typed.
+
 The load average of the machine at start and end is printed with the table: another busy
-process (a training run) on a core depresses the multi-worker figures.
+process (a training run) on a core depresses the multi-worker figures. On 2 cores the whole
+command takes about 4 minutes.
 """
 
 from __future__ import annotations
@@ -72,7 +79,8 @@ def subset(lr: list[Path], n: int, work: Path) -> Path:
     return d
 
 
-def run_once(inputs: Path, out: Path, args: argparse.Namespace, workers: int) -> float:
+def run_once(inputs: Path, out: Path, args: argparse.Namespace, workers: int
+             ) -> tuple[float, list[dict]]:
     if out.exists():
         shutil.rmtree(out)
     cmd = [sys.executable, "-m", "srlab", "upscale", str(inputs), "-o", str(out), "-q",
@@ -89,7 +97,88 @@ def run_once(inputs: Path, out: Path, args: argparse.Namespace, workers: int) ->
     n_out = len([p for p in out.iterdir() if p.suffix == ".png"])
     if n_out != len(list(inputs.iterdir())):
         sys.exit(f"cluster_scaling: {out} has {n_out} outputs, expected {inputs}")
-    return seconds
+    manifest = out / "srlab-manifest.jsonl"
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()] \
+        if manifest.exists() else []
+    if rows:
+        rows[0]["_line_bytes"] = manifest.stat().st_size / len(rows)
+    return seconds, rows
+
+
+def _noop(i: int) -> dict:
+    return {"input": f"in/{i}.png", "status": "ok"}  # a row-sized result
+
+
+def task_overhead(n: int = 300) -> tuple[float, float]:
+    """(seconds of wall time, seconds of client + scheduler CPU) per Dask task, from ``n``
+    no-op tasks on ``local:1`` through srlab's own ``connect``, windowed like a batch."""
+    import resource
+
+    from distributed import as_completed
+
+    from srlab.batch.cluster import connect
+
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)  # the scheduler runs in this process
+        return r.ru_utime + r.ru_stime
+
+    with connect("local:1") as client:
+        client.submit(_noop, -1, pure=False).result()
+        todo = iter(range(n))
+        ac = as_completed()
+
+        def submit() -> None:
+            i = next(todo, None)
+            if i is not None:
+                ac.add(client.submit(_noop, i, key=f"noop-{i}"))
+
+        c0, t0 = cpu(), time.perf_counter()
+        for _ in range(4):
+            submit()
+        for fut in ac:
+            fut.result()
+            submit()
+        return (time.perf_counter() - t0) / n, (cpu() - c0) / n
+
+
+def envelope(rows: list[dict], inputs: Path, outputs_bytes: float, fewest: dict,
+             cores: int, overhead: tuple[float, float]) -> str:
+    """The million-image back-of-envelope from this run's measurements."""
+    from srlab.batch.cluster import CHUNK_SECONDS, MAX_CHUNK
+
+    ok = [r for r in rows if r.get("status") == "ok"]
+    per_file = sorted(r["seconds"] for r in ok)[len(ok) // 2]  # a worker's median s/file
+    chunk = max(1, min(MAX_CHUNK, round(CHUNK_SECONDS / max(per_file, 1e-3))))
+    in_b = sum(p.stat().st_size for p in inputs.iterdir()) / len(list(inputs.iterdir()))
+    out_b = outputs_bytes
+    line = rows[0].get("_line_bytes", 0.0)
+    rt, sched = overhead
+    t, k = 1 / fewest["marginal"], fewest["workers"]
+    m = 1e6
+    gb = m * (in_b + out_b) / 1e9
+    return "\n".join([
+        "Back-of-envelope for 1M images like these, each figure from this run:",
+        "",
+        f"- **Compute**: {t:.3g} s per image on this {cores}-core machine with {k} "
+        f"worker{'s' if k > 1 else ''} "
+        f"({cores * t:.3g} core-seconds): 1M images take {m * t / 3600:.0f} hours here, that "
+        "divided by K on K such machines.",
+        f"- **Scheduler**: one task costs {rt * 1e3:.1f} ms of round trip and {sched * 1e3:.1f} "
+        "ms of client + scheduler CPU (no-op tasks on `local:1`). One file per task, 1M tasks "
+        f"would use {m * sched / 3600:.1f} hours of scheduler CPU and the scheduler would "
+        f"saturate near {per_file / sched:.0f} busy worker threads ({per_file:.3g} s of work "
+        f"per task). srlab's automatic chunks of {chunk} files (about {CHUNK_SECONDS} s of "
+        f"work) make that {m / chunk:,.0f} tasks, {m / chunk * sched / 60:.1f} minutes of "
+        f"scheduler CPU, saturating near {chunk * per_file / sched:,.0f} worker threads.",
+        f"- **I/O**: {in_b / 1e3:.0f} KB in and {out_b / 1e3:.0f} KB out per image: 1M images "
+        f"move {gb:.0f} GB, {gb * 1e3 / 100 / 3600:.1f} hours at an assumed 100 MB/s, which a "
+        "parallel file system or object store serves to many workers at once and one NFS "
+        "server may not.",
+        f"- **Resume**: the client reads every existing output again for its SHA-256: "
+        f"{m * out_b / 1e9:.0f} GB at the start of resuming a nearly finished batch.",
+        f"- **Manifest**: {line:.0f} bytes a line, {m * line / 1e6:.0f} MB for 1M files, "
+        "written by the client.",
+    ])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,13 +208,21 @@ def main(argv: list[str] | None = None) -> int:
     sets = {args.warm: subset(lr, args.warm, args.work), args.n: subset(lr, args.n, args.work)}
     configs = [0, *args.workers]  # 0 = plain srlab upscale, no cluster
     best: dict[tuple[int, int], float] = {}
+    one_rows: list[dict] = []  # the manifest of the 1-worker run on all N
+    out_bytes = 0.0
     for rep in range(args.repeats):
         for k in configs:
             for n, folder in sets.items():
-                t = run_once(folder, args.work / "out", args, k)
+                t, manifest = run_once(folder, args.work / "out", args, k)
                 best[(k, n)] = min(best.get((k, n), t), t)
+                if n == args.n and k == min(args.workers):
+                    one_rows = manifest
+                if n == args.n and k == 0:
+                    outs = list((args.work / "out").glob("*.png"))
+                    out_bytes = sum(p.stat().st_size for p in outs) / len(outs)
                 print(f"[{rep + 1}/{args.repeats}] {'plain' if k == 0 else f'local:{k}'} "
                       f"n={n}: {t:.1f} s", file=sys.stderr)
+    overhead = task_overhead()
     load_end = os.getloadavg()
 
     rows = []
@@ -152,10 +249,15 @@ def main(argv: list[str] | None = None) -> int:
             f"fastest of {args.repeats}; load average {load_start[0]:.1f} at start, "
             f"{load_end[0]:.1f} at end. Made by: `{command}`")
     text = "\n".join(lines) + "\n\n" + note + "\n"
+    if one_rows:
+        fewest = next(r for r in rows if r["workers"] == min(args.workers))
+        text += "\n" + envelope(one_rows, sets[args.n], out_bytes, fewest, cores,
+                                overhead) + "\n"
     print(text)
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / "cluster-scaling.json").write_text(json.dumps(
-        {"command": command, "rows": rows, "load_start": load_start, "load_end": load_end},
+        {"command": command, "rows": rows, "load_start": load_start, "load_end": load_end,
+         "task_overhead_s": overhead},
         indent=2))
     if args.readme is not None:
         from srlab.eval.tables import update_readme

@@ -154,13 +154,27 @@ def _expand(inputs: Sequence[Path], recursive: bool = False,
     return files, failed
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
+class _Inputs:
+    """Whether a path is one of the input files (the same file, by device and inode, or by
+    resolved path when it does not exist yet): one lookup per target, not one per input,
+    so planning a million files stays linear."""
+
+    def __init__(self, files: Sequence[Path]) -> None:
+        self.ids: set[tuple[int, int]] = set()
+        self.paths = {f.resolve() for f in files}
+        for f in files:
+            try:
+                st = f.stat()
+            except OSError:
+                continue
+            self.ids.add((st.st_dev, st.st_ino))
+
+    def __contains__(self, target: Path) -> bool:
+        try:
+            st = target.stat()
+        except OSError:
+            return target.resolve() in self.paths
+        return (st.st_dev, st.st_ino) in self.ids
 
 
 def plan_jobs(
@@ -222,6 +236,7 @@ def plan_jobs(
         files = [f for f in files if not f.resolve().is_relative_to(out_dir.resolve())]
     jobs: list[Job] = []
     taken: dict[Path, Path] = {}
+    input_files = _Inputs(files) if not force else None
     for src in files:
         if file_target is not None:
             target = file_target
@@ -241,7 +256,7 @@ def plan_jobs(
             failed.append((src, f"{src}: its output {target} is also the output of "
                                 f"{taken[key]}; skipped"))
             continue
-        if not force and any(_same_file(target, other) for other in files):
+        if input_files is not None and target in input_files:
             failed.append((src, f"{src}: refusing to overwrite the input file {target} "
                                 "(pass --force to allow it)"))
             continue
@@ -276,6 +291,7 @@ class UpscaleOptions:
     cluster: object = None
     manifest: str | Path | None = None  # JSON Lines record; default: beside the outputs
     resume: bool = False  # skip inputs whose output is already complete (verified)
+    chunk: int = 0  # files per cluster task; 0: sized to ~1.5 s of work (batch.cluster)
     # any output size (image.outsize): the model runs at the scale the plan picks, then the
     # result is resized; None: exactly x``scale``
     size: OutputSize | None = None

@@ -5,12 +5,18 @@ cluster (``tcp://scheduler:8786``, Kubernetes, HPC queues), it reschedules the t
 worker that dies, and it needs no network to test. Pass paths, not pixels: each task reads
 its input, upscales it, writes its output atomically (``save_image``: temporary name, then
 rename; URLs: upload under a temporary name, then move) and returns a small row for the
-manifest. A worker loads the model once per (model, scale, backend, ...) and keeps it; its
-torch threads are its share of its machine's cores. Tiling and memory bounds are those of
+manifest. A task carries a chunk of files, not one: on small photos one scheduler round trip
+per file costs a good part of the file's own time, so the driver sizes chunks to about
+``CHUNK_SECONDS`` of work from the seconds the first files took (``--chunk N`` fixes it).
+Retries and faults stay per file (``upscale_chunk``). A worker loads the model once per
+(model, scale, backend, ...) and keeps it; its torch threads are its share of its machine's
+cores. Tiling and memory bounds are those of
 ``srlab upscale`` (``batch.upscale_one``), so a 100 Mpx image is no worse here.
 
-Faults: a killed worker's tasks run again elsewhere (a task whose worker died three times is
-recorded as failed, as a file that kills its worker should be); its temporary files are
+Faults: a killed worker's chunks run again elsewhere, and the files it had already finished
+are verified, not redone (``upscale_chunk``); a chunk whose workers died three times is split
+into one-file tasks, so only a file that kills its worker is recorded as failed (after
+three deaths of its own); its temporary files are
 removed at the end; a bad input is a ``failed`` row and the batch goes on; Ctrl-C cancels
 what is queued, keeps every finished row, and ``resume`` continues from there.
 
@@ -27,6 +33,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field, replace
@@ -51,9 +58,13 @@ from srlab.batch import manifest as mf
 if TYPE_CHECKING:
     from srlab.api import AutoUpscaler, Upscaler
 
-__all__ = ["TaskSpec", "connect", "run_many", "upscale_task"]
+__all__ = ["CHUNK_SECONDS", "MAX_CHUNK", "TaskSpec", "connect", "run_many", "upscale_chunk",
+           "upscale_task"]
 
 log = logging.getLogger(__name__)
+
+CHUNK_SECONDS = 1.5  # work per task when the chunk size is automatic: round trips ~1% of it
+MAX_CHUNK = 64  # files per task at most (a lost worker redoes at most this much unverified)
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,8 @@ class TaskSpec:
     options: UpscaleOptions
     model: str  # resolved once by the driver (resolve_choice)
     workers_per_host: dict[str, int] = field(default_factory=dict)  # for the thread share
+    since: float = 0.0  # when the batch began (time.time()): outputs newer than this that
+    # are complete were finished by an earlier attempt of their chunk; 0: never trust one
 
 
 _MODELS: dict[tuple, Any] = {}  # per worker process: loaded once, kept for every task
@@ -123,6 +136,43 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _blank_row(source: str, target: str, spec: TaskSpec) -> dict[str, Any]:
+    return {"input": source, "output": target, "status": "failed", "in_size": None,
+            "out_size": None, "bytes": None, "sha256": None, "model": spec.model,
+            "choice": None, "backend": None, "scale": spec.options.scale, "seconds": None,
+            "worker": _worker_name(), "error": None}
+
+
+def upscale_chunk(pairs: Sequence[tuple[str, str]], spec: TaskSpec) -> list[dict[str, Any]]:
+    """Several files in one task, one row each (``upscale_task``: a bad file is its own
+    failed row, the others go on). Dask runs a chunk again when its worker dies; a file the
+    dead attempt had already finished (written since the batch began, and complete by the
+    manifest's check) is then verified and returned as done, not upscaled twice."""
+    return [_finished_earlier(src, dst, spec) or upscale_task(src, dst, spec)
+            for src, dst in pairs]
+
+
+def _finished_earlier(source: str, target: str, spec: TaskSpec) -> dict[str, Any] | None:
+    """The row of an output an earlier attempt of this chunk wrote, or None to do the file."""
+    if not spec.since or spec.options.size is not None:  # --width/--fit: no size check
+        return None
+    written = storage.mtime(target)
+    if written is None or written < spec.since:
+        return None
+    start = time.perf_counter()
+    sizes = mf.complete_sizes(source, target, spec.options.scale)
+    if sizes is None:
+        return None
+    size, sha = storage.digest(target)
+    row = _blank_row(source, target, spec)
+    row.update(status="ok", in_size=list(sizes[0]), out_size=list(sizes[1]), bytes=size,
+               sha256=sha, choice=None if spec.model == "auto" else spec.model,
+               read=None, note="written by an earlier attempt whose worker died; verified",
+               seconds=round(time.perf_counter() - start, 4),
+               time=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    return row
+
+
 def upscale_task(source: str, target: str, spec: TaskSpec,
                  models: ModelSet | None = None) -> dict[str, Any]:
     """One file, start to finish, on whichever worker runs it; never raises for a bad file:
@@ -131,11 +181,7 @@ def upscale_task(source: str, target: str, spec: TaskSpec,
 
     o = spec.options
     start = time.perf_counter()
-    row: dict[str, Any] = {"input": source, "output": target, "status": "failed",
-                           "in_size": None, "out_size": None, "bytes": None, "sha256": None,
-                           "model": spec.model, "choice": None, "backend": None,
-                           "scale": o.scale, "seconds": None, "worker": _worker_name(),
-                           "error": None}
+    row = _blank_row(source, target, spec)
     local = source  # the path the image functions see (a temporary copy for a URL)
     try:
         models = models if models is not None else _models(spec)
@@ -184,8 +230,10 @@ def connect(cluster: object) -> Iterator[Any]:
         # workers ignore it (else each prints a traceback) and are closed by the driver
         old = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            lc = LocalCluster(n_workers=int(n_text), threads_per_worker=1, processes=True,
-                              dashboard_address=None, silence_logs=logging.CRITICAL)
+            with _local_worker_settings():
+                lc = LocalCluster(n_workers=int(n_text), threads_per_worker=1,
+                                  processes=True, dashboard_address=None,
+                                  silence_logs=logging.CRITICAL)
         finally:
             signal.signal(signal.SIGINT, old)
         with lc, Client(lc) as client:
@@ -202,6 +250,43 @@ def connect(cluster: object) -> Iterator[Any]:
                          f"({_first_line(exc)})") from None
     with client:
         yield client
+
+
+# What local:N changes in Dask's defaults for its processes, and why (measured with span x4
+# on small photos, 2 cores): the workers' statistical profiler samples every thread's stack
+# every 10 ms (~5% of a core per worker, idle or busy); the event-loop watchdog and system
+# monitor wake the scheduler's process 50 times a second (~4% of a core while it waits, 1%
+# after). Nothing srlab shows needs them; the dashboard is off already.
+_LOCAL_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.admin.system-monitor.interval": "2s",
+}
+
+
+@contextmanager
+def _local_worker_settings() -> Iterator[None]:
+    """``local:N``'s processes without the costs above, and without Dask's
+    ``MALLOC_TRIM_THRESHOLD_=65536``: that setting turns off glibc's adaptive mmap threshold,
+    so every large tensor of every tile is a fresh mmap and a storm of page faults (measured:
+    ~15x the page faults and ~20% more time per image). The nanny also puts the variable into
+    this process's environment, so it is restored afterwards. Remote workers:
+    docs/many-images.md."""
+    import dask
+
+    key = "MALLOC_TRIM_THRESHOLD_"
+    before = os.environ.get(key)
+    if before == "65536":  # Dask's value, left here by an earlier LocalCluster of this process
+        os.environ.pop(key)
+    try:
+        with dask.config.set({**_LOCAL_CONFIG,
+                              f"distributed.nanny.pre-spawn-environ.{key}": None}):
+            yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
 
 
 def _ignore_interrupt_plugin() -> Any:
@@ -227,39 +312,79 @@ def _workers_per_host(client: Any) -> tuple[dict[str, int], int]:
     return per_host, threads
 
 
-def _on_dask(client: Any, todo: Sequence[tuple[str, str]], spec: TaskSpec
+@dataclass
+class _Chunks:
+    """How many files the next task gets: ``fixed`` (``--chunk N``), or about
+    ``CHUNK_SECONDS`` of work by the median seconds per file seen so far (1 until a file has
+    come back), and never so many that the last tasks leave workers idle."""
+
+    fixed: int
+    threads: int
+    seconds: deque[float] = field(default_factory=lambda: deque(maxlen=64))
+
+    def saw(self, row: dict[str, Any]) -> None:
+        if row.get("status") == "ok" and row.get("seconds") and not row.get("note"):
+            self.seconds.append(float(row["seconds"]))
+
+    def size(self, remaining: int) -> int:
+        if self.fixed:
+            return self.fixed
+        if not self.seconds:
+            return 1
+        per_file = sorted(self.seconds)[len(self.seconds) // 2]
+        n = round(CHUNK_SECONDS / max(per_file, 1e-3))
+        return max(1, min(n, MAX_CHUNK, -(-remaining // (2 * self.threads))))
+
+
+def _on_dask(client: Any, todo: Sequence[tuple[str, str]], spec: TaskSpec, chunk: int = 0
              ) -> Iterator[dict[str, Any]]:
-    """Rows as tasks finish; at most a few tasks per worker thread are queued at once, so a
-    million files cost the scheduler a window of futures, not a million."""
+    """Rows as chunks finish. Two chunks per worker thread are queued at a time (one running,
+    one ready), so a million files cost the scheduler a window of futures, not a million. A
+    chunk that failed as a whole (its workers died: ``KilledWorker``) comes back as one-file
+    tasks, so only a file that kills its worker ends as a failed row."""
     from distributed import as_completed
 
     run = uuid.uuid4().hex[:8]
-    pending: dict[Any, tuple[str, str]] = {}
-    queue = iter(enumerate(todo))
+    _, threads = _workers_per_host(client)
+    sizing = _Chunks(max(0, chunk), max(1, threads))
+    queue = deque(todo)
+    singles: deque[tuple[str, str]] = deque()  # files of a chunk that failed as a whole
+    pending: dict[Any, list[tuple[str, str]]] = {}
     ac = as_completed()
+    seq = 0
 
-    def submit() -> None:
-        nxt = next(queue, None)
-        if nxt is not None:
-            i, (src, dst) = nxt
-            fut = client.submit(upscale_task, src, dst, spec, key=f"srlab-upscale-{run}-{i}")
-            pending[fut] = (src, dst)
+    def top_up() -> None:
+        nonlocal seq
+        while len(pending) < 2 * sizing.threads and (singles or queue):
+            if singles:
+                items = [singles.popleft()]
+            else:
+                n = min(sizing.size(len(queue)), len(queue))
+                items = [queue.popleft() for _ in range(n)]
+            seq += 1
+            fut = client.submit(upscale_chunk, items, spec, key=f"srlab-upscale-{run}-{seq}")
+            pending[fut] = items
             ac.add(fut)
 
-    _, threads = _workers_per_host(client)
     try:
-        for _ in range(max(16, 4 * threads)):
-            submit()
-        for fut in ac:
-            src, dst = pending.pop(fut)
-            try:
-                row = fut.result()
-            except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker: the file killed 3
-                row = {"input": src, "output": dst, "status": "failed", "model": spec.model,
-                       "scale": spec.options.scale, "worker": None,
-                       "error": f"{src}: {type(exc).__name__}: {_first_line(exc)}"}
-            yield row
-            submit()
+        top_up()
+        for done in ac.batches():
+            for fut in done:
+                items = pending.pop(fut)
+                try:
+                    rows = fut.result()
+                except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker
+                    if len(items) > 1:  # find the culprit: one task per file
+                        singles.extend(items)
+                        continue
+                    src, dst = items[0]
+                    rows = [{"input": src, "output": dst, "status": "failed",
+                             "model": spec.model, "scale": spec.options.scale, "worker": None,
+                             "error": f"{src}: {type(exc).__name__}: {_first_line(exc)}"}]
+                for row in rows:
+                    sizing.saw(row)
+                    yield row
+            top_up()
     finally:
         if pending:  # Ctrl-C or an error: nothing queued keeps running for nobody
             client.cancel(list(pending), force=True)
@@ -289,6 +414,8 @@ def run_many(inputs: Sequence[Path | str], opts: UpscaleOptions, *,
     run the rest as tasks (on ``opts.cluster`` or here), record every row in the manifest.
     Returns the same ``BatchResult`` (plus ``skipped`` and a ``summary`` line)."""
     hooks = hooks or BatchHooks()
+    if opts.chunk < 0:
+        raise UsageError(f"--chunk {opts.chunk}: expected a number of files >= 1 (0: auto)")
     if upscaler is not None:
         if opts.cluster is not None:
             raise UsageError("a loaded upscaler cannot travel to a cluster; name the model "
@@ -300,7 +427,8 @@ def run_many(inputs: Sequence[Path | str], opts: UpscaleOptions, *,
     pairs, refused = _plan(inputs, opts)
     path = Path(opts.manifest) if opts.manifest is not None else \
         mf.default_path(opts.output, [t for _, t in pairs])
-    spec = TaskSpec(replace(opts, cluster=None, manifest=None, progress=False), model)
+    spec = TaskSpec(replace(opts, cluster=None, manifest=None, progress=False), model,
+                    since=time.time())
     run = _Run(BatchResult(), hooks)
     start = time.perf_counter()
     try:
@@ -403,7 +531,8 @@ class _Run:
                 per_host, threads = _workers_per_host(client)
                 self.where = f"{sum(per_host.values())} workers, {threads} threads"
                 rows = stack.enter_context(closing(
-                    _on_dask(client, todo, replace(spec, workers_per_host=per_host))))
+                    _on_dask(client, todo, replace(spec, workers_per_host=per_host),
+                             chunk=opts.chunk)))
             bar = stack.enter_context(tqdm(total=len(todo), unit="img", file=sys.stderr,
                                            dynamic_ncols=True,
                                            disable=None if opts.progress else True))

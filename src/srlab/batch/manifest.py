@@ -27,7 +27,8 @@ from typing import Any, TextIO
 
 from srlab.batch import storage
 
-__all__ = ["MANIFEST_NAME", "ManifestWriter", "read_manifest", "is_complete", "default_path"]
+__all__ = ["MANIFEST_NAME", "ManifestWriter", "read_manifest", "is_complete", "default_path",
+           "complete_sizes"]
 
 MANIFEST_NAME = "srlab-manifest.jsonl"
 
@@ -127,6 +128,15 @@ def is_complete(source: str, target: str, row: dict[str, Any] | None, *, model: 
             return storage.digest(target) == (row.get("bytes"), row.get("sha256"))
         except OSError:
             return False
+    return complete_sizes(source, target, scale) is not None
+
+
+def complete_sizes(source: str, target: str, scale: int
+                   ) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """(input size, output size) when ``target`` decodes to ``source``'s size times
+    ``scale`` (the check for an output without a row), else None."""
     size_in = _header_size(source)
     size_out = _decoded_size(target)
-    return size_in is not None and size_out == (size_in[0] * scale, size_in[1] * scale)
+    if size_in is None or size_out != (size_in[0] * scale, size_in[1] * scale):
+        return None
+    return size_in, size_out

@@ -22,7 +22,7 @@ from typing import Any
 from srlab.image.imageio import IMAGE_EXTENSIONS, WRITE_EXTENSIONS
 
 __all__ = ["is_url", "local_path", "plan_urls", "local_copy", "upload_atomic", "digest",
-           "exists", "leftover_temps", "local_target", "remove"]
+           "exists", "leftover_temps", "local_target", "mtime", "remove"]
 
 TEMP_SUFFIX = ".tmp"  # save_image's temporary files are .NAME.XXXX.tmp beside the target
 
@@ -136,6 +136,18 @@ def exists(loc: str) -> bool:
         return local_path(loc).is_file()
     fs, path = _fs(loc)
     return bool(fs.isfile(path))
+
+
+def mtime(loc: str) -> float | None:
+    """When ``loc`` was last written (seconds since the epoch), or None when the file system
+    cannot say (then a retried chunk redoes the file instead of trusting it)."""
+    try:
+        if not is_url(loc):
+            return local_path(loc).stat().st_mtime
+        fs, path = _fs(loc)
+        return fs.modified(path).timestamp()
+    except (OSError, NotImplementedError, ValueError, AttributeError):
+        return None
 
 
 def digest(loc: str) -> tuple[int, str]:

@@ -96,6 +96,9 @@ def _add_many_args(p: argparse.ArgumentParser) -> None:
                         "--resume: srlab-manifest.jsonl beside the outputs)")
     g.add_argument("--resume", action="store_true",
                    help="skip inputs whose output exists and is verified complete")
+    g.add_argument("--chunk", type=int, default=0, metavar="N",
+                   help="files per cluster task (default: sized to about 1.5 s of work "
+                        "from the first files' times)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         self_ensemble=args.self_ensemble, tile=args.tile, overlap=args.overlap,
         force=args.force, max_pixels=args.max_pixels or None, ext=args.ext,
         quality=args.quality, progress=True, recursive=args.recursive, cluster=args.cluster,
-        manifest=args.manifest, resume=args.resume)
+        manifest=args.manifest, resume=args.resume, chunk=args.chunk)
     hooks = BatchHooks(on_written=written, on_error=error, on_model=warn_if_untrained,
                        on_choice=choice)
     try:

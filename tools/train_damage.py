@@ -248,6 +248,10 @@ def main() -> int:
     return 0
 
 
+_HEAD = ("| scale, class | mean PSNR of steps 0 / 0.25 / 0.5 / 0.75 / 1 (training crops) | "
+         "target | held-out mean step | held-out share meeting the bar |\n|---|---|---|---|---|")
+
+
 def _card(args: argparse.Namespace, params: int, stats: dict) -> str:
     rows = "\n".join(
         f"| {k} | {' / '.join(f'{v:.2f}' for v in stats['class_psnr_per_step'][k])} | "
@@ -273,8 +277,7 @@ def _card(args: argparse.Namespace, params: int, stats: dict) -> str:
   {stats["inputs_heldout"]} inputs; trained on {stats["inputs_train"]}); step accuracy
   {stats["heldout_accuracy"]:.3f}.
 
-| scale, class | mean PSNR of steps 0 / 0.25 / 0.5 / 0.75 / 1 (training crops) | target | held-out mean step | held-out share meeting the bar |
-|---|---|---|---|---|
+{_HEAD}
 {rows}
 
 - measured on the labelled set (BSDS500-test, never trained on): docs/real-world.md, made by

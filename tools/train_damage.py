@@ -1,28 +1,31 @@
 """Train auto's damage estimator (``srlab.image.damage``) on training images only.
 
-Two phases, both seeded:
+Three phases, all seeded, each cached under ``out/`` so the work can run in pieces (each
+phase stops after ``--max-minutes`` and the next call continues where it stopped):
 
-1. ``targets``: each of the first ``--images`` training images (default BSDS500-train, never a
-   benchmark set nor the labelled set's BSDS500-test / ImageNet-sample400) gets a seeded crop
-   and one draw of every labelled class (``eval.inspect.CLASSES``, the .jpg ones through their
-   file) plus one ``real`` chain, at x2. Every input is upscaled at each strength step (the
-   span/span-real blend, torch float32), and for each 32x32 LR patch on the 8x8 grid the
-   regret of each step (Y PSNR of its HR patch below the best step's, clipped at 3 dB) is
-   kept. Cached as an .npz (minutes of CPU).
-2. ``fit``: the features (``damage.features``) of every input, made again from the same
-   seeds (with the .jpg files' tables), and DamageHead on them; per input the regret of a step
-   is the mean over its patches, the loss the expected regret under the softmax; the last fifth
-   of the images is held out. Writes the weights (safetensors, plain tensors) and the card,
-   with the held-out regret beside always 0, always 1, the best constant and the oracle.
+1. ``regret``: the first ``--regret-images`` training images (default BSDS500-train, never a
+   benchmark set nor the labelled set's BSDS500-test), a seeded 96 px LR crop each, through
+   one draw of every labelled class (``eval.inspect.CLASSES``, the .jpg ones through their
+   file) at x2 and at x4. Each input is upscaled at every strength step (the span/span-real
+   blend, torch float32); per class and scale, the mean Y PSNR of each step against the HR.
+2. ``features``: every labelled class at x2 and x4 on each of the first ``--images``
+   training images (the whole image, at most 512 px, as ``srlab inspect --eval`` crops), and
+   ``damage.features`` of each input (with the .jpg files' tables).
+3. ``fit``: the target step of an input is its class's: for clean 0; for a damaged class the
+   step >= 0.5 (issue 50's bar) that scored best in phase 1 at that scale; for camera-like
+   clean the step that scored best (``--camera skip`` leaves that class out). DamageHead
+   learns them (cross-entropy, full batch, Adam); the last fifth of the images is held out
+   and reported per class. Writes the weights (safetensors, plain tensors) and the card.
 
-Usage: nice -n 10 python tools/train_damage.py [--images 40] [--epochs 3000]
-           [--out src/srlab/weights/damage.safetensors]
+Usage: nice -n 10 python tools/train_damage.py [--images 200] [--regret-images 12]
+           [--epochs 3000] [--out src/srlab/weights/damage.safetensors]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,216 +33,253 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from srlab.eval.inspect import CLASSES, SCALE, LabelledClass, make_sample
+from srlab.eval.inspect import CLASSES, SIDE, make_sample
 from srlab.image.damage import FEATURES, STEPS, DamageHead, features
 from srlab.image.datasets import find_images, load_rgb, shared_dir
-from srlab.image.degrade import RealDegradation, degrade
-from srlab.image.metrics import rgb_to_y
+from srlab.image.metrics import psnr
 
-LR_SIDE = 96  # LR crop: 3 x 3 patches of 32
-PATCH = 32
-CLIP_DB = 3.0
+SCALES = (2, 4)
+REGRET_LR = 96  # LR side of the regret crops
 SEED = 5050
 
 
-def _samples(folder: Path, n_images: int, tmp: Path):
-    """(image index, class index, HR crop, LR, .jpg path or None) for every training input,
-    seeded: the class chains of the labelled set, then one ``real`` chain."""
-    classes: list[LabelledClass | None] = [*CLASSES, None]
-    side = LR_SIDE * SCALE
-    for i, path in enumerate(find_images(folder)[:n_images]):
-        full = load_rgb(path)
-        rng = np.random.default_rng([SEED, i])
-        if min(full.shape[:2]) < side:
-            continue
-        y0 = int(rng.integers(0, full.shape[0] - side + 1))
-        x0 = int(rng.integers(0, full.shape[1] - side + 1))
-        hr = np.ascontiguousarray(full[y0 : y0 + side, x0 : x0 + side])
-        for c, cls in enumerate(classes):
-            if cls is None:
-                lr = degrade(hr, SCALE, RealDegradation(), np.random.default_rng([SEED, i, c]))
-                file = None
-            else:
-                lr, file = make_sample(hr, cls, [SEED, i, c], tmp, f"t{i}_{c}")
-            yield i, c, hr, lr, file
+def _crop(full: np.ndarray, side: int, scale: int, rng: np.random.Generator) -> np.ndarray:
+    """A seeded crop of at most ``side`` px, a multiple of ``scale``."""
+    h, w = (min(n, side) // scale * scale for n in full.shape[:2])
+    y0 = int(rng.integers(0, full.shape[0] - h + 1))
+    x0 = int(rng.integers(0, full.shape[1] - w + 1))
+    return np.ascontiguousarray(full[y0 : y0 + h, x0 : x0 + w])
 
 
-def _targets(folder: Path, n_images: int, log) -> dict[str, np.ndarray]:
-    """Per 32x32 LR patch (3 x 3 per input) the regret of each step, clipped at CLIP_DB."""
+def _regret(folder: Path, n_images: int, cache: Path, deadline: float, log) -> bool:
+    """Phase 1, resumable: mean PSNR per (class, scale, step) over the regret images."""
     from srlab.api import load_model
 
+    done = dict(np.load(cache)) if cache.is_file() else {}
+    psnrs = done.get("psnr", np.zeros((0, len(SCALES), len(CLASSES), len(STEPS))))
+    paths = find_images(folder)[:n_images]
+    if len(psnrs) >= len(paths):
+        return True
     torch.manual_seed(SEED)
-    nets = {s: load_model(scale=SCALE, denoise=s, backend="torch") for s in STEPS}
-    corners = [(y, x) for y in range(0, LR_SIDE, PATCH) for x in range(0, LR_SIDE, PATCH)]
-    regrets, image_ids, class_ids = [], [], []
-    t0 = time.time()
-    by_image: dict[int, list] = {}
+    nets = {(sc, s): load_model(scale=sc, denoise=s, backend="torch")
+            for sc in SCALES for s in STEPS}
+    rows = list(psnrs)
     with tempfile.TemporaryDirectory() as tmp:
-        for i, c, hr, lr, _ in _samples(folder, n_images, Path(tmp)):
-            by_image.setdefault(i, []).append((c, hr, lr))
-            if c < len(CLASSES):
-                continue
-            items = by_image.pop(i)
-            batch = torch.from_numpy(np.stack([it[2] for it in items]).astype(np.float32)
-                                     / 255).permute(0, 3, 1, 2)
-            hy = rgb_to_y(hr)
-            psnrs = []  # steps x inputs x patches
-            for s in STEPS:
-                with torch.inference_mode():
-                    out = nets[s]._forward(batch.contiguous())  # luma net + bicubic colour
-                srs = (out * 255).round().permute(0, 2, 3, 1).numpy().astype(np.uint8)
-                per = []
-                for sr in srs:
-                    sy = rgb_to_y(sr)
-                    row = []
-                    for y, x in corners:
-                        a = sy[2 * y : 2 * (y + PATCH), 2 * x : 2 * (x + PATCH)]
-                        b = hy[2 * y : 2 * (y + PATCH), 2 * x : 2 * (x + PATCH)]
-                        row.append(10 * np.log10(255.0**2 / max(np.mean((a - b) ** 2), 1e-3)))
-                    per.append(row)
-                psnrs.append(per)
-            p_all = np.array(psnrs).transpose(1, 2, 0)  # inputs x patches x steps
-            for (c2, _, _), p in zip(items, p_all, strict=True):
-                regrets.append(np.minimum(p.max(axis=1, keepdims=True) - p, CLIP_DB))
-                image_ids += [i] * len(corners)
-                class_ids += [c2] * len(corners)
-            log(f"image {i + 1}/{n_images}: {time.time() - t0:.0f} s")
-    return {"regret": np.concatenate(regrets).astype(np.float32),
-            "image": np.array(image_ids), "cls": np.array(class_ids)}
+        for i in range(len(rows), len(paths)):
+            full = load_rgb(paths[i])
+            row = np.zeros((len(SCALES), len(CLASSES), len(STEPS)))
+            for a, sc in enumerate(SCALES):
+                hr = _crop(full, REGRET_LR * sc, sc, np.random.default_rng([SEED, 1, i, sc]))
+                for c, cls in enumerate(CLASSES):
+                    lr, _ = make_sample(hr, cls, [SEED, 1, i, sc, c], Path(tmp), f"r{i}",
+                                        scale=sc)
+                    for k, s in enumerate(STEPS):
+                        sr = nets[(sc, s)].upscale_array(lr)
+                        row[a, c, k] = psnr(sr, hr, crop_border=sc)
+            rows.append(row)
+            np.savez(cache, psnr=np.stack(rows))
+            log(f"regret: image {i + 1}/{len(paths)}")
+            if time.time() > deadline and i + 1 < len(paths):
+                return False
+    return True
 
 
-def _features(folder: Path, n_images: int) -> np.ndarray:
-    """The estimator's features of every training input, in ``_samples`` order."""
+def _features(folder: Path, n_images: int, cache: Path, deadline: float, log) -> bool:
+    """Phase 2, resumable: features of every class at every scale of each image."""
     from srlab.image.condition import chroma_noise, jpeg_lattice, jpeg_quality_of, noise_sigma
 
-    rows = []
+    done = dict(np.load(cache)) if cache.is_file() else {}
+    f = list(done.get("f", np.zeros((0, len(FEATURES)), np.float32)))
+    meta = list(done.get("meta", np.zeros((0, 3), np.int64)))  # image, scale, class
+    paths = find_images(folder)[:n_images]
+    start = int(meta[-1][0]) + 1 if meta else 0
+    t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        for _, _, _, lr, file in _samples(folder, n_images, Path(tmp)):
-            q = jpeg_quality_of(file) if file is not None else None
-            lat, lat_q = jpeg_lattice(lr)
-            rows.append(features(lr, q, lat, lat_q, noise_sigma(lr), chroma_noise(lr)))
-    return np.stack(rows)
+        for i in range(start, len(paths)):
+            full = load_rgb(paths[i])
+            for sc in SCALES:
+                hr = _crop(full, 2 * SIDE, sc, np.random.default_rng([SEED, 2, i, sc]))
+                for c, cls in enumerate(CLASSES):
+                    lr, file = make_sample(hr, cls, [SEED, 2, i, sc, c], Path(tmp), f"f{i}",
+                                           scale=sc)
+                    q = jpeg_quality_of(file) if file is not None else None
+                    lat, lat_q = jpeg_lattice(lr)
+                    f.append(features(lr, q, lat, lat_q, noise_sigma(lr), chroma_noise(lr)))
+                    meta.append(np.array([i, sc, c]))
+            if i % 10 == 9 or i + 1 == len(paths) or time.time() > deadline:
+                np.savez(cache, f=np.stack(f), meta=np.stack(meta))
+                log(f"features: image {i + 1}/{len(paths)} ({time.time() - t0:.0f} s)")
+            if time.time() > deadline and i + 1 < len(paths):
+                return False
+    return True
 
 
-def _per_input(data: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(regret per input and step: the mean over its patches, image ids, class ids), in the
-    order the inputs were made."""
-    key = data["image"] * 100 + data["cls"]
-    _, first = np.unique(key, return_index=True)
-    order = np.sort(first)
-    keys = key[order]
-    regret = np.stack([data["regret"][key == k].mean(axis=0) for k in keys])
-    return regret, keys // 100, keys % 100
+def class_targets(psnr_mean: np.ndarray, camera: str) -> np.ndarray:
+    """(scale, class) -> target step index, from the mean PSNR per step (phase 1): clean 0,
+    damaged the best step >= 0.5, camera-like the best step (-1: left out)."""
+    out = np.zeros(psnr_mean.shape[:2], dtype=np.int64)
+    allowed_damaged = [k for k, s in enumerate(STEPS) if s >= 0.5]
+    for a in range(psnr_mean.shape[0]):
+        for c, cls in enumerate(CLASSES):
+            p = psnr_mean[a, c]
+            if cls.kind == "clean":
+                out[a, c] = 0
+            elif cls.kind == "damaged":
+                out[a, c] = max(allowed_damaged, key=lambda k, p=p: p[k])
+            else:
+                out[a, c] = -1 if camera == "skip" else int(np.argmax(p))
+    return out
 
 
-def _fit(f: np.ndarray, regret: np.ndarray, images: np.ndarray, hidden: int, epochs: int,
+def _fit(f: np.ndarray, meta: np.ndarray, targets: np.ndarray, hidden: int, epochs: int,
          weight_decay: float, log) -> tuple[DamageHead, dict]:
     torch.manual_seed(SEED)
+    images = meta[:, 0]
+    scale_idx = np.searchsorted(SCALES, meta[:, 1])
+    y = targets[scale_idx, meta[:, 2]]
+    keep = y >= 0
     uniq = np.unique(images)
     held = images >= uniq[int(0.8 * len(uniq))]
-    x, r = torch.from_numpy(f).float(), torch.from_numpy(regret).float()
+    tr, ho = keep & ~held, keep & held
+    x, yt = torch.from_numpy(f).float(), torch.from_numpy(np.maximum(y, 0))
     net = DamageHead(n_features=f.shape[1], hidden=hidden)
-    net.mean.copy_(x[~held].mean(dim=0))
-    net.std.copy_(x[~held].std(dim=0).clamp_min(1e-3))
+    net.mean.copy_(x[tr].mean(dim=0))
+    net.std.copy_(x[tr].std(dim=0).clamp_min(1e-3))
     opt = torch.optim.Adam(net.parameters(), lr=1e-2, weight_decay=weight_decay)
+    loss_fn = torch.nn.CrossEntropyLoss()
     for epoch in range(epochs):
-        p = torch.softmax(net(x[~held]), dim=1)
-        loss = (p * r[~held]).sum(dim=1).mean()
+        loss = loss_fn(net(x[tr]), yt[tr])
         opt.zero_grad()
         loss.backward()
         opt.step()
         if epoch % 500 == 499:
-            log(f"epoch {epoch + 1}: train regret {loss.item():.3f} dB")
+            log(f"epoch {epoch + 1}: train loss {loss.item():.3f}")
     net.eval()
-    steps = torch.tensor(STEPS)
     with torch.inference_mode():
-        pv = torch.softmax(net(x[held]), dim=1)
-    pick = torch.round((pv * steps).sum(dim=1) * (len(STEPS) - 1)).long()
-    rv = r[held]
-    stats = {
-        "inputs_train": int((~held).sum()), "inputs_heldout": int(held.sum()),
-        "heldout_images": int(len(np.unique(images[held]))),
-        "heldout_regret_db": float(rv[torch.arange(len(rv)), pick].mean()),
-        "heldout_regret_always_0_db": float(rv[:, 0].mean()),
-        "heldout_regret_always_1_db": float(rv[:, -1].mean()),
-        "heldout_regret_best_constant_db": float(rv.mean(dim=0).min()),
-        "heldout_regret_oracle_db": float(rv.min(dim=1).values.mean()),
-    }
+        probs = torch.softmax(net(x), dim=1).numpy()
+    chosen = np.array([min(STEPS, key=lambda s, e=e: abs(s - e)) for e in probs @ STEPS])
+    per_class = {}
+    for a, sc in enumerate(SCALES):
+        for c, cls in enumerate(CLASSES):
+            m = held & (meta[:, 1] == sc) & (meta[:, 2] == c)
+            if not m.any():
+                continue
+            ch = chosen[m]
+            share = (ch <= 0.25).mean() if cls.kind == "clean" else (ch >= 0.5).mean()
+            per_class[f"x{sc} {cls.label}"] = {
+                "target": STEPS[targets[a, c]] if targets[a, c] >= 0 else None,
+                "heldout_inputs": int(m.sum()),
+                "heldout_mean_step": round(float(ch.mean()), 3),
+                ("heldout_share_<=0.25" if cls.kind == "clean" else "heldout_share_>=0.5"):
+                    round(float(share), 3)}
+    stats = {"inputs_train": int(tr.sum()), "inputs_heldout": int(ho.sum()),
+             "heldout_images": int(len(np.unique(images[held]))),
+             "heldout_accuracy": round(float((chosen[ho] == np.array(STEPS)[y[ho]]).mean()), 3),
+             "per_class": per_class}
     return net, stats
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train-dir", type=Path,
                     default=shared_dir() / "datasets" / "train" / "BSDS500-train")
-    ap.add_argument("--images", type=int, default=40)
+    ap.add_argument("--images", type=int, default=200)
+    ap.add_argument("--regret-images", type=int, default=12)
     ap.add_argument("--epochs", type=int, default=3000)
     ap.add_argument("--hidden", type=int, default=32)
     ap.add_argument("--weight-decay", type=float, default=1e-4)
-    ap.add_argument("--cache", type=Path, default=Path("out/damage_targets.npz"))
+    ap.add_argument("--camera", choices=("best", "skip"), default="best",
+                    help="camera-like clean: train on its best step, or leave it out")
+    ap.add_argument("--max-minutes", type=float, default=9.0,
+                    help="stop a phase after this long (rerun to continue)")
+    ap.add_argument("--cache", type=Path, default=Path("out/damage"))
     ap.add_argument("--out", type=Path, default=Path("src/srlab/weights/damage.safetensors"))
     args = ap.parse_args()
     torch.set_num_threads(1)
+    deadline = time.time() + 60 * args.max_minutes
 
     def log(msg: str) -> None:
         print(msg, flush=True)
 
-    if args.cache.is_file():
-        data = dict(np.load(args.cache))
-        log(f"targets from {args.cache} ({len(data['regret'])} patches)")
-    else:
-        data = _targets(args.train_dir, args.images, log)
-        args.cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(args.cache, **data)
-    regret, images, _ = _per_input(data)
-    fcache = args.cache.with_name(args.cache.stem + "_features.npy")
-    if fcache.is_file():
-        f = np.load(fcache)
-    else:
-        f = _features(args.train_dir, args.images)
-        np.save(fcache, f)
-    net, stats = _fit(f, regret, images, args.hidden, args.epochs, args.weight_decay, log)
+    args.cache.mkdir(parents=True, exist_ok=True)
+    tag = f"{args.train_dir.name}"
+    if not _regret(args.train_dir, args.regret_images, args.cache / f"{tag}_regret.npz",
+                   deadline, log):
+        log("regret phase not finished: run again to continue")
+        return 3
+    if not _features(args.train_dir, args.images, args.cache / f"{tag}_features.npz",
+                     deadline, log):
+        log("features phase not finished: run again to continue")
+        return 3
+    ps = np.load(args.cache / f"{tag}_regret.npz")["psnr"][: args.regret_images]
+    fz = np.load(args.cache / f"{tag}_features.npz")
+    meta = fz["meta"]
+    sel = meta[:, 0] < args.images
+    psnr_mean = ps.mean(axis=0)
+    targets = class_targets(psnr_mean, args.camera)
+    for a, sc in enumerate(SCALES):
+        for c, cls in enumerate(CLASSES):
+            cells = " ".join(f"{v:.2f}" for v in psnr_mean[a, c])
+            t = targets[a, c]
+            log(f"x{sc} {cls.label}: PSNR per step {cells} -> target "
+                f"{STEPS[t] if t >= 0 else 'left out'}")
+    net, stats = _fit(fz["f"][sel], meta[sel], targets, args.hidden, args.epochs,
+                      args.weight_decay, log)
+    stats["class_psnr_per_step"] = {f"x{sc} {cls.label}": [round(float(v), 3)
+                                                           for v in psnr_mean[a, c]]
+                                    for a, sc in enumerate(SCALES)
+                                    for c, cls in enumerate(CLASSES)}
     from safetensors.torch import save_file
 
     from srlab.zoo.weights import atomic_replace
 
-    meta = {"arch": "DamageHead", "hidden": str(args.hidden), "features": json.dumps(FEATURES),
-            "steps": json.dumps(STEPS),
-            "train_dir": args.train_dir.name, "images": str(args.images),
-            "epochs": str(args.epochs), "classes": json.dumps([c.label for c in CLASSES]
-                                                              + ["real chain"]),
-            "stats": json.dumps(stats)}
+    meta_s = {"arch": "DamageHead", "hidden": str(args.hidden), "features": json.dumps(FEATURES),
+              "steps": json.dumps(STEPS), "train_dir": args.train_dir.name,
+              "images": str(args.images), "regret_images": str(args.regret_images),
+              "epochs": str(args.epochs), "camera": args.camera,
+              "classes": json.dumps([c.label for c in CLASSES]), "stats": json.dumps(stats)}
     state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
-    atomic_replace(args.out, lambda tmp: save_file(state, tmp, meta))
+    atomic_replace(args.out, lambda tmp: save_file(state, tmp, meta_s))
     params = sum(p.numel() for p in net.parameters())
     card = args.out.with_suffix(".md")
     atomic_replace(card, lambda tmp: Path(tmp).write_text(_card(args, params, stats)))
     log(f"wrote {args.out} ({params} parameters) and {card}")
     log(json.dumps(stats, indent=1))
+    return 0
+
+
+_HEAD = ("| scale, class | mean PSNR of steps 0 / 0.25 / 0.5 / 0.75 / 1 (training crops) | "
+         "target | held-out mean step | held-out share meeting the bar |\n|---|---|---|---|---|")
 
 
 def _card(args: argparse.Namespace, params: int, stats: dict) -> str:
-    classes = "; ".join(c.label for c in CLASSES)
+    rows = "\n".join(
+        f"| {k} | {' / '.join(f'{v:.2f}' for v in stats['class_psnr_per_step'][k])} | "
+        f"{'left out' if c['target'] is None else format(c['target'], 'g')} | "
+        f"{c['heldout_mean_step']:g} | "
+        f"{100 * c.get('heldout_share_<=0.25', c.get('heldout_share_>=0.5', 0)):.0f}% |"
+        for k, c in stats["per_class"].items())
     return f"""# damage estimator (auto's strength)
 
 - what: `srlab.image.damage.DamageHead`, {params:,} parameters: the features
   {", ".join(FEATURES)} (`damage.features`), normalised, one hidden layer of {args.hidden}, the
   probabilities of the denoise strengths {", ".join(f"{s:g}" for s in STEPS)} of the
   span/span-real blend; `srlab.image.condition.choose` rounds their expectation to a step.
-- training: `python tools/train_damage.py --images {args.images} --epochs {args.epochs}
-  --hidden {args.hidden} --weight-decay {args.weight_decay:g}` (seed {SEED}): {args.images}
-  images of {args.train_dir.name} (training images only),
-  a {LR_SIDE * SCALE} px seeded crop each, one draw of every labelled class
-  ({classes}) and one `real` chain, at x{SCALE}. Target per input: the regret of each strength
-  (Y PSNR of the upscaled 32x32 patches against the HR below the best strength's, clipped at
-  {CLIP_DB:g} dB, averaged over its 9 patches); loss: the expected regret under the softmax.
+- training: `python tools/train_damage.py --images {args.images} --regret-images
+  {args.regret_images} --epochs {args.epochs} --hidden {args.hidden} --weight-decay
+  {args.weight_decay:g} --camera {args.camera}` (seed {SEED}), on {args.train_dir.name}
+  (training images only): every labelled class of `srlab inspect --eval` at x2 and x4 on each
+  of the first {args.images} images. Target of an input: its class's step, clean 0, a damaged
+  class the step >= 0.5 that scored best (mean Y PSNR against the HR over {REGRET_LR} px LR
+  crops of the first {args.regret_images} images, the blends actually run), camera-like clean
+  {"left out" if args.camera == "skip" else "the step that scored best"}. Loss: cross-entropy.
 - held out: the last fifth of the images ({stats["heldout_images"]} images,
-  {stats["inputs_heldout"]} inputs; trained on {stats["inputs_train"]}). Mean regret per input:
-  this estimator's step {stats["heldout_regret_db"]:.3f} dB; always strength 0 (span)
-  {stats["heldout_regret_always_0_db"]:.3f} dB; always 1 (span-real)
-  {stats["heldout_regret_always_1_db"]:.3f} dB; the best single strength
-  {stats["heldout_regret_best_constant_db"]:.3f} dB; the best strength per input (an oracle)
-  {stats["heldout_regret_oracle_db"]:.3f} dB.
+  {stats["inputs_heldout"]} inputs; trained on {stats["inputs_train"]}); step accuracy
+  {stats["heldout_accuracy"]:.3f}.
+
+{_HEAD}
+{rows}
+
 - measured on the labelled set (BSDS500-test, never trained on): docs/real-world.md, made by
   `srlab inspect --eval`.
 - licence: MIT (trained on BSDS500-train, research use).
@@ -247,4 +287,4 @@ def _card(args: argparse.Namespace, params: int, stats: dict) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

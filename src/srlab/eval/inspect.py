@@ -76,20 +76,20 @@ def _crop(hr: np.ndarray, side: int) -> np.ndarray:
 
 
 def make_sample(hr: np.ndarray, cls: LabelledClass, seed: list[int], folder: Path,
-                stem: str) -> tuple[np.ndarray, Path | None]:
-    """One seeded draw of ``cls`` on ``hr`` (already cropped): the LR pixels and, for file
-    classes, the .jpg written into ``folder`` (its decoded pixels are the LR)."""
+                stem: str, scale: int = SCALE) -> tuple[np.ndarray, Path | None]:
+    """One seeded draw of ``cls`` on ``hr`` (already cropped) at ``scale``: the LR pixels
+    and, for file classes, the .jpg written into ``folder`` (its decoded pixels are the LR)."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
     d = cls.damage
     if not cls.file:
-        return degrade(hr, SCALE, d, rng), None
+        return degrade(hr, scale, d, rng), None
     last = d.last_quality or d.jpeg_quality
     assert last is not None, "a file class ends in a JPEG save"
     before = (dataclasses.replace(d, last_quality=None) if d.last_quality
               else dataclasses.replace(d, jpeg_quality=None))
-    lr = degrade(hr, SCALE, before, rng)
+    lr = degrade(hr, scale, before, rng)
     q = int(rng.integers(last[0], last[1] + 1))
     path = folder / f"{stem}.jpg"
     Image.fromarray(lr).save(path, quality=q)

@@ -33,7 +33,7 @@ __all__ = ["STEPS", "FEATURES", "DamageHead", "features", "load_estimator", "str
 STEPS = (0.0, 0.25, 0.5, 0.75, 1.0)
 FEATURES = ("jpeg file", "file quality", "lattice", "lattice quality", "luma noise",
             "colour noise", "high-band share", "spectral peak", "sharpness", "flat-tile std",
-            "grid jump")
+            "grid jump", "Nyquist share", "ring peak", "grid period", "Laplacian kurtosis")
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "damage.safetensors"
 
 
@@ -51,26 +51,80 @@ class DamageHead(nn.Module):
         return self.net((f - self.mean) / self.std)
 
 
-def _spectrum_cues(y: np.ndarray, side: int = 128) -> tuple[float, float]:
+def _spectrum_cues(y: np.ndarray, side: int = 128) -> tuple[float, float, float, float]:
     """(share of the detail energy in the top frequency band, peak-to-median ratio of that
-    band): blur and resizing empty the band, noise fills it evenly, halftone dots put a peak
-    in it. Mean over up to four ``side`` tiles, Hann-windowed."""
+    band, log share of the band next to Nyquist, strongest ring-normalised peak from period
+    2.2 to 8): blur and resizing empty the top band, noise fills it up to Nyquist (a bicubic
+    downscale leaves little there), halftone dots put a peak in a ring where a photo's
+    spectrum is smooth. Mean over up to four ``side`` tiles, Hann-windowed."""
     h, w = y.shape
     s = min(side, h, w) // 2 * 2
     if s < 16:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0, 0.0
     win = np.outer(np.hanning(s), np.hanning(s))
     f = np.fft.fftfreq(s)
     r = np.hypot(f[:, None], f[None, :])
     top, mid = r > 0.3, (r > 0.08) & (r <= 0.3)
-    shares, peaks = [], []
+    nyq = r > 0.42
+    rings = np.minimum((r * s).astype(int), s)  # rings one frequency bin wide
+    ring_band = (r > 0.125) & (r < 0.45)
+    shares, peaks, nyqs, rpeaks = [], [], [], []
     for y0 in sorted({0, h - s}):
         for x0 in sorted({0, w - s}):
             t = y[y0 : y0 + s, x0 : x0 + s]
             p = np.abs(np.fft.fft2((t - t.mean()) * win)) ** 2
             shares.append(p[top].sum() / max(p[top].sum() + p[mid].sum(), 1e-9))
             peaks.append(np.log(p[top].max() / max(np.median(p[top]), 1e-9)))
-    return float(np.mean(shares)), float(np.mean(peaks))
+            nyqs.append(np.log((p[nyq].mean() + 1e-3) / (p[mid].mean() + 1e-3)))
+            med = np.zeros(s + 1)
+            for k in np.unique(rings[ring_band]):
+                med[k] = np.median(p[rings == k])
+            ratio = p[ring_band] / np.maximum(med[rings[ring_band]], 1e-9)
+            rpeaks.append(np.log(np.sort(ratio)[-4:].mean()))  # halftone: 4 symmetric peaks
+    return (float(np.mean(shares)), float(np.mean(peaks)), float(np.mean(nyqs)),
+            float(np.mean(rpeaks)))
+
+
+def _box9(a: np.ndarray) -> np.ndarray:
+    """Mean over 9 neighbours along the last axis (edges repeated)."""
+    pad = np.pad(a, [(0, 0)] * (a.ndim - 1) + [(4, 4)], mode="edge")
+    c = np.cumsum(pad, axis=-1)
+    c = np.concatenate([np.zeros_like(c[..., :1]), c], axis=-1)
+    return (c[..., 9:] - c[..., :-9]) / 9
+
+
+def _grid_period(y: np.ndarray) -> float:
+    """How periodic the image's column and row jump profiles are at periods 3 to 8.5 px: a
+    JPEG's 8x8 blocks leave a jump every 8 px along both axes, and still every 4-7 px after
+    a resize (when the lattice and the 8-px grid are gone); a photo's profile is not
+    periodic. Each jump is divided by its neighbours' mean (so texture does not drown the
+    flat areas' block edges) before the mean per column. Log of the strongest peak over the
+    profile spectrum's median, the larger of the two axes."""
+    out = 0.0
+    for d in (np.abs(np.diff(y, axis=1)), np.abs(np.diff(y, axis=0)).T):
+        n = d.shape[1]
+        if n < 32:
+            continue
+        prof = (d / (_box9(d) + 2.0)).mean(axis=0)
+        detrended = prof - _box9(prof)
+        spec = np.abs(np.fft.rfft(detrended * np.hanning(n))) ** 2
+        fr = np.fft.rfftfreq(n)
+        band = (fr >= 1 / 8.5) & (fr <= 1 / 3)
+        rest = fr > 0.02
+        if band.any():
+            out = max(out, float(np.log(spec[band].max() / max(np.median(spec[rest]), 1e-12))))
+    return out
+
+
+def _kurtosis(y: np.ndarray) -> float:
+    """Log kurtosis of the Laplacian response: a photo's is heavy-tailed (edges), noise makes
+    it Gaussian (3)."""
+    if min(y.shape) < 3:
+        return 0.0
+    lap = 4 * y[1:-1, 1:-1] - y[:-2, 1:-1] - y[2:, 1:-1] - y[1:-1, :-2] - y[1:-1, 2:]
+    lap = lap - lap.mean()
+    v = float((lap**2).mean())
+    return float(np.log((lap**4).mean() / max(v * v, 1e-9))) if v > 1e-9 else 0.0
 
 
 def features(img: np.ndarray, jpeg_quality: int | None, lattice: float,
@@ -80,7 +134,7 @@ def features(img: np.ndarray, jpeg_quality: int | None, lattice: float,
     from srlab.image.condition import luma  # one luma for both modules
 
     y = luma(img)
-    share, peak = _spectrum_cues(y)
+    share, peak, nyq, ring = _spectrum_cues(y)
     dx = np.abs(np.diff(y, axis=1))
     sharp = float(np.log1p(dx.mean())) if dx.size else 0.0
     # local std over 4x4 tiles, 10th percentile: the noise floor flat areas show
@@ -99,6 +153,7 @@ def features(img: np.ndarray, jpeg_quality: int | None, lattice: float,
         lattice,
         (100 - lattice_quality) / 100 if lattice_quality is not None and lattice > 0.3 else 0.0,
         np.log1p(noise), np.log1p(chroma), share, peak, sharp, floor, float(grid),
+        nyq, ring, _grid_period(y), _kurtosis(y),
     ], dtype=np.float32)
 
 

@@ -1,7 +1,8 @@
 """The Gradio UI of ``srlab serve``, the app that joins it to the API, and the server entry.
 
 What a user sees: pick a model (main models first, study networks grouped and labelled), a
-scale (only trained ones), upload one image or a batch, or paste one (checked the moment it
+scale (only trained ones) or an output size (a factor, a width, a height or a box to fit in:
+``web.sizing``, the API's planner), upload one image or a batch, or paste one (checked the moment it
 arrives: size, pixels, readable), press Upscale, wait in line behind other jobs (API calls
 included: the position is shown), watch real progress (tiles done / total) with a Cancel
 button that is live only while the job runs, then compare bicubic and the model side by side
@@ -657,11 +658,11 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
         files.change(on_files, files, [preview, status, ready], concurrency_limit=4,
                      concurrency_id="check", show_progress="minimal", **private)
         # as many browser jobs in the server's line as API ones; more wait in Gradio's queue
-        run.click(on_run, [ready, model_dd, scale_rd, dn_auto, dn, fmt, quality, tile,
-                           ensemble, size_mode, size_value],
-                  [compare, pick, status, download, results, cancel],
-                  show_progress="minimal", show_progress_on=[compare],
-                  concurrency_limit=limits.concurrency + limits.queue_size, **private)
+        ran = run.click(on_run, [ready, model_dd, scale_rd, dn_auto, dn, fmt, quality, tile,
+                                 ensemble, size_mode, size_value],
+                        [compare, pick, status, download, results, cancel],
+                        show_progress="minimal", show_progress_on=[compare],
+                        concurrency_limit=limits.concurrency + limits.queue_size, **private)
         paste.click(None, None, None, js="() => { window.srlabPaste && window.srlabPaste(); }",
                     **private)
         cancel.click(on_cancel, None, None, concurrency_limit=None, queue=False, **private)
@@ -677,7 +678,9 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
             shown = _auto_strength(items, i)
             return gr.skip() if shown is None else gr.Slider(**shown)
 
-        results.change(lambda items: on_strength(0, items), results, dn, **private)
+        # when the job has ended (.then: results.change, written by this generator, did not
+        # reach the page in Chromium)
+        ran.then(lambda items: on_strength(0, items), results, dn, **private)
         pick.input(on_strength, [pick, results], dn, **private)
 
     demo.queue(default_concurrency_limit=limits.concurrency, max_size=UI_QUEUE_MAX)

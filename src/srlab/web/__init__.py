@@ -36,7 +36,8 @@ instead of piling up, a browser job waits its turn with its place shown (Gradio'
 bounds those). Results go to disk and are streamed from there.
 
 Modules: ``catalog`` (what is offered, model cards), ``state`` (limits, queue, cache, the one
-upscale job), ``api`` (FastAPI), ``app`` (Gradio, ``create_app``, ``serve``).
+upscale job), ``sizing`` (output sizes other than the model's scale, for both faces), ``api``
+(FastAPI), ``app`` (Gradio, ``create_app``, ``serve``).
 """
 
 from srlab.web.app import PREVIEW_MAX_PIXELS, build_app, create_app, serve, serve_main

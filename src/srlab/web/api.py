@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from srlab import __version__
 from srlab.web import state as _state
+from srlab.web.sizing import Sized as _Sized
+from srlab.web.sizing import finish_result
 from srlab.web.state import FORMATS, TILE_MAX, TILE_MIN, Options, ServerState, WebError, log, mb
 from srlab.zoo.catalog import DEFAULT_SCALE, default_name, model_catalog
 from srlab.zoo.registry import AUTO
@@ -208,18 +210,12 @@ def _api_job(state: ServerState, data: bytes, filename: str,
     if strip_metadata:
         res.icc_profile = None
     del img
-    if plan is not None and plan.resize:
-        from srlab.image.outsize import finish
-
-        assert res.array is not None
-        res.array = finish(res.array, plan)
-        res.out_size = plan.out_size
+    ran = finish_result(res, plan)
     folder = state.workdir.folder()
     out = _state.write_result(res, folder, _state.safe_stem(filename), opts, exif=exif, xmp=xmp)
     res.array = None  # the pixels are on disk now: free them before the response is sent
     _state.release_memory()
-    return out, res, (plan.describe(res.chosen) if plan is not None and plan.resize else ""), \
-        opts
+    return out, res, ran, opts
 
 
 def build_api(state: ServerState) -> "FastAPI":
@@ -380,77 +376,3 @@ def _remove(path: Path) -> None:
         path.parent.rmdir()
     except OSError:
         pass
-
-
-class _Sized:
-    """An API request's output size other than the model's (``image.outsize``): the model's
-    shipped scales, and after ``with_options`` the request's other choices, so the job can
-    plan the model scale once the image's size is known and check that choice again."""
-
-    def __init__(self, size: Any, model: str | None, denoise: float | None,
-                 opts: "Options | None" = None, max_pixels: int | None = None, *,
-                 detail: float | None = None) -> None:
-        self.size, self.model, self.denoise, self.opts = size, model, denoise, opts
-        self.detail = detail
-        self.max_pixels = max_pixels  # the server's input limit (outsize.MAX_ENLARGEMENT)
-        self.scales = _run_scales(model, denoise, detail)
-
-    @classmethod
-    def of(cls, model: str | None, scale: float, width: int | None, height: int | None,
-           fit: str | None, denoise: float | None, *,
-           detail: float | None = None) -> "_Sized | None":
-        """None when the request is a plain x2/x3/x4 the model ships (the old path)."""
-        from srlab.image.outsize import OutputSize
-
-        sized = width is not None or height is not None or fit is not None
-        if sized and scale == DEFAULT_SCALE:
-            scale = None  # type: ignore[assignment]  # the default gives way to a size
-        size = OutputSize.of(scale, width, height, fit)
-        assert size is not None
-        whole = size.integer_scale
-        # a whole factor with detail names the network's scale: checked there (x4 only),
-        # never planned from another
-        if not sized and whole in (2, 3, 4) and \
-                (detail is not None or whole in _run_scales(model, denoise, detail)):
-            return None
-        return cls(size, model, denoise, detail=detail)
-
-    def first_scale(self) -> int:
-        """The model scale for a factor (any image), else the largest one shipped."""
-        from srlab.image.outsize import choose_scale
-
-        if self.size.scale is not None:
-            return choose_scale(self.size.scale, self.scales)
-        return max(self.scales)
-
-    def with_options(self, opts: "Options", max_pixels: int) -> "_Sized":
-        return _Sized(self.size, self.model, self.denoise, opts, max_pixels, detail=self.detail)
-
-    def plan(self, width: int, height: int) -> "tuple[Any, Options]":
-        """(SizePlan, the request's options at its model scale, checked); WebError(400)."""
-        from dataclasses import replace
-
-        from srlab.image.outsize import SizeError, SizeLimitError, plan_size
-
-        try:
-            plan = plan_size(self.size, width, height, self.scales, max_pixels=self.max_pixels)
-        except SizeError as exc:
-            raise WebError(413 if isinstance(exc, SizeLimitError) else 400, str(exc)) from None
-        if self.opts is None:
-            return plan, None  # type: ignore[return-value]
-        s = plan.model_scale
-        model = self.model if self.model is not None else \
-            (AUTO if self.denoise is not None or self.detail is not None else default_name(s))
-        return plan, replace(self.opts, model=model, scale=s).checked()
-
-
-def _run_scales(model: str | None, denoise: float | None, detail: float | None) -> list[int]:
-    """The scales a request may run at: a blend's where all its networks ship
-    (``zoo.blend``), else the model's (auto's for a denoise blend)."""
-    from srlab.zoo.catalog import run_scales
-
-    if detail is not None:
-        from srlab.zoo.blend import Blend
-
-        return Blend(denoise, detail).scales()
-    return run_scales(AUTO if denoise is not None else model)

@@ -1,7 +1,8 @@
 """The Gradio UI of ``srlab serve``, the app that joins it to the API, and the server entry.
 
 What a user sees: pick a model (main models first, study networks grouped and labelled), a
-scale (only trained ones), upload one image or a batch, or paste one (checked the moment it
+scale (only trained ones) or an output size (a factor, a width, a height or a box to fit in:
+``web.sizing``, the API's planner), upload one image or a batch, or paste one (checked the moment it
 arrives: size, pixels, readable), press Upscale, wait in line behind other jobs (API calls
 included: the position is shown), watch real progress (tiles done / total) with a Cancel
 button that is live only while the job runs, then compare bicubic and the model side by side
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from srlab.web import state as _state
 from srlab.web.cards import card as model_card
+from srlab.web.sizing import SIZE_MODES, finish_result, from_ui
 from srlab.web.state import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_OUTPUT_PIXELS,
@@ -212,6 +214,8 @@ def result_line(item: dict[str, Any], scale: int) -> str:
         line += f" (denoise {item['denoise']:g})"
     if not item["trained"]:
         line += " — <b>untrained network (random weights)</b>"
+    if item.get("ran"):  # an output size other than the model's: the CLI's words
+        line += f"<br>Ran: <span class='srlab-ran'>{html.escape(item['ran'])}</span>"
     return line
 
 
@@ -230,9 +234,11 @@ def _save_preview(state: ServerState, arr: Any) -> str:
     return path.name
 
 
-def _previews(state: ServerState, img: Any, res: Any, opts: Options) -> dict[str, Any]:
+def _previews(state: ServerState, img: Any, res: Any, opts: Options,
+              plan: Any = None) -> dict[str, Any]:
     """bicubic and model images of the same size for the comparison: full size up to
-    PREVIEW_MAX_PIXELS, else both scaled to fit it (bicubic straight from the input)."""
+    PREVIEW_MAX_PIXELS, else both scaled to fit it (bicubic straight from the input).
+    ``plan``: an output size other than the model's (bicubic is resized as the model was)."""
     from PIL import Image
 
     from srlab.image.imageio import to_pil
@@ -241,6 +247,10 @@ def _previews(state: ServerState, img: Any, res: Any, opts: Options) -> dict[str
     if ow * oh <= PREVIEW_MAX_PIXELS:
         tile = _state.tile_for(img.width, img.height, opts.tile)
         bic = state.models.get("bicubic", opts.scale).upscale_array(img.array, tile=tile)
+        if plan is not None:
+            from srlab.image.outsize import finish
+
+            bic = finish(bic, plan)
         before, after, size = _save_preview(state, bic), _save_preview(state, res.array), \
             (ow, oh)
         del bic
@@ -276,8 +286,9 @@ def _reduced(arr: Any, factor: int, rows: int = 64) -> Any:
 
 
 def _ui_batch(state: ServerState, ready: list[dict[str, Any]], opts: Options,
-              job: Job) -> list[dict[str, Any]]:
-    """Every uploaded image through the shared path; results written to one folder."""
+              job: Job, plans: list[tuple[Any, Options]] | None = None) -> list[dict[str, Any]]:
+    """Every uploaded image through the shared path; results written to one folder.
+    ``plans``: per image, its output size plan and options (``_size_plans``)."""
     folder = state.workdir.folder()
     items = []
     for i, up in enumerate(ready, start=1):
@@ -286,16 +297,19 @@ def _ui_batch(state: ServerState, ready: list[dict[str, Any]], opts: Options,
         src = Path(up["path"])
         img = _state.decode(src, up["name"], state.limits)
         job.phase = "tiles"
-        res = _state.run_image(state, img, opts, path=src, job=job)
+        plan, o = plans[i - 1] if plans else (None, opts)
+        res = _state.run_image(state, img, o, path=src, job=job)
+        ran = finish_result(res, plan)
         job.phase = f"saving the {opts.fmt.upper()} of"
-        out = _state.write_result(res, folder, _state.safe_stem(up["name"]), opts)
+        out = _state.write_result(res, folder, _state.safe_stem(up["name"]), o,
+                                  size_label=plan.size.label() if plan is not None else None)
         job.phase = "preparing the comparison for"
         item = {"name": up["name"], "path": str(out), "in_size": res.in_size,
                 "out_size": res.out_size, "seconds": res.seconds, "chosen": res.chosen,
                 "label": res.label, "trained": res.trained, "denoise": res.denoise,
                 "condition": res.condition.describe() if res.condition else None,
                 "reason": res.condition.decision() if res.condition else None,
-                **_previews(state, img, res, opts)}
+                "ran": ran, "scale": o.scale, **_previews(state, img, res, o, plan)}
         res.array = None
         del img
         _state.release_memory()
@@ -326,6 +340,41 @@ def _check_upload(state: ServerState, path: str) -> dict[str, Any]:
     thumb.save(thumb_path, format="PNG", compress_level=1)
     return {"path": str(src), "name": src.name, "size": (img.width, img.height),
             "thumb": str(thumb_path)}
+
+
+def _size_plans(sized: Any, opts: Options, items: list[dict[str, Any]],
+                limits: Limits) -> list[tuple[Any, Options]] | None:
+    """Per upload, its output size plan and the options it runs with (the model scale the
+    plan chose, checked again), from the sizes the upload check read: a bad size is said
+    when Upscale is pressed, before any work is queued. None without an output size."""
+    if sized is None:
+        return None
+    sized = sized.with_options(opts, limits.max_pixels)
+    return [sized.plan(*it["size"]) for it in items]
+
+
+def _size_box(mode: str) -> dict[str, Any]:
+    """The Output size text box for ``mode``: hidden for the model's own scale."""
+    boxes = {"factor": ("Factor: any number ≥ 1 (3 from a ×4 model)", "1.5"),
+             "width": ("Width in pixels (height keeps the aspect)", "1920"),
+             "height": ("Height in pixels (width keeps the aspect)", "1080"),
+             "fit": ("Fit in W×H pixels (aspect kept)", "1920x1080")}
+    label, example = boxes.get(mode, ("Size", ""))
+    return {"visible": mode in boxes, "label": label, "placeholder": f"e.g. {example}",
+            "value": ""}
+
+
+def _auto_strength(items: list[dict[str, Any]], i: int | None = 0) -> dict[str, Any] | None:
+    """What the denoise slider shows after a run: the strength auto ran on the image shown,
+    and why (the API's X-Srlab-Denoise and X-Srlab-Reason); None when auto did not choose
+    (another model, or a strength set by hand)."""
+    if not items or i is None or not 0 <= int(i) < len(items):
+        return None
+    it = items[int(i)]
+    if not it.get("condition") or it.get("denoise") is None:
+        return None
+    return {"value": float(it["denoise"]),
+            "info": f"auto ran {it['denoise']:g} on {it['name']}: {it.get('reason') or ''}"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -370,6 +419,13 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
                          "the report's experiments (for comparison, not the best results).")
                 scale_rd = gr.Radio(_scale_choices(model0), value=scale0, label="Scale",
                                     elem_id="srlab-scale")
+                with gr.Group(elem_id="srlab-size-box"):
+                    size_mode = gr.Radio(
+                        SIZE_MODES, value="scale", label="Output size", elem_id="srlab-size-mode",
+                        info="Other sizes run the model at its nearest scale at or above, "
+                             "then resize (MATLAB bicubic), as srlab upscale --scale/--fit.")
+                    size_value = gr.Textbox(**_size_box("scale"), max_lines=1,
+                                            elem_id="srlab-size")
                 with gr.Group(visible=model0 == AUTO) as denoise_box:
                     dn_auto = gr.Checkbox(True, label="Denoise strength: auto (read from each "
                                           "image)", elem_id="srlab-denoise-auto")
@@ -485,7 +541,8 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
 
         def on_run(items: list[dict[str, Any]], name: str, scale: int, dn_is_auto: bool,
                    dn_value: float, out_fmt: str, q: float, tile_px: int, ens: bool,
-                   dt_value: float, request: gr.Request, progress=gr.Progress()):
+                   dt_value: float, size_how: str, size_text: str,
+                   request: gr.Request, progress=gr.Progress()):
             skip = gr.skip()
             idle = gr.Button(interactive=False)
             event = uuid.uuid4().hex[:12]
@@ -499,18 +556,26 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
             denoise = None if name != AUTO or dn_is_auto else float(dn_value)
             detail = float(dt_value) if name == AUTO and dt_value else None
             try:
-                opts = Options(name, int(scale), bool(ens), denoise, int(tile_px or 0),
-                               out_fmt or "png", int(q), detail=detail).checked()
-                for it in items:
-                    _state.check_output(limits, it["name"], *it["size"], opts.scale)
+                size_scale, sized = from_ui(name, size_how, size_text, denoise, detail)
+                opts = Options(name, int(size_scale or scale), bool(ens), denoise,
+                               int(tile_px or 0), out_fmt or "png", int(q),
+                               detail=detail).checked()
+                plans = _size_plans(sized, opts, items, limits)
+                for i, it in enumerate(items):
+                    _state.check_output(limits, it["name"], *it["size"],
+                                        plans[i][1].scale if plans else opts.scale)
             except WebError as exc:
                 yield say(refuse(exc.message))
+                return
+            except ValueError as exc:  # a bad output size: the API's sentence
+                yield say(refuse(str(exc)))
                 return
             total = sum(_state.tiles_of(*it["size"], opts.tile) for it in items)
             job = Job(total, len(items))
             session = getattr(request, "session_hash", None) or uuid.uuid4().hex
             # wait=True: never "busy" for a person; the job takes its place in the one line
-            fut = state.gate.submit(partial(_ui_batch, state, items, opts, job), wait=True)
+            fut = state.gate.submit(partial(_ui_batch, state, items, opts, job, plans),
+                                    wait=True)
             job.future = fut
             jobs[session] = job
             live = gr.Button(interactive=True)
@@ -545,7 +610,7 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
                 job.cancel.set()  # also stops the worker when the browser went away mid-job
                 if jobs.get(session) is job:
                     del jobs[session]
-            lines = "<br>".join(result_line(it, opts.scale) for it in out)
+            lines = "<br>".join(result_line(it, it.get("scale", opts.scale)) for it in out)
             files_out = ([out[0]["zip"]] if "zip" in out[0] else []) + [it["path"] for it in out]
             choices = [(it["name"], i) for i, it in enumerate(out)]
             yield (compare_html(out[0]),
@@ -606,16 +671,30 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
         files.change(on_files, files, [preview, status, ready], concurrency_limit=4,
                      concurrency_id="check", show_progress="minimal", **private)
         # as many browser jobs in the server's line as API ones; more wait in Gradio's queue
-        run.click(on_run, [ready, model_dd, scale_rd, dn_auto, dn, fmt, quality, tile,
-                           ensemble, dt], [compare, pick, status, download, results, cancel],
-                  show_progress="minimal", show_progress_on=[compare],
-                  concurrency_limit=limits.concurrency + limits.queue_size, **private)
+        ran = run.click(on_run, [ready, model_dd, scale_rd, dn_auto, dn, fmt, quality, tile,
+                                 ensemble, dt, size_mode, size_value],
+                        [compare, pick, status, download, results, cancel],
+                        show_progress="minimal", show_progress_on=[compare],
+                        concurrency_limit=limits.concurrency + limits.queue_size, **private)
         paste.click(None, None, None, js="() => { window.srlabPaste && window.srlabPaste(); }",
                     **private)
         cancel.click(on_cancel, None, None, concurrency_limit=None, queue=False, **private)
         pick.input(on_pick, [pick, results], compare, **private)
         demo.load(on_load, None, [model_dd, scale_rd, card, denoise_box, status, page_state],
                   **private)
+        # the output size control: its box follows the mode (issue 53)
+        size_mode.input(lambda m: gr.Textbox(**_size_box(m)), size_mode, size_value,
+                        **private)
+
+        # the denoise slider shows what auto ran on the image shown (issue 50)
+        def on_strength(i: int | None, items: list[dict[str, Any]]):
+            shown = _auto_strength(items, i)
+            return gr.skip() if shown is None else gr.Slider(**shown)
+
+        # when the job has ended (.then: results.change, written by this generator, did not
+        # reach the page in Chromium)
+        ran.then(lambda items: on_strength(0, items), results, dn, **private)
+        pick.input(on_strength, [pick, results], dn, **private)
 
     demo.queue(default_concurrency_limit=limits.concurrency, max_size=UI_QUEUE_MAX)
     return demo

@@ -572,14 +572,17 @@ def safe_stem(filename: str) -> str:
 
 
 def write_result(res: Result, folder: Path, stem: str, opts: Options, *,
-                 exif: bytes | None = None, xmp: bytes | None = None) -> Path:
+                 exif: bytes | None = None, xmp: bytes | None = None,
+                 size_label: str | None = None) -> Path:
     """Save the result as ``<stem>_<label>_x<scale>.<ext>`` in ``folder`` (srlab.image.imageio,
-    as the CLI writes it: 16 bits and alpha kept in PNG, ICC profile, EXIF and XMP embedded)."""
+    as the CLI writes it: 16 bits and alpha kept in PNG, ICC profile, EXIF and XMP embedded).
+    ``size_label`` (an ``OutputSize.label()``: 'x1.5', 'fit1920x1080') replaces ``x<scale>``,
+    as in the CLI's names."""
     from srlab.image.imageio import save_image
 
     assert res.array is not None, "written already"
     ext = FORMATS[opts.fmt][0]
-    final = folder / f"{stem}_{res.label}_x{opts.scale}{ext}"
+    final = folder / f"{stem}_{res.label}_{size_label or f'x{opts.scale}'}{ext}"
     save_image(res.array, final, icc_profile=res.icc_profile, quality=opts.quality, exif=exif,
                xmp=xmp)
     return final

@@ -297,7 +297,8 @@ def test_picker_offers_only_trained_models_and_keeps_a_valid_scale(page, base):
     assert names[0] in ("auto", "span") and "srgan" in names
     assert options[-1].startswith("study · ")
     # span x2 -> a model trained at x4 only: the scale follows
-    only4 = next(m["name"] for m in listing if m["trained_scales"] == [4])
+    only4 = next(m["name"] for m in listing
+                 if m["trained_scales"] == [4] and f"study · {m['name']}" in options)
     page.click(f"#srlab-model [role=option][aria-label='study · {only4}']")
     page.wait_for_function(
         f"document.querySelector('#srlab-card')?.innerText.includes('{only4} ×4')")

@@ -64,14 +64,14 @@ $S benchmark -m bicubic-matlab -m opencv-espcn -m realesr-animevideov3 -m span -
 # the four tracks, load 1.7-2.9; 0.038 output Mpx/s), so ~45 min per track over the three
 # sets (Urban100 ~35 min), ~3 h for the four tracks. Every image's scores are cached as soon as measured, so a long row is
 # computed in pieces: add --budget 540 and run the same line again while it exits with 3.
-# Not measured for the peers yet: the tracks real, jpeg60+99, jpeg50+resize0.75, camnoise5
-# (about 2 min of one core per track for x4plus, seconds for the others); add them here.
-PEER_TRACKS="--degrade clean --degrade jpeg75 --degrade noise10 --degrade blur+jpeg75"
-$S benchmark -m bicubic-matlab -m opencv-espcn -m span -m span-real -m auto -m span-ch48 -m realesr-animevideov3 -m realesrgan-x4plus -s 4 -d $B/Set14 $PEER_TRACKS --threads 1 -o out/real-x4-peers --readme $README --section real-x4-peers
-$S benchmark -m bicubic-matlab -m opencv-espcn -m span -m span-real -m auto -m span-ch48 -m realesr-animevideov3 -m realesrgan-x4plus -s 4 -d $B/Set14 $PEER_TRACKS --threads 1 -o out/real-x4-peers --readme $REAL --section real-x4-peers
+# Every track of the real-world tables, with the outputs' NIQE (no-reference) beside them,
+# and span-real-gan (srlab's GAN stage) beside the GAN peers.
+PEER_TRACKS="--degrade clean --degrade jpeg75 --degrade noise10 --degrade blur+jpeg75 --degrade real --degrade jpeg60+99 --degrade jpeg50+resize0.75 --degrade camnoise5 --niqe"
+$S benchmark -m bicubic-matlab -m opencv-espcn -m span -m span-real -m auto -m span-real-gan -m span-ch48 -m realesr-animevideov3 -m realesrgan-x4plus -s 4 -d $B/Set14 $PEER_TRACKS --threads 1 -o out/real-x4-peers --readme $README --section real-x4-peers
+$S benchmark -m bicubic-matlab -m opencv-espcn -m span -m span-real -m auto -m span-real-gan -m span-ch48 -m realesr-animevideov3 -m realesrgan-x4plus -s 4 -d $B/Set14 $PEER_TRACKS --threads 1 -o out/real-x4-peers --readme $REAL --section real-x4-peers
 # RealSRSet photos (no ground truth): the same crop through each model (-m adds a column)
 R=${SRLAB_SHARED:-../shared}/datasets/real/RealSRSet
-$S strip $R/Lincoln.png@60,56 $R/oldphoto2.png@60,62 $R/tiger.png@154,164 -m bicubic-matlab -m span-real -m realesr-animevideov3 -m realesrgan-x4plus -s 4 --crop 40 --threads 1 -o docs/real-world-photos-x4.png
+$S strip $R/Lincoln.png@60,56 $R/oldphoto2.png@60,62 $R/tiger.png@154,164 -m bicubic-matlab -m span-real -m span-real-gan -m realesr-animevideov3 -m realesrgan-x4plus -s 4 --crop 36 --threads 1 -o docs/real-world-photos-x4.png
 # the clean protocol: auto against span on all four sets at both scales (clean input must
 # still get the clean model)
 $S benchmark -m span -m auto -s 4 -s 2 $ALL -o out/real-clean --readme $REAL --section real-clean

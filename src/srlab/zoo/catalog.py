@@ -59,7 +59,7 @@ AUTO_SUMMARY = "automatic: " + MAIN_MODELS[AUTO]
 # what the model picker shows: short enough for a 390 px phone (the card has the long line)
 MAIN_LABELS: dict[str, str] = {AUTO: "picks per image", "span": "best on clean images",
                                "span-real": "for phone photos",
-                               "span-real-gan": "crisp photo texture", "span-fast": "fastest"}
+                               "span-real-gan": "crisp texture", "span-fast": "fastest"}
 
 # registry family -> what the model is for a user: run it, compare with it, or study it
 KIND = {"classical": "baseline", "report": "study", "flagship": "main", "file": "yours"}

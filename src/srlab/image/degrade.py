@@ -249,6 +249,8 @@ def track_lr(hr: np.ndarray, scale: int, track: str, image_name: str) -> np.ndar
     seed = zlib.crc32(f"{track}/x{scale}/{image_name}".encode())
     rng = np.random.default_rng([TRACK_SEED, seed])
     if hr.ndim == 2:  # grayscale images stay single-channel, as the protocol scores them
+        if isinstance(TRACKS[track], RealDegradation):  # an RGB chain (OpenCV drops a 1-ch axis)
+            return degrade(np.repeat(hr[..., None], 3, axis=2), scale, TRACKS[track], rng)[..., 0]
         return degrade(hr[..., None], scale, TRACKS[track], rng)[..., 0]
     return degrade(hr, scale, TRACKS[track], rng)
 

@@ -40,7 +40,7 @@ $S benchmark -m bicubic-matlab -m vdsr -m autoencoder -s 2 -s 4 -d $B/Set5 -d $B
 # the published peers through ncnn (the 'peers' extra): Set5 x4 beside span (realesrgan-x4plus
 # is RRDBNet, 16.7M parameters: minutes even on Set5)
 $S benchmark -m bicubic-matlab -m span -m span-ch48 -m span-ch52 -m realesr-animevideov3 -m realesrgan-x4plus -s 4 -d $B/Set5 --gmsd -o out/peers-x4 --readme $BENCH --section peers-x4
-$S bench -m span-real -m realesr-animevideov3 -m realesrgan-x4plus -s 4 --backend torch --backend onnx --size 96x64 --repeats 3 --threads 2 --no-sizes --no-threads -o out/bench-peers --readme $BENCH --section peers-speed
+$S bench -m span-real -m span-real-gan -m realesr-animevideov3 -m realesrgan-x4plus -s 4 --backend torch --backend onnx --size 96x64 --repeats 3 --threads 2 --no-sizes --no-threads -o out/bench-peers --readme $BENCH --section peers-speed
 
 # docs/studies.md
 $S benchmark -m bicubic-matlab -m vdsr-5 -m vdsr-10 -m vdsr-15 -m vdsr -s 2 -d $B/Set5 -d $B/Set14 -o out/vdsr-depth --readme $STUDIES --section vdsr-depth

@@ -21,27 +21,16 @@ from pathlib import Path
 import numpy as np
 
 from srlab.eval.benchmark import make_upscaler
-from srlab.eval.noref import expand
+from srlab.eval.noref import expand, model_input
 from srlab.image.datasets import load_pairs, shared_dir
 from srlab.image.imageio import load_image, save_image
 from srlab.image.niqe import load_model, niqe
 
 
-def _rgb(arr: np.ndarray) -> np.ndarray:
-    """What the models take: 8-bit gray or RGB (alpha dropped, 16-bit brought to 8)."""
-    if arr.dtype == np.uint16:
-        arr = np.round(arr / 257).astype(np.uint8)
-    if arr.ndim == 3 and arr.shape[2] in (2, 4):
-        arr = arr[..., :-1]
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[..., 0]
-    return np.ascontiguousarray(arr)
-
-
 def sources(real: Path, dataset: Path, tracks: list[str], scale: int,
             n: int) -> list[tuple[str, np.ndarray]]:
     """(name, LR) of every input: the real photos, then the first ``n`` images of each track."""
-    out = [(f"photo_{f.stem}", _rgb(load_image(f).array)) for f in expand([real])]
+    out = [(f"photo_{f.stem}", model_input(load_image(f).array)) for f in expand([real])]
     for track in tracks:
         for name, lr, _ in load_pairs(dataset, scale, track)[:n]:
             out.append((f"{track}_{Path(name).stem}", lr))

@@ -298,7 +298,8 @@ def test_gan_phase_updates_the_discriminator_and_resumes_exactly(image_folder, t
     steps = {float(st["step"]) for st in ck["d_opt"]["state"].values()}
     assert steps == {7.0}
     _, meta = read_weights(tmp_path / "a" / "run" / "last.safetensors")
-    assert "0.001*adversarial after 2 generator-only iterations" in meta.recipe
+    assert "0.001*adversarial (vgg discriminator, width 64) after 2 generator-only " \
+        "iterations" in meta.recipe
     a, _ = read_weights(tmp_path / "a" / "run" / "last.safetensors")
     b, _ = read_weights(tmp_path / "b" / "run" / "last.safetensors")
     for k in a:

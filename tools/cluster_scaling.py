@@ -87,6 +87,8 @@ def run_once(inputs: Path, out: Path, args: argparse.Namespace, workers: int
            "-m", args.model, "-s", str(args.scale), "--backend", args.backend]
     if workers:
         cmd += ["--cluster", f"local:{workers}"]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"),
                                                         os.environ.get("PYTHONPATH", "")])}
     start = time.perf_counter()
@@ -142,7 +144,7 @@ def task_overhead(n: int = 300) -> tuple[float, float]:
 
 
 def envelope(rows: list[dict], inputs: Path, outputs_bytes: float, fewest: dict,
-             cores: int, overhead: tuple[float, float]) -> str:
+             cores: int, overhead: tuple[float, float], threads: int = 0) -> str:
     """The million-image back-of-envelope from this run's measurements."""
     from srlab.batch.cluster import CHUNK_SECONDS, MAX_CHUNK
 
@@ -154,6 +156,7 @@ def envelope(rows: list[dict], inputs: Path, outputs_bytes: float, fewest: dict,
     line = rows[0].get("_line_bytes", 0.0)
     rt, sched = overhead
     t, k = 1 / fewest["marginal"], fewest["workers"]
+    busy = k * threads if threads else cores  # the cores this run's workers kept busy
     m = 1e6
     gb = m * (in_b + out_b) / 1e9
     return "\n".join([
@@ -161,7 +164,7 @@ def envelope(rows: list[dict], inputs: Path, outputs_bytes: float, fewest: dict,
         "",
         f"- **Compute**: {t:.3g} s per image on this {cores}-core machine with {k} "
         f"worker{'s' if k > 1 else ''} "
-        f"({cores * t:.3g} core-seconds): 1M images take {m * t / 3600:.0f} hours here, that "
+        f"({busy * t:.3g} core-seconds): 1M images take {m * t / 3600:.0f} hours here, that "
         "divided by K on K such machines.",
         f"- **Scheduler**: one task costs {rt * 1e3:.1f} ms of round trip and {sched * 1e3:.1f} "
         "ms of client + scheduler CPU (no-op tasks on `local:1`). One file per task, 1M tasks "
@@ -193,11 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-m", "--model", default="span")
     ap.add_argument("-s", "--scale", type=int, default=4)
     ap.add_argument("--backend", default="torch")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads of the plain run and of every worker (default: srlab's "
+                         "choice: all cores for plain, the cores shared among workers)")
     ap.add_argument("--repeats", type=int, default=1, help="interleaved; fastest counts")
     ap.add_argument("--work", type=Path, default=ROOT / "out" / "cluster-scaling")
     ap.add_argument("--readme", type=Path, default=None,
                     help="markdown file whose <!-- srlab:cluster-scaling --> markers get the "
                          "table")
+    ap.add_argument("--section", default=SECTION, help=f"marker name (default: {SECTION})")
     ap.add_argument("--figure", type=Path, default=None, help="PNG: img/s against workers")
     args = ap.parse_args(argv)
     if not 0 < args.warm < args.n:
@@ -246,13 +253,14 @@ def main(argv: list[str] | None = None) -> int:
     note = (f"{args.model} x{args.scale} on {args.backend}, {args.n} ImageNet-sample400 photos "
             f"reduced x{args.scale} (marginal = ({args.n} - {args.warm}) images over the "
             f"time difference of the {args.n}- and {args.warm}-image runs), {cores} cores, "
+            f"torch threads {args.threads or 'by srlab (plain: all cores; a worker: its share)'}, "
             f"fastest of {args.repeats}; load average {load_start[0]:.1f} at start, "
             f"{load_end[0]:.1f} at end. Made by: `{command}`")
     text = "\n".join(lines) + "\n\n" + note + "\n"
     if one_rows:
         fewest = next(r for r in rows if r["workers"] == min(args.workers))
         text += "\n" + envelope(one_rows, sets[args.n], out_bytes, fewest, cores,
-                                overhead) + "\n"
+                                overhead, args.threads) + "\n"
     print(text)
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / "cluster-scaling.json").write_text(json.dumps(
@@ -262,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.readme is not None:
         from srlab.eval.tables import update_readme
 
-        update_readme(args.readme, SECTION, text)
+        update_readme(args.readme, args.section, text)
     if args.figure is not None:
         draw(rows, args, args.figure, note_short=f"load avg {load_start[0]:.1f}")
     return 0

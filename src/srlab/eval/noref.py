@@ -19,7 +19,7 @@ from srlab.image.datasets import find_images, load_hr, shared_dir
 from srlab.image.imageio import ImageError, is_image_file, load_image
 
 __all__ = ["NiqeResult", "expand", "score_files", "default_fit_folders", "fit_folders",
-           "FORBIDDEN_FIT_FOLDERS", "model_input", "upscaled_niqe"]
+           "FORBIDDEN_FIT_FOLDERS", "model_input", "upscaled_niqe", "lattice_ratio"]
 
 # never fit the "pristine" model on what it will judge: benchmark and real-world test sets
 FORBIDDEN_FIT_FOLDERS = {"Set5", "Set14", "BSD100", "Urban100", "RealSRSet", "benchmark", "real"}
@@ -101,3 +101,35 @@ def fit_folders(folders: list[Path], out: Path, command: str, *,
             "images": [f"{f.parent.name}/{f.name}" for f in files]}
     niqe_mod.save_model(model, out, meta)
     return niqe_mod.NiqeModel(model.mu, model.cov, {**model.meta, **meta})
+
+
+def lattice_ratio(img: np.ndarray, period: int = 4) -> float:
+    """How much a periodic ``period``-pixel pattern stands out of an image's spectrum.
+
+    A GAN generator that ends in a pixel shuffle can fool its discriminator with a faint grid
+    of the upscale's period (a checkerboard at 2x zoom); the grid puts energy at the spectral
+    peaks (i*H/period, j*W/period). This is their mean power over the mean power of the ring
+    around them (the 7x7 window minus the 3x3 centre): about 1 for a natural image, well
+    above it for a gridded one. Luma of an RGB image; no reference needed.
+    """
+    y = img.astype(np.float64)
+    if y.ndim == 3:
+        y = y[..., :3] @ np.array([0.299, 0.587, 0.114])[: y.shape[-1]] if y.shape[-1] >= 3 \
+            else y[..., 0]
+    h, w = y.shape
+    win = np.hanning(h)[:, None] * np.hanning(w)[None, :]
+    power = np.abs(np.fft.fft2((y - y.mean()) * win)) ** 2
+    peaks, rings = [], []
+    for i in range(period):
+        for j in range(period):
+            if i == j == 0:
+                continue
+            ci, cj = round(i * h / period), round(j * w / period)
+            rows = [(ci + d) % h for d in range(-3, 4)]
+            cols = [(cj + d) % w for d in range(-3, 4)]
+            block = power[np.ix_(rows, cols)]
+            peaks.append(block[3, 3])
+            ring = block.copy()
+            ring[2:5, 2:5] = np.nan
+            rings.append(np.nanmean(ring))
+    return float(np.mean(peaks) / max(np.mean(rings), 1e-12))

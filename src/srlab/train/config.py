@@ -105,6 +105,14 @@ class GanConfig:
     d_lr: float = 1e-4
     discriminator: str = "vgg"  # vgg (SRGAN, one logit per image) | unet (Real-ESRGAN, per pixel)
     d_features: int = 64  # the discriminator's width (its first conv's channels)
+    # the discriminator sees real and fake shifted by a random 0..d_shift-1 pixels per sample
+    # (DiffAugment's translation, Zhao et al. 2020), so no blind spot of its stride-2 lattice
+    # can be fooled by a grid at the generator's pixel-shuffle phase; 0 = off
+    d_shift: int = 0
+    r1: float = 0.0  # R1 gradient penalty on real images (Mescheder et al. 2018); 0 = off
+    # weight of a second, Fourier-space discriminator's term (discriminators.
+    # FrequencyDiscriminator, Fuoli et al. 2021) beside adv_weight's; 0 = none
+    freq_weight: float = 0.0
 
 
 @dataclass

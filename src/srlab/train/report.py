@@ -290,8 +290,15 @@ def recipe(cfg: Config, it: int, segments: list[dict[str, Any]]) -> str:
         loss += (f" + {cfg.loss.teacher_weight:g}*l1 to {cfg.loss.teacher}"
                  + ("'s self-ensemble" if cfg.loss.teacher_ensemble else ""))
     if cfg.gan.enabled:
-        loss += (f" + {cfg.gan.adv_weight:g}*adversarial after {cfg.gan.pretrain_iters} "
-                 f"generator-only iterations (discriminator lr {cfg.gan.d_lr:g})")
+        g = cfg.gan
+        guards = "".join([f", inputs shifted 0-{g.d_shift - 1} px" if g.d_shift > 1 else "",
+                          f", R1 {g.r1:g}" if g.r1 > 0 else ""])
+        loss += (f" + {g.adv_weight:g}*adversarial ({g.discriminator} discriminator, "
+                 f"width {g.d_features}{guards})"
+                 + (f" + {g.freq_weight:g}*Fourier-space adversarial" if g.freq_weight > 0
+                    else "")
+                 + f" after {g.pretrain_iters} generator-only iterations "
+                 f"(discriminator lr {g.d_lr:g})")
     degradation = d.degradation + "".join(
         f" {k}={v}" for k, v in sorted(d.degradation_args.items()))
     return (f"srlab train (run {cfg.run.name}): {it:,} iterations of batch {d.batch} x "

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from srlab.eval.inspect import CLASSES, SIDE, make_sample
+from srlab.eval.noref import FORBIDDEN_FIT_FOLDERS
 from srlab.image.damage import FEATURES, STEPS, DamageHead, features
 from srlab.image.datasets import find_images, load_rgb, shared_dir
 from srlab.image.metrics import psnr
@@ -114,6 +115,34 @@ def _features(folder: Path, n_images: int, cache: Path, deadline: float, log) ->
     return True
 
 
+def _clean_features(folder: Path, n_images: int, cache: Path, log) -> tuple[np.ndarray,
+                                                                           np.ndarray]:
+    """Features of the clean class only (MATLAB bicubic) on more HR sources, cached: the
+    photos people call clean come from many cameras and web pipelines, not one dataset."""
+    from srlab.image.condition import chroma_noise, jpeg_lattice, noise_sigma
+
+    if cache.is_file():
+        z = np.load(cache)
+        return z["f"], z["meta"]
+    c0 = next(c for c, cls in enumerate(CLASSES) if cls.kind == "clean")
+    f, meta = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, path in enumerate(find_images(folder)[:n_images]):
+            full = load_rgb(path)
+            for sc in SCALES:
+                if min(full.shape[:2]) < 32 * sc:
+                    continue
+                hr = _crop(full, 2 * SIDE, sc, np.random.default_rng([SEED, 3, i, sc]))
+                lr, _ = make_sample(hr, CLASSES[c0], [SEED, 3, i, sc, c0], Path(tmp), f"c{i}",
+                                    scale=sc)
+                lat, lat_q = jpeg_lattice(lr)
+                f.append(features(lr, None, lat, lat_q, noise_sigma(lr), chroma_noise(lr)))
+                meta.append(np.array([-1 - i, sc, c0]))  # negative: never held out
+    np.savez(cache, f=np.stack(f), meta=np.stack(meta))
+    log(f"clean features: {len(f)} inputs from {folder.name}")
+    return np.stack(f), np.stack(meta)
+
+
 def class_targets(psnr_mean: np.ndarray, camera: str) -> np.ndarray:
     """(scale, class) -> target step index, from the mean PSNR per step (phase 1): clean 0,
     damaged the best step >= 0.5, camera-like the best step (-1: left out)."""
@@ -138,7 +167,7 @@ def _fit(f: np.ndarray, meta: np.ndarray, targets: np.ndarray, hidden: int, epoc
     scale_idx = np.searchsorted(SCALES, meta[:, 1])
     y = targets[scale_idx, meta[:, 2]]
     keep = y >= 0
-    uniq = np.unique(images)
+    uniq = np.unique(images[images >= 0])  # extra clean images (negative) always train
     held = images >= uniq[int(0.8 * len(uniq))]
     tr, ho = keep & ~held, keep & held
     x, yt = torch.from_numpy(f).float(), torch.from_numpy(np.maximum(y, 0))
@@ -190,6 +219,9 @@ def main() -> int:
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--camera", choices=("best", "skip"), default="best",
                     help="camera-like clean: train on its best step, or leave it out")
+    ap.add_argument("--clean-extra", type=Path, action="append", default=[], metavar="DIR",
+                    help="more HR folders whose MATLAB-bicubic LR train the clean class only "
+                         "(training images only, e.g. ImageNet-sample400 and T91)")
     ap.add_argument("--max-minutes", type=float, default=9.0,
                     help="stop a phase after this long (rerun to continue)")
     ap.add_argument("--cache", type=Path, default=Path("out/damage"))
@@ -215,6 +247,13 @@ def main() -> int:
     fz = np.load(args.cache / f"{tag}_features.npz")
     meta = fz["meta"]
     sel = meta[:, 0] < args.images
+    feats, meta = fz["f"][sel], meta[sel]
+    for extra in args.clean_extra:
+        if extra.name in FORBIDDEN_FIT_FOLDERS:
+            sys.exit(f"train_damage: {extra} is a test set; train on training images only")
+        ef, em = _clean_features(extra, args.images * 2,
+                                 args.cache / f"{extra.name}_clean_features.npz", log)
+        feats, meta = np.concatenate([feats, ef]), np.concatenate([meta, em])
     psnr_mean = ps.mean(axis=0)
     targets = class_targets(psnr_mean, args.camera)
     for a, sc in enumerate(SCALES):
@@ -223,8 +262,7 @@ def main() -> int:
             t = targets[a, c]
             log(f"x{sc} {cls.label}: PSNR per step {cells} -> target "
                 f"{STEPS[t] if t >= 0 else 'left out'}")
-    net, stats = _fit(fz["f"][sel], meta[sel], targets, args.hidden, args.epochs,
-                      args.weight_decay, log)
+    net, stats = _fit(feats, meta, targets, args.hidden, args.epochs, args.weight_decay, log)
     stats["class_psnr_per_step"] = {f"x{sc} {cls.label}": [round(float(v), 3)
                                                            for v in psnr_mean[a, c]]
                                     for a, sc in enumerate(SCALES)
@@ -237,6 +275,7 @@ def main() -> int:
               "steps": json.dumps(STEPS), "train_dir": args.train_dir.name,
               "images": str(args.images), "regret_images": str(args.regret_images),
               "epochs": str(args.epochs), "camera": args.camera,
+              "clean_extra": json.dumps([d.name for d in args.clean_extra]),
               "classes": json.dumps([c.label for c in CLASSES]), "stats": json.dumps(stats)}
     state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
     atomic_replace(args.out, lambda tmp: save_file(state, tmp, meta_s))
@@ -259,6 +298,10 @@ def _card(args: argparse.Namespace, params: int, stats: dict) -> str:
         f"{c['heldout_mean_step']:g} | "
         f"{100 * c.get('heldout_share_<=0.25', c.get('heldout_share_>=0.5', 0)):.0f}% |"
         for k, c in stats["per_class"].items())
+    extra_flags = "".join(f" --clean-extra {d}" for d in args.clean_extra)
+    extra_text = "".join(
+        f"; the clean class also on the first {2 * args.images} images of {d.name}"
+        for d in args.clean_extra)
     return f"""# damage estimator (auto's strength)
 
 - what: `srlab.image.damage.DamageHead`, {params:,} parameters: the features
@@ -267,11 +310,12 @@ def _card(args: argparse.Namespace, params: int, stats: dict) -> str:
   span/span-real blend; `srlab.image.condition.choose` rounds their expectation to a step.
 - training: `python tools/train_damage.py --images {args.images} --regret-images
   {args.regret_images} --epochs {args.epochs} --hidden {args.hidden} --weight-decay
-  {args.weight_decay:g} --camera {args.camera}` (seed {SEED}), on {args.train_dir.name}
-  (training images only): every labelled class of `srlab inspect --eval` at x2 and x4 on each
-  of the first {args.images} images. Target of an input: its class's step, clean 0, a damaged
-  class the step >= 0.5 that scored best (mean Y PSNR against the HR over {REGRET_LR} px LR
-  crops of the first {args.regret_images} images, the blends actually run), camera-like clean
+  {args.weight_decay:g} --camera {args.camera}{extra_flags}` (seed {SEED}), on
+  {args.train_dir.name} (training images only): every labelled class of `srlab inspect --eval`
+  at x2 and x4 on each of the first {args.images} images{extra_text}. Target of an input:
+  its class's step, clean 0, a damaged class the step >= 0.5 that scored best (mean Y PSNR
+  against the HR over {REGRET_LR} px LR crops of the first {args.regret_images} images, the
+  blends actually run), camera-like clean
   {"left out" if args.camera == "skip" else "the step that scored best"}. Loss: cross-entropy.
 - held out: the last fifth of the images ({stats["heldout_images"]} images,
   {stats["inputs_heldout"]} inputs; trained on {stats["inputs_train"]}); step accuracy

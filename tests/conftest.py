@@ -83,3 +83,19 @@ def smooth_images(folder: Path, n: int, seed: int, size: int = 64) -> Path:
         img = np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8)
         Image.fromarray(img).save(folder / f"img{i}.png")
     return folder
+
+
+@pytest.fixture
+def srv():
+    """The web demo's server state with small limits (web tests)."""
+    from srlab.web import state
+
+    return state.ServerState(state.Limits(max_pixels=300 * 300, max_upload_bytes=400_000))
+
+
+def save_png(path: Path, arr: np.ndarray) -> str:
+    """``arr`` written as a PNG at ``path``; the path as the demo's file inputs give it."""
+    from PIL import Image
+
+    Image.fromarray(arr).save(path)
+    return str(path)

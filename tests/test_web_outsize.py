@@ -17,18 +17,10 @@ from PIL import Image
 
 pytest.importorskip("gradio", reason="the web extra is not installed: pip install 'srlab[web]'")
 
+from conftest import save_png  # noqa: E402
+
 from srlab.image.outsize import SizeError  # noqa: E402
 from srlab.web import api, app, sizing, state  # noqa: E402
-
-
-@pytest.fixture
-def srv() -> state.ServerState:
-    return state.ServerState(state.Limits(max_pixels=300 * 300, max_upload_bytes=400_000))
-
-
-def _png(path: Path, arr: np.ndarray) -> str:
-    Image.fromarray(arr).save(path)
-    return str(path)
 
 
 def test_the_box_is_read_as_the_api_reads_its_parameters():
@@ -74,7 +66,7 @@ def test_an_empty_box_says_what_to_type():
 
 def test_a_sized_batch_gives_the_api_pixels_and_says_what_ran(srv, tmp_path, rng):
     arr = rng.integers(0, 256, (70, 100, 3), dtype=np.uint8)
-    items = [app._check_upload(srv, _png(tmp_path / "img.png", arr))]
+    items = [app._check_upload(srv, save_png(tmp_path / "img.png", arr))]
     for mode, text, size, label, ran in (
             ("factor", "1.5", (150, 105), "x1.5", "bicubic x2 -> resize to 1.5x (150x105)"),
             ("fit", "250x250", (250, 175), "fit250x250",
@@ -103,7 +95,7 @@ def test_a_sized_batch_gives_the_api_pixels_and_says_what_ran(srv, tmp_path, rng
 
 
 def test_a_size_that_cannot_be_made_is_refused_before_any_work(srv, tmp_path, rng):
-    items = [app._check_upload(srv, _png(tmp_path / "img.png",
+    items = [app._check_upload(srv, save_png(tmp_path / "img.png",
                                          rng.integers(0, 256, (70, 100, 3), dtype=np.uint8)))]
     scale, sized = sizing.from_ui("bicubic", "width", "50", None)
     opts = state.Options("bicubic", scale).checked()

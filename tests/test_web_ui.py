@@ -12,22 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import save_png
 from PIL import Image
 
 from srlab import web
 from srlab.web import app, state
 from srlab.zoo import catalog
 from srlab.zoo.weights import WeightsMeta
-
-
-@pytest.fixture
-def srv() -> state.ServerState:
-    return state.ServerState(state.Limits(max_pixels=300 * 300, max_upload_bytes=400_000))
-
-
-def _png(path: Path, arr: np.ndarray) -> str:
-    Image.fromarray(arr).save(path)
-    return str(path)
 
 
 def test_picker_offers_only_trained_combinations_main_models_first():
@@ -83,11 +74,11 @@ def test_upload_check_refuses_with_the_api_wording(srv, tmp_path):
     assert err.value.status == 400
     assert err.value.message.startswith("notes.png: not an image srlab can read")
     assert str(tmp_path) not in err.value.message  # no server path leaks
-    big = _png(tmp_path / "big.png", np.zeros((301, 300, 3), np.uint8))
+    big = save_png(tmp_path / "big.png", np.zeros((301, 300, 3), np.uint8))
     with pytest.raises(state.WebError, match=r"big.png is 300 x 301 = 90,300 pixels, above "
                                              r"this server's limit of 90,000"):
         app._check_upload(srv, big)
-    ok = app._check_upload(srv, _png(tmp_path / "ok.png", np.zeros((20, 30, 3), np.uint8)))
+    ok = app._check_upload(srv, save_png(tmp_path / "ok.png", np.zeros((20, 30, 3), np.uint8)))
     assert ok["size"] == (30, 20) and ok["name"] == "ok.png"
 
 
@@ -103,7 +94,7 @@ def test_input_preview_is_a_small_png_whatever_the_upload(tmp_path, rng, monkeyp
 
 
 def test_batch_job_counts_tiles_writes_results_and_a_zip(srv, tmp_path, rng):
-    items = [app._check_upload(srv, _png(tmp_path / f"img{i}.png",
+    items = [app._check_upload(srv, save_png(tmp_path / f"img{i}.png",
                                          rng.integers(0, 256, (70, 100, 3), dtype=np.uint8)))
              for i in range(3)]
     opts = state.Options("bicubic", 2, tile=32, fmt="webp", quality=90).checked()
@@ -124,7 +115,7 @@ def test_batch_job_counts_tiles_writes_results_and_a_zip(srv, tmp_path, rng):
 
 
 def test_cancel_stops_the_job_at_the_next_tile(srv, tmp_path, rng):
-    items = [app._check_upload(srv, _png(tmp_path / "a.png",
+    items = [app._check_upload(srv, save_png(tmp_path / "a.png",
                                          rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)))]
     opts = state.Options("bicubic", 2, tile=32).checked()
     job = state.Job(16, 1)
@@ -154,7 +145,7 @@ def test_progress_line_says_tiles_and_time_left():
 
 def test_large_results_are_previewed_downscaled(srv, tmp_path, rng, monkeypatch):
     monkeypatch.setattr(app, "PREVIEW_MAX_PIXELS", 100 * 100)
-    items = [app._check_upload(srv, _png(tmp_path / "a.png",
+    items = [app._check_upload(srv, save_png(tmp_path / "a.png",
                                          rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)))]
     out = app._ui_batch(srv, items, state.Options("bicubic", 2).checked(), state.Job(1))
     it = out[0]

@@ -81,15 +81,9 @@ def test_manifest_rows_and_bad_input_recorded(tmp_path, reference):
     assert "3 written" in result.summary and "1 failed" in result.summary
 
 
-def test_resume_after_interrupt_does_only_the_missing_files(tmp_path, reference, monkeypatch):
+def _counting(monkeypatch) -> dict[str, int]:
     import srlab.batch.cluster as cl
 
-    inputs, ref = reference
-    src = tmp_path / "in"
-    src.mkdir()
-    for p in inputs[:10]:
-        (src / p.name).write_bytes(p.read_bytes())
-    done: list[str] = []
     calls = {"n": 0}
     real = cl.upscale_one
 
@@ -98,6 +92,17 @@ def test_resume_after_interrupt_does_only_the_missing_files(tmp_path, reference,
         return real(*a, **k)
 
     monkeypatch.setattr(cl, "upscale_one", counting)
+    return calls
+
+
+def test_resume_after_interrupt_does_only_the_missing_files(tmp_path, reference, monkeypatch):
+    inputs, ref = reference
+    src = tmp_path / "in"
+    src.mkdir()
+    for p in inputs[:10]:
+        (src / p.name).write_bytes(p.read_bytes())
+    done: list[str] = []
+    calls = _counting(monkeypatch)
 
     def ctrl_c_after_four(w):
         done.append(w.source.name)
@@ -294,20 +299,6 @@ def test_cli_resume_and_summary(capsys, tmp_path, reference):
 
 
 # --- chunks: several files per task, faults and resume still per file ----------------------
-
-
-def _counting(monkeypatch) -> dict[str, int]:
-    import srlab.batch.cluster as cl
-
-    calls = {"n": 0}
-    real = cl.upscale_one
-
-    def counting(*a, **k):
-        calls["n"] += 1
-        return real(*a, **k)
-
-    monkeypatch.setattr(cl, "upscale_one", counting)
-    return calls
 
 
 def test_chunk_with_a_bad_file_records_it_and_completes_the_others(tmp_path, reference):

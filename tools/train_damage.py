@@ -85,10 +85,17 @@ def _regret(folder: Path, n_images: int, cache: Path, deadline: float, log) -> b
     return True
 
 
-def _features(folder: Path, n_images: int, cache: Path, deadline: float, log) -> bool:
-    """Phase 2, resumable: features of every class at every scale of each image."""
+def _input_features(lr: np.ndarray, file: Path | None) -> np.ndarray:
+    """``damage.features`` of one labelled input, with its file's JPEG tables if it has one."""
     from srlab.image.condition import chroma_noise, jpeg_lattice, jpeg_quality_of, noise_sigma
 
+    q = jpeg_quality_of(file) if file is not None else None
+    lat, lat_q = jpeg_lattice(lr)
+    return features(lr, q, lat, lat_q, noise_sigma(lr), chroma_noise(lr))
+
+
+def _features(folder: Path, n_images: int, cache: Path, deadline: float, log) -> bool:
+    """Phase 2, resumable: features of every class at every scale of each image."""
     done = dict(np.load(cache)) if cache.is_file() else {}
     f = list(done.get("f", np.zeros((0, len(FEATURES)), np.float32)))
     meta = list(done.get("meta", np.zeros((0, 3), np.int64)))  # image, scale, class
@@ -103,9 +110,7 @@ def _features(folder: Path, n_images: int, cache: Path, deadline: float, log) ->
                 for c, cls in enumerate(CLASSES):
                     lr, file = make_sample(hr, cls, [SEED, 2, i, sc, c], Path(tmp), f"f{i}",
                                            scale=sc)
-                    q = jpeg_quality_of(file) if file is not None else None
-                    lat, lat_q = jpeg_lattice(lr)
-                    f.append(features(lr, q, lat, lat_q, noise_sigma(lr), chroma_noise(lr)))
+                    f.append(_input_features(lr, file))
                     meta.append(np.array([i, sc, c]))
             if i % 10 == 9 or i + 1 == len(paths) or time.time() > deadline:
                 np.savez(cache, f=np.stack(f), meta=np.stack(meta))
@@ -119,8 +124,6 @@ def _clean_features(folder: Path, n_images: int, cache: Path, log) -> tuple[np.n
                                                                            np.ndarray]:
     """Features of the clean class only (MATLAB bicubic) on more HR sources, cached: the
     photos people call clean come from many cameras and web pipelines, not one dataset."""
-    from srlab.image.condition import chroma_noise, jpeg_lattice, noise_sigma
-
     if cache.is_file():
         z = np.load(cache)
         return z["f"], z["meta"]
@@ -133,10 +136,9 @@ def _clean_features(folder: Path, n_images: int, cache: Path, log) -> tuple[np.n
                 if min(full.shape[:2]) < 32 * sc:
                     continue
                 hr = _crop(full, 2 * SIDE, sc, np.random.default_rng([SEED, 3, i, sc]))
-                lr, _ = make_sample(hr, CLASSES[c0], [SEED, 3, i, sc, c0], Path(tmp), f"c{i}",
-                                    scale=sc)
-                lat, lat_q = jpeg_lattice(lr)
-                f.append(features(lr, None, lat, lat_q, noise_sigma(lr), chroma_noise(lr)))
+                lr, file = make_sample(hr, CLASSES[c0], [SEED, 3, i, sc, c0], Path(tmp),
+                                       f"c{i}", scale=sc)
+                f.append(_input_features(lr, file))
                 meta.append(np.array([-1 - i, sc, c0]))  # negative: never held out
     np.savez(cache, f=np.stack(f), meta=np.stack(meta))
     log(f"clean features: {len(f)} inputs from {folder.name}")

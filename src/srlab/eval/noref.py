@@ -112,10 +112,9 @@ def lattice_ratio(img: np.ndarray, period: int = 4) -> float:
     around them (the 7x7 window minus the 3x3 centre): about 1 for a natural image, well
     above it for a gridded one. Luma of an RGB image; no reference needed.
     """
-    y = img.astype(np.float64)
-    if y.ndim == 3:
-        y = y[..., :3] @ np.array([0.299, 0.587, 0.114])[: y.shape[-1]] if y.shape[-1] >= 3 \
-            else y[..., 0]
+    from srlab.image.condition import luma  # the one BT.601 luma of the no-reference cues
+
+    y = luma(img)
     h, w = y.shape
     win = np.hanning(h)[:, None] * np.hanning(w)[None, :]
     power = np.abs(np.fft.fft2((y - y.mean()) * win)) ** 2

@@ -79,18 +79,20 @@ class Blend:
         coef = self.coefficients()
         return next(iter(coef)) if len(coef) == 1 else None
 
+    def _base(self) -> str:
+        """The model a label or tag starts from: span when denoise is below 1, else span-real
+        (S = 1: the detail pair alone)."""
+        return DENOISE_PAIR[0] if self.denoise is not None and self.denoise < 1 \
+            else DETAIL_PAIR[0]
+
     def label(self) -> str:
         """What ran, in words: ``span (denoise 0.5)``, ``span-real (detail 0.7)``,
         ``span (denoise 0.5, detail 0.7)``; an end point is its model's name."""
         whole = self.whole()
         if whole is not None:
             return whole
-        parts = []
-        base = DENOISE_PAIR[0]
-        if self.denoise is not None and self.denoise < 1:
-            parts.append(f"denoise {self.denoise:g}")
-        else:
-            base = DETAIL_PAIR[0]  # S = 1: the detail pair alone
+        base = self._base()
+        parts = [f"denoise {self.denoise:g}"] if base == DENOISE_PAIR[0] else []
         if self.detail:
             parts.append(f"detail {self.detail:g}")
         return f"{base} ({', '.join(parts)})"
@@ -100,8 +102,7 @@ class Blend:
         whole = self.whole()
         if whole is not None:
             return whole
-        base = DENOISE_PAIR[0] if self.denoise is not None and self.denoise < 1 \
-            else DETAIL_PAIR[0]
+        base = self._base()
         out = base + (f"-dn{self.denoise:g}" if base == DENOISE_PAIR[0] else "")
         return out + (f"-dt{self.detail:g}" if self.detail else "")
 

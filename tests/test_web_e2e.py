@@ -432,6 +432,13 @@ def test_docs_render_offline(page, base):
 
 def test_auto_is_the_default_and_shows_its_choice(tmp_path, monkeypatch, browser, crops):
     make_shipped_pair(tmp_path, monkeypatch)  # a stand-in span-real: auto is available
+    from srlab.web import app as web_app
+
+    def late(*args, _shown=web_app._auto_strength):  # the run's "auto ran" update lands late
+        time.sleep(3)
+        return _shown(*args)
+
+    monkeypatch.setattr(web_app, "_auto_strength", late)
     with running_server(LIMITS) as url:
         page = browser.new_page()
         page.set_default_timeout(TIMEOUT_MS)
@@ -445,10 +452,12 @@ def test_auto_is_the_default_and_shows_its_choice(tmp_path, monkeypatch, browser
             assert "chose span-real" in status, status
             link = page.wait_for_selector("#srlab-download a[download]")
             assert link.get_attribute("download") == "web_span-real_x4.png"
-            # a manual denoise strength overrides what auto reads
-            page.uncheck("#srlab-denoise-auto input[type=checkbox]")
+            # a manual denoise strength overrides what auto reads: moving the slider unticks
+            # auto, and a late "auto ran" update does not move it back
             page.fill("#srlab-denoise input[type=number]", "0.5")
             page.press("#srlab-denoise input[type=number]", "Enter")
+            page.wait_for_function("!document.querySelector("
+                                   "'#srlab-denoise-auto input[type=checkbox]').checked")
             status = _run(page, "denoise 0.5")
             assert "span-dn0.5 ×4" in status, status
             # another model hides the denoise controls

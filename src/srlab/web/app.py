@@ -429,7 +429,7 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
                 with gr.Group(visible=model0 == AUTO) as denoise_box:
                     dn_auto = gr.Checkbox(True, label="Denoise strength: auto (read from each "
                                           "image)", elem_id="srlab-denoise-auto")
-                    dn = gr.Slider(0, 1, value=0.5, step=0.05, interactive=False,
+                    dn = gr.Slider(0, 1, value=0.5, step=0.05,
                                    label=f"Denoise strength: 0 = faithful ({DENOISE_PAIR[0]}), "
                                          f"1 = clean ({DENOISE_PAIR[1]})",
                                    elem_id="srlab-denoise")
@@ -663,7 +663,9 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
         model_dd.input(on_model, [model_dd, scale_rd], [scale_rd, denoise_box, card,
                                                         metrics_box], **private)
         scale_rd.input(on_scale, [model_dd, scale_rd], [card, metrics_box], **private)
-        dn_auto.input(lambda a: gr.Slider(interactive=not a), dn_auto, dn, **private)
+        # the slider follows auto until the user moves it: moving it unticks auto in the
+        # page itself (no server round trip that could land late or be lost)
+        dn.input(None, None, dn_auto, js="() => false", **private)
         fmt.input(lambda f: gr.Slider(visible=f != "png"), fmt, quality, **private)
         show.click(on_show, [model_dd, scale_rd],
                    [metrics_box, no_artifacts, loss_img, psnr_img, ssim_img, gif_img, csv_file],
@@ -687,14 +689,15 @@ def build_app(state: "ServerState | None" = None) -> "gr.Blocks":
                         **private)
 
         # the denoise slider shows what auto ran on the image shown (issue 50)
-        def on_strength(i: int | None, items: list[dict[str, Any]]):
-            shown = _auto_strength(items, i)
+        def on_strength(i: int | None, items: list[dict[str, Any]], is_auto: bool):
+            shown = _auto_strength(items, i) if is_auto else None  # a hand-set value stays
             return gr.skip() if shown is None else gr.Slider(**shown)
 
         # when the job has ended (.then: results.change, written by this generator, did not
         # reach the page in Chromium)
-        ran.then(lambda items: on_strength(0, items), results, dn, **private)
-        pick.input(on_strength, [pick, results], dn, **private)
+        ran.then(lambda items, a: on_strength(0, items, a), [results, dn_auto], dn,
+                 **private)
+        pick.input(on_strength, [pick, results, dn_auto], dn, **private)
 
     demo.queue(default_concurrency_limit=limits.concurrency, max_size=UI_QUEUE_MAX)
     return demo

@@ -1,6 +1,6 @@
 """Train auto's damage estimator (``srlab.image.damage``) on training images only.
 
-Three phases, all seeded, each cached under ``out/`` so the work can run in pieces (each
+Four phases, all seeded, each cached under ``out/`` so the work can run in pieces (each
 phase stops after ``--max-minutes`` and the next call continues where it stopped):
 
 1. ``regret``: the first ``--regret-images`` training images (default BSDS500-train, never a
@@ -11,7 +11,12 @@ phase stops after ``--max-minutes`` and the next call continues where it stopped
 2. ``features``: every labelled class at x2 and x4 on each of the first ``--images``
    training images (the whole image, at most 512 px, as ``srlab inspect --eval`` crops), and
    ``damage.features`` of each input (with the .jpg files' tables).
-3. ``fit``: the target step of an input is its class's: for clean 0; for a damaged class the
+3. ``cnn``: the same inputs (and the ``--clean-extra`` ones) as luma; ``ArtifactCNN`` learns
+   damaged (every damaged class) against clean and camera-like clean on random
+   ``--cnn-patch`` px patches of the training images' inputs (``--cnn-steps`` batches of 64),
+   and its score of every input becomes the last feature. Not resumable: about 20-30 min on
+   one core at the defaults, cached once done.
+4. ``fit``: the target step of an input is its class's: for clean 0; for a damaged class the
    step >= 0.5 (issue 50's bar) that scored best in phase 1 at that scale; for camera-like
    clean the step that scored best (``--camera skip`` leaves that class out). DamageHead
    learns them (cross-entropy, full batch, Adam); the last fifth of the images is held out
@@ -35,7 +40,7 @@ import torch
 
 from srlab.eval.inspect import CLASSES, SIDE, make_sample
 from srlab.eval.noref import FORBIDDEN_FIT_FOLDERS
-from srlab.image.damage import FEATURES, STEPS, DamageHead, features
+from srlab.image.damage import FEATURES, STEPS, ArtifactCNN, DamageHead, features
 from srlab.image.datasets import find_images, load_rgb, shared_dir
 from srlab.image.metrics import psnr
 
@@ -91,27 +96,64 @@ def _input_features(lr: np.ndarray, file: Path | None) -> np.ndarray:
 
     q = jpeg_quality_of(file) if file is not None else None
     lat, lat_q = jpeg_lattice(lr)
-    return features(lr, q, lat, lat_q, noise_sigma(lr), chroma_noise(lr))
+    return features(lr, q, lat, lat_q, noise_sigma(lr), chroma_noise(lr))[:-1]  # CNN: phase 3
+
+
+GRAY_EVERY = 0  # --gray-every: 0 = colour only (see the option's help)
+
+
+def _load(path: Path, i: int) -> np.ndarray:
+    """Training image ``i``, in gray (luma in all three channels) every ``GRAY_EVERY``th."""
+    from srlab.image.condition import luma
+
+    full = load_rgb(path)
+    if GRAY_EVERY and i % GRAY_EVERY == GRAY_EVERY - 1:
+        full = np.repeat(np.round(luma(full)).astype(np.uint8)[..., None], 3, axis=2)
+    return full
+
+
+def _labelled_inputs(paths: list[Path], start: int, tmp: Path):
+    """(image index, scale, class, LR, .jpg file or None) of every labelled class at every
+    scale of each image from ``start``, seeded: the features and the CNN see the same
+    inputs."""
+    for i in range(start, len(paths)):
+        full = _load(paths[i], i)
+        for sc in SCALES:
+            hr = _crop(full, 2 * SIDE, sc, np.random.default_rng([SEED, 2, i, sc]))
+            for c, cls in enumerate(CLASSES):
+                lr, file = make_sample(hr, cls, [SEED, 2, i, sc, c], tmp, f"f{i}", scale=sc)
+                yield i, sc, c, lr, file
+
+
+def _clean_inputs(paths: list[Path], tmp: Path):
+    """The same for the clean class only, on the extra HR folders (index -1 - i)."""
+    c0 = next(c for c, cls in enumerate(CLASSES) if cls.kind == "clean")
+    for i, path in enumerate(paths):
+        full = _load(path, i)
+        for sc in SCALES:
+            if min(full.shape[:2]) < 32 * sc:
+                continue
+            hr = _crop(full, 2 * SIDE, sc, np.random.default_rng([SEED, 3, i, sc]))
+            lr, file = make_sample(hr, CLASSES[c0], [SEED, 3, i, sc, c0], tmp, f"c{i}",
+                                   scale=sc)
+            yield -1 - i, sc, c0, lr, file
 
 
 def _features(folder: Path, n_images: int, cache: Path, deadline: float, log) -> bool:
-    """Phase 2, resumable: features of every class at every scale of each image."""
+    """Phase 2, resumable: the hand-made features of every class at every scale of each
+    image (the CNN's score is added in phase 3)."""
     done = dict(np.load(cache)) if cache.is_file() else {}
-    f = list(done.get("f", np.zeros((0, len(FEATURES)), np.float32)))
+    f = list(done.get("f", np.zeros((0, len(FEATURES) - 1), np.float32)))
     meta = list(done.get("meta", np.zeros((0, 3), np.int64)))  # image, scale, class
     paths = find_images(folder)[:n_images]
     start = int(meta[-1][0]) + 1 if meta else 0
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(start, len(paths)):
-            full = load_rgb(paths[i])
-            for sc in SCALES:
-                hr = _crop(full, 2 * SIDE, sc, np.random.default_rng([SEED, 2, i, sc]))
-                for c, cls in enumerate(CLASSES):
-                    lr, file = make_sample(hr, cls, [SEED, 2, i, sc, c], Path(tmp), f"f{i}",
-                                           scale=sc)
-                    f.append(_input_features(lr, file))
-                    meta.append(np.array([i, sc, c]))
+        for i, sc, c, lr, file in _labelled_inputs(paths, start, Path(tmp)):
+            f.append(_input_features(lr, file))
+            meta.append(np.array([i, sc, c]))
+            if sc != SCALES[-1] or c != len(CLASSES) - 1:
+                continue  # save once an image is whole
             if i % 10 == 9 or i + 1 == len(paths) or time.time() > deadline:
                 np.savez(cache, f=np.stack(f), meta=np.stack(meta))
                 log(f"features: image {i + 1}/{len(paths)} ({time.time() - t0:.0f} s)")
@@ -127,22 +169,93 @@ def _clean_features(folder: Path, n_images: int, cache: Path, log) -> tuple[np.n
     if cache.is_file():
         z = np.load(cache)
         return z["f"], z["meta"]
-    c0 = next(c for c, cls in enumerate(CLASSES) if cls.kind == "clean")
     f, meta = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, path in enumerate(find_images(folder)[:n_images]):
-            full = load_rgb(path)
-            for sc in SCALES:
-                if min(full.shape[:2]) < 32 * sc:
-                    continue
-                hr = _crop(full, 2 * SIDE, sc, np.random.default_rng([SEED, 3, i, sc]))
-                lr, file = make_sample(hr, CLASSES[c0], [SEED, 3, i, sc, c0], Path(tmp),
-                                       f"c{i}", scale=sc)
-                f.append(_input_features(lr, file))
-                meta.append(np.array([-1 - i, sc, c0]))  # negative: never held out
+        for i, sc, c, lr, file in _clean_inputs(find_images(folder)[:n_images], Path(tmp)):
+            f.append(_input_features(lr, file))
+            meta.append(np.array([i, sc, c]))  # negative: never held out
     np.savez(cache, f=np.stack(f), meta=np.stack(meta))
     log(f"clean features: {len(f)} inputs from {folder.name}")
     return np.stack(f), np.stack(meta)
+
+
+def _held_out(meta: np.ndarray) -> np.ndarray:
+    """The last fifth of the labelled images (the extra clean ones, index < 0, never)."""
+    images = meta[:, 0]
+    uniq = np.unique(images[images >= 0])
+    return images >= uniq[int(0.8 * len(uniq))]
+
+
+def _train_cnn(lumas: list[np.ndarray], damaged: np.ndarray, width: int, steps: int,
+               patch: int, log) -> ArtifactCNN:
+    """ArtifactCNN on random ``patch`` px luma patches of the given inputs, label damaged (1)
+    or not (0), classes balanced by the loss's weight; Adam, the rate lowered for the last
+    third."""
+    torch.manual_seed(SEED)
+    rng = np.random.default_rng([SEED, 4])
+    cnn = ArtifactCNN(width)
+    ok = np.flatnonzero([min(y.shape) >= patch for y in lumas])
+    pos = float(damaged[ok].mean())
+    pos_weight = torch.tensor((1 - pos) / pos)
+    opt = torch.optim.Adam(cnn.parameters(), lr=2e-3)
+    t0 = time.time()
+    for step in range(steps):
+        if step == 2 * steps // 3:
+            for group in opt.param_groups:
+                group["lr"] = 5e-4
+        ids = rng.choice(ok, 64)
+        x = np.stack([_patch(lumas[j], patch, rng) for j in ids])
+        logits = cnn(torch.from_numpy(x)[:, None])
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, torch.from_numpy(damaged[ids].astype(np.float32)), pos_weight=pos_weight)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 1000 == 999:
+            log(f"cnn: step {step + 1}/{steps}: loss {loss.item():.3f} "
+                f"({time.time() - t0:.0f} s)")
+    return cnn.eval()
+
+
+def _patch(y: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
+    a = int(rng.integers(0, y.shape[0] - side + 1))
+    b = int(rng.integers(0, y.shape[1] - side + 1))
+    return y[a : a + side, b : b + side]
+
+
+def _cnn_scores(folder: Path, n_images: int, extras: list[Path], meta: np.ndarray,
+                args: argparse.Namespace, cache: Path, log) -> tuple[ArtifactCNN, np.ndarray]:
+    """Phase 3, cached: the inputs of phases 2 and the extra clean folders again (as luma),
+    ArtifactCNN trained on those of the training images, and its score of every input."""
+    from safetensors.torch import load_file, save_file
+
+    from srlab.image.condition import luma
+
+    scores_file = cache.with_suffix(".npz")
+    if cache.is_file() and scores_file.is_file():
+        cnn = ArtifactCNN(args.cnn_width)
+        cnn.load_state_dict(load_file(str(cache)))
+        return cnn.eval(), np.load(scores_file)["scores"]
+    lumas, got = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = [_labelled_inputs(find_images(folder)[:n_images], 0, Path(tmp))]
+        inputs += [_clean_inputs(find_images(d)[: 2 * n_images], Path(tmp)) for d in extras]
+        for source in inputs:
+            for i, sc, c, lr, _ in source:
+                lumas.append(luma(lr).astype(np.float32))
+                got.append((i, sc, c))
+    if not np.array_equal(np.array(got), meta):
+        sys.exit("train_damage: the CNN's inputs differ from the cached features' (delete "
+                 f"{cache.parent} and rerun)")
+    damaged = np.array([CLASSES[c].kind == "damaged" for c in meta[:, 2]])
+    train = ~_held_out(meta)
+    log(f"cnn: {len(lumas)} inputs, training on {int(train.sum())}")
+    cnn = _train_cnn([y for y, t in zip(lumas, train, strict=True) if t], damaged[train],
+                     args.cnn_width, args.cnn_steps, args.cnn_patch, log)
+    scores = np.array([cnn.score(y) for y in lumas], dtype=np.float32)
+    save_file({k: v.contiguous() for k, v in cnn.state_dict().items()}, str(cache))
+    np.savez(scores_file, scores=scores)
+    return cnn, scores
 
 
 def class_targets(psnr_mean: np.ndarray, camera: str) -> np.ndarray:
@@ -158,22 +271,22 @@ def class_targets(psnr_mean: np.ndarray, camera: str) -> np.ndarray:
             elif cls.kind == "damaged":
                 out[a, c] = max(allowed_damaged, key=lambda k, p=p: p[k])
             else:
-                out[a, c] = -1 if camera == "skip" else int(np.argmax(p))
+                out[a, c] = {"skip": -1, "clean": 0}.get(camera, int(np.argmax(p)))
     return out
 
 
 def _fit(f: np.ndarray, meta: np.ndarray, targets: np.ndarray, hidden: int, epochs: int,
-         weight_decay: float, log) -> tuple[DamageHead, dict]:
+         weight_decay: float, cnn: ArtifactCNN, log) -> tuple[DamageHead, dict]:
     torch.manual_seed(SEED)
     images = meta[:, 0]
     scale_idx = np.searchsorted(SCALES, meta[:, 1])
     y = targets[scale_idx, meta[:, 2]]
     keep = y >= 0
-    uniq = np.unique(images[images >= 0])  # extra clean images (negative) always train
-    held = images >= uniq[int(0.8 * len(uniq))]
+    held = _held_out(meta)
     tr, ho = keep & ~held, keep & held
     x, yt = torch.from_numpy(f).float(), torch.from_numpy(np.maximum(y, 0))
     net = DamageHead(n_features=f.shape[1], hidden=hidden)
+    net.cnn = cnn
     net.mean.copy_(x[tr].mean(dim=0))
     net.std.copy_(x[tr].std(dim=0).clamp_min(1e-3))
     opt = torch.optim.Adam(net.parameters(), lr=1e-2, weight_decay=weight_decay)
@@ -219,16 +332,28 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=3000)
     ap.add_argument("--hidden", type=int, default=32)
     ap.add_argument("--weight-decay", type=float, default=1e-4)
-    ap.add_argument("--camera", choices=("best", "skip"), default="best",
-                    help="camera-like clean: train on its best step, or leave it out")
+    ap.add_argument("--camera", choices=("best", "skip", "clean"), default="best",
+                    help="camera-like clean: train on its best step, leave it out, or as clean (0)")
     ap.add_argument("--clean-extra", type=Path, action="append", default=[], metavar="DIR",
                     help="more HR folders whose MATLAB-bicubic LR train the clean class only "
                          "(training images only, e.g. ImageNet-sample400 and T91)")
+    ap.add_argument("--cnn-steps", type=int, default=18000,
+                    help="training steps of the artefact CNN (batches of 64 patches)")
+    ap.add_argument("--cnn-width", type=int, default=16)
+    ap.add_argument("--cnn-patch", type=int, default=48)
+    ap.add_argument("--gray-every", type=int, default=0, metavar="N",
+                    help="every Nth training image in gray (0: none). Old photos are often "
+                         "gray and a gray image's colour cues lie outside what colour photos "
+                         "teach; tried with 5, it lowered JPEG-then-resize recall on the "
+                         "labelled set to 76%% (docs/real-world.md)")
     ap.add_argument("--max-minutes", type=float, default=9.0,
                     help="stop a phase after this long (rerun to continue)")
     ap.add_argument("--cache", type=Path, default=Path("out/damage"))
     ap.add_argument("--out", type=Path, default=Path("src/srlab/weights/damage.safetensors"))
     args = ap.parse_args()
+    global GRAY_EVERY
+    GRAY_EVERY = args.gray_every
+    gray = f"_gray{GRAY_EVERY}" if GRAY_EVERY else ""
     torch.set_num_threads(1)
     deadline = time.time() + 60 * args.max_minutes
 
@@ -241,21 +366,28 @@ def main() -> int:
                    deadline, log):
         log("regret phase not finished: run again to continue")
         return 3
-    if not _features(args.train_dir, args.images, args.cache / f"{tag}_features.npz",
-                     deadline, log):
+    features_cache = args.cache / f"{tag}{gray}_features.npz"
+    if not _features(args.train_dir, args.images, features_cache, deadline, log):
         log("features phase not finished: run again to continue")
         return 3
     ps = np.load(args.cache / f"{tag}_regret.npz")["psnr"][: args.regret_images]
-    fz = np.load(args.cache / f"{tag}_features.npz")
+    fz = np.load(features_cache)
     meta = fz["meta"]
     sel = meta[:, 0] < args.images
     feats, meta = fz["f"][sel], meta[sel]
     for extra in args.clean_extra:
         if extra.name in FORBIDDEN_FIT_FOLDERS:
             sys.exit(f"train_damage: {extra} is a test set; train on training images only")
-        ef, em = _clean_features(extra, args.images * 2,
-                                 args.cache / f"{extra.name}_clean_features.npz", log)
+        ef, em = _clean_features(
+            extra, args.images * 2,
+            args.cache / f"{extra.name}{gray}_clean_features.npz", log)
         feats, meta = np.concatenate([feats, ef]), np.concatenate([meta, em])
+    name = f"{tag}{gray}_{'+'.join(d.name for d in args.clean_extra) or 'no-extra'}"
+    cnn, scores = _cnn_scores(
+        args.train_dir, args.images, args.clean_extra, meta, args,
+        args.cache / f"{name}_cnn{args.cnn_width}_{args.cnn_steps}_{args.cnn_patch}.safetensors",
+        log)
+    feats = np.concatenate([feats, scores[:, None]], axis=1)
     psnr_mean = ps.mean(axis=0)
     targets = class_targets(psnr_mean, args.camera)
     for a, sc in enumerate(SCALES):
@@ -264,7 +396,8 @@ def main() -> int:
             t = targets[a, c]
             log(f"x{sc} {cls.label}: PSNR per step {cells} -> target "
                 f"{STEPS[t] if t >= 0 else 'left out'}")
-    net, stats = _fit(feats, meta, targets, args.hidden, args.epochs, args.weight_decay, log)
+    net, stats = _fit(feats, meta, targets, args.hidden, args.epochs, args.weight_decay, cnn,
+                      log)
     stats["class_psnr_per_step"] = {f"x{sc} {cls.label}": [round(float(v), 3)
                                                            for v in psnr_mean[a, c]]
                                     for a, sc in enumerate(SCALES)
@@ -277,6 +410,8 @@ def main() -> int:
               "steps": json.dumps(STEPS), "train_dir": args.train_dir.name,
               "images": str(args.images), "regret_images": str(args.regret_images),
               "epochs": str(args.epochs), "camera": args.camera,
+              "cnn": json.dumps({"width": args.cnn_width, "steps": args.cnn_steps,
+                                 "patch": args.cnn_patch}),
               "clean_extra": json.dumps([d.name for d in args.clean_extra]),
               "classes": json.dumps([c.label for c in CLASSES]), "stats": json.dumps(stats)}
     state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
@@ -288,6 +423,10 @@ def main() -> int:
     log(json.dumps(stats, indent=1))
     return 0
 
+
+_CAMERA = {"best": "the step that scored best", "skip": "left out",
+           "clean": "0, as clean (a wrong blend of a clean photo costs more than the best "
+                    "step gains on a soft one)"}
 
 _HEAD = ("| scale, class | mean PSNR of steps 0 / 0.25 / 0.5 / 0.75 / 1 (training crops) | "
          "target | held-out mean step | held-out share meeting the bar |\n|---|---|---|---|---|")
@@ -307,18 +446,23 @@ def _card(args: argparse.Namespace, params: int, stats: dict) -> str:
     return f"""# damage estimator (auto's strength)
 
 - what: `srlab.image.damage.DamageHead`, {params:,} parameters: the features
-  {", ".join(FEATURES)} (`damage.features`), normalised, one hidden layer of {args.hidden}, the
+  {", ".join(FEATURES)} (`damage.features`; the last is the score of
+  `damage.ArtifactCNN`, width {args.cnn_width}, trained for {args.cnn_steps} batches of 64
+  {args.cnn_patch} px luma patches to tell the damaged classes from clean and camera-like
+  clean on the training images' inputs), normalised, one hidden layer of {args.hidden}, the
   probabilities of the denoise strengths {", ".join(f"{s:g}" for s in STEPS)} of the
   span/span-real blend; `srlab.image.condition.choose` rounds their expectation to a step.
 - training: `python tools/train_damage.py --images {args.images} --regret-images
   {args.regret_images} --epochs {args.epochs} --hidden {args.hidden} --weight-decay
-  {args.weight_decay:g} --camera {args.camera}{extra_flags}` (seed {SEED}), on
+  {args.weight_decay:g} --camera {args.camera}{extra_flags} --gray-every {args.gray_every}
+  --cnn-steps {args.cnn_steps}
+  --cnn-width {args.cnn_width} --cnn-patch {args.cnn_patch}` (seed {SEED}), on
   {args.train_dir.name} (training images only): every labelled class of `srlab inspect --eval`
   at x2 and x4 on each of the first {args.images} images{extra_text}. Target of an input:
   its class's step, clean 0, a damaged class the step >= 0.5 that scored best (mean Y PSNR
   against the HR over {REGRET_LR} px LR crops of the first {args.regret_images} images, the
   blends actually run), camera-like clean
-  {"left out" if args.camera == "skip" else "the step that scored best"}. Loss: cross-entropy.
+  {_CAMERA[args.camera]}. Loss: cross-entropy.
 - held out: the last fifth of the images ({stats["heldout_images"]} images,
   {stats["inputs_heldout"]} inputs; trained on {stats["inputs_train"]}); step accuracy
   {stats["heldout_accuracy"]:.3f}.

@@ -163,7 +163,8 @@ def _model_identity(name: str, scale: int, weights: str | None) -> str | None:
         if None in parts:
             return None
         h.update("|".join(parts).encode())
-        h.update(condition.SOURCE)
+        h.update(condition.SOURCE)  # the estimator's code and weights, and which one decides
+        h.update(b"|learned" if condition.learned_enabled() else b"|hand")
         return h.hexdigest()
     if not get_spec(name).trainable:
         return h.hexdigest()

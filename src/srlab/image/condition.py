@@ -259,9 +259,9 @@ def choose(jpeg_quality: int | None, lattice: float, lattice_quality: int | None
 def learned_enabled() -> bool:
     """Whether auto decides by the learned estimate (``SRLAB_AUTO_ESTIMATOR=learned``).
 
-    Off by default: the second estimator meets the labelled set's bars but one (JPEG then
-    resize 82%, bar 85%), yet on clean Set14 it blends soft images and costs 0.14 dB at x4
-    and 0.29 dB at x2 (the bar is 0.02; docs/real-world.md), so the hand cues stay auto."""
+    Off by default: the third estimator (with its artefact CNN) meets the labelled set's
+    bars and loses 0.01 dB to span on clean Set14 x4, but 0.06 dB at x2 (the bar is 0.02;
+    docs/real-world.md), so the hand cues stay auto until that holds."""
     return os.environ.get("SRLAB_AUTO_ESTIMATOR", "").strip().lower() == "learned"
 
 
@@ -272,10 +272,12 @@ def estimate(img: np.ndarray, path: str | Path | None = None, *,
     q = jpeg_quality_of(path) if path is not None else None
     lat, lat_q = jpeg_lattice(img)
     n, c = noise_sigma(img), chroma_noise(img)
-    from srlab.image.damage import features, strength_probs
+    from srlab.image.damage import features, load_estimator, strength_probs
 
     use = learned_enabled() if learned is None else learned
-    probs = strength_probs(features(img, q, lat, lat_q, n, c)) if use else None
+    net = load_estimator() if use else None
+    probs = (strength_probs(features(img, q, lat, lat_q, n, c, net.cnn), net)
+             if net is not None else None)
     d, why = choose(q, lat, lat_q, n, c, probs)
     return Condition(jpeg_quality=q, lattice=lat, lattice_quality=lat_q, noise=n, chroma=c,
                      denoise=d, reason=why,

@@ -12,7 +12,11 @@ the step auto runs.
 
 A CNN on 32x32 patches trained on the same targets was tried first and learned only the best
 constant (held-out regret 0.256 dB, the same as always 0.5): per-patch targets are noisy, and
-the cues above are what separates the classes.
+the cues above are what separates the classes. What the cues cannot separate is a JPEG
+resized after saving (grid gone) from a clean photo with grain (Set14's scans and video
+frames, web photos): ``ArtifactCNN``, a small fully convolutional detector trained on luma
+patches with the plain label damaged / clean (not a regret), reads the artefacts themselves
+(ringing, smeared blocks, dots, noise) and its score is the last cue.
 
 The weights ship as ``weights/damage.safetensors`` (plain tensors, never unpickled: the
 feature normalisation is stored beside the layers) with a card, ``weights/damage.md``.
@@ -27,25 +31,65 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["STEPS", "FEATURES", "DamageHead", "features", "load_estimator", "strength_probs",
-           "WEIGHTS"]
+__all__ = ["STEPS", "FEATURES", "ArtifactCNN", "DamageHead", "features", "load_estimator",
+           "strength_probs", "WEIGHTS"]
 
 STEPS = (0.0, 0.25, 0.5, 0.75, 1.0)
 FEATURES = ("jpeg file", "file quality", "lattice", "lattice quality", "luma noise",
             "colour noise", "high-band share", "spectral peak", "sharpness", "flat-tile std",
-            "grid jump", "Nyquist share", "ring peak", "grid period", "Laplacian kurtosis")
+            "grid jump", "Nyquist share", "ring peak", "grid period", "Laplacian kurtosis",
+            "artefact CNN")
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "damage.safetensors"
 
 
-class DamageHead(nn.Module):
-    """Normalised features -> one hidden layer -> logits of the steps."""
+class ArtifactCNN(nn.Module):
+    """Luma (N, 1, H, W, 0..255) -> a damaged-minus-clean logit per image: the mean of a
+    fully convolutional map (receptive field 19 px), so one net scores patches in training
+    and whole images in use."""
 
-    def __init__(self, n_features: int = len(FEATURES), hidden: int = 16) -> None:
+    TILE = 128  # large images: the mean over a 3x3 grid of tiles this size
+
+    def __init__(self, width: int = 16) -> None:
+        super().__init__()
+        w = width
+        self.body = nn.Sequential(
+            nn.Conv2d(1, w, 3), nn.ReLU(), nn.Conv2d(w, w, 3, stride=2), nn.ReLU(),
+            nn.Conv2d(w, 2 * w, 3, stride=2), nn.ReLU(), nn.Conv2d(2 * w, 2 * w, 3), nn.ReLU(),
+            nn.Conv2d(2 * w, 1, 1))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.body(y / 64.0 - 2.0).mean(dim=(1, 2, 3))
+
+    def score(self, y: np.ndarray) -> float:
+        """The image's logit: whole when it is small, else a 3x3 grid of ``TILE`` tiles
+        spread over it (a phone photo costs nine small tiles, not 12 Mpx of convolutions)."""
+        h, w = y.shape
+        if min(h, w) < 20:
+            return 0.0
+        t = self.TILE
+        if max(h, w) <= 3 * t:
+            tiles = [y]
+        else:
+            ys = np.linspace(0, max(h - t, 0), 3).astype(int)
+            xs = np.linspace(0, max(w - t, 0), 3).astype(int)
+            tiles = [y[a : a + t, b : b + t] for a in ys for b in xs]
+        with torch.inference_mode():
+            return float(np.mean([float(self(torch.from_numpy(
+                np.ascontiguousarray(tile, dtype=np.float32))[None, None])) for tile in tiles]))
+
+
+class DamageHead(nn.Module):
+    """Normalised features -> one hidden layer -> logits of the steps; ``cnn`` (when the
+    weights have one) computes the last feature."""
+
+    def __init__(self, n_features: int = len(FEATURES), hidden: int = 16,
+                 cnn_width: int = 0) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(n_features))
         self.register_buffer("std", torch.ones(n_features))
         self.net = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(),
                                  nn.Linear(hidden, len(STEPS)))
+        self.cnn = ArtifactCNN(cnn_width) if cnn_width else None
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         return self.net((f - self.mean) / self.std)
@@ -128,9 +172,11 @@ def _kurtosis(y: np.ndarray) -> float:
 
 
 def features(img: np.ndarray, jpeg_quality: int | None, lattice: float,
-             lattice_quality: int | None, noise: float, chroma: float) -> np.ndarray:
+             lattice_quality: int | None, noise: float, chroma: float,
+             cnn: ArtifactCNN | None = None) -> np.ndarray:
     """The cues ``FEATURES`` of an image (uint8/16 array) beside the hand cues of
-    ``condition``, which the caller has already measured."""
+    ``condition``, which the caller has already measured; the last one is ``cnn``'s score
+    (0 without one)."""
     from srlab.image.condition import luma  # one luma for both modules
 
     y = luma(img)
@@ -154,6 +200,7 @@ def features(img: np.ndarray, jpeg_quality: int | None, lattice: float,
         (100 - lattice_quality) / 100 if lattice_quality is not None and lattice > 0.3 else 0.0,
         np.log1p(noise), np.log1p(chroma), share, peak, sharp, floor, float(grid),
         nyq, ring, _grid_period(y), _kurtosis(y),
+        cnn.score(y) if cnn is not None else 0.0,
     ], dtype=np.float32)
 
 
@@ -165,8 +212,10 @@ def load_estimator(path: Path = WEIGHTS) -> DamageHead | None:
     from safetensors.torch import load_file
 
     state = load_file(str(path))
+    cnn = state.get("cnn.body.0.weight")
     net = DamageHead(n_features=int(state["mean"].numel()),
-                     hidden=int(state["net.0.weight"].shape[0]))
+                     hidden=int(state["net.0.weight"].shape[0]),
+                     cnn_width=0 if cnn is None else int(cnn.shape[0]))
     net.load_state_dict(state)
     return net.eval()
 

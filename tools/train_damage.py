@@ -99,25 +99,23 @@ def _input_features(lr: np.ndarray, file: Path | None) -> np.ndarray:
     return features(lr, q, lat, lat_q, noise_sigma(lr), chroma_noise(lr))[:-1]  # CNN: phase 3
 
 
-GRAY_EVERY = 0  # --gray-every: 0 = colour only (see the option's help)
-
-
-def _load(path: Path, i: int) -> np.ndarray:
-    """Training image ``i``, in gray (luma in all three channels) every ``GRAY_EVERY``th."""
+def _load(path: Path, i: int, gray_every: int) -> np.ndarray:
+    """Training image ``i``, in gray (luma in all three channels) every ``gray_every``th
+    (``--gray-every``; 0: never)."""
     from srlab.image.condition import luma
 
     full = load_rgb(path)
-    if GRAY_EVERY and i % GRAY_EVERY == GRAY_EVERY - 1:
+    if gray_every and i % gray_every == gray_every - 1:
         full = np.repeat(np.round(luma(full)).astype(np.uint8)[..., None], 3, axis=2)
     return full
 
 
-def _labelled_inputs(paths: list[Path], start: int, tmp: Path):
+def _labelled_inputs(paths: list[Path], start: int, tmp: Path, gray_every: int):
     """(image index, scale, class, LR, .jpg file or None) of every labelled class at every
     scale of each image from ``start``, seeded: the features and the CNN see the same
     inputs."""
     for i in range(start, len(paths)):
-        full = _load(paths[i], i)
+        full = _load(paths[i], i, gray_every)
         for sc in SCALES:
             hr = _crop(full, 2 * SIDE, sc, np.random.default_rng([SEED, 2, i, sc]))
             for c, cls in enumerate(CLASSES):
@@ -125,11 +123,11 @@ def _labelled_inputs(paths: list[Path], start: int, tmp: Path):
                 yield i, sc, c, lr, file
 
 
-def _clean_inputs(paths: list[Path], tmp: Path):
+def _clean_inputs(paths: list[Path], tmp: Path, gray_every: int):
     """The same for the clean class only, on the extra HR folders (index -1 - i)."""
     c0 = next(c for c, cls in enumerate(CLASSES) if cls.kind == "clean")
     for i, path in enumerate(paths):
-        full = _load(path, i)
+        full = _load(path, i, gray_every)
         for sc in SCALES:
             if min(full.shape[:2]) < 32 * sc:
                 continue
@@ -139,7 +137,8 @@ def _clean_inputs(paths: list[Path], tmp: Path):
             yield -1 - i, sc, c0, lr, file
 
 
-def _features(folder: Path, n_images: int, cache: Path, deadline: float, log) -> bool:
+def _features(folder: Path, n_images: int, gray_every: int, cache: Path, deadline: float,
+              log) -> bool:
     """Phase 2, resumable: the hand-made features of every class at every scale of each
     image (the CNN's score is added in phase 3)."""
     done = dict(np.load(cache)) if cache.is_file() else {}
@@ -149,7 +148,7 @@ def _features(folder: Path, n_images: int, cache: Path, deadline: float, log) ->
     start = int(meta[-1][0]) + 1 if meta else 0
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        for i, sc, c, lr, file in _labelled_inputs(paths, start, Path(tmp)):
+        for i, sc, c, lr, file in _labelled_inputs(paths, start, Path(tmp), gray_every):
             f.append(_input_features(lr, file))
             meta.append(np.array([i, sc, c]))
             if sc != SCALES[-1] or c != len(CLASSES) - 1:
@@ -162,8 +161,8 @@ def _features(folder: Path, n_images: int, cache: Path, deadline: float, log) ->
     return True
 
 
-def _clean_features(folder: Path, n_images: int, cache: Path, log) -> tuple[np.ndarray,
-                                                                           np.ndarray]:
+def _clean_features(folder: Path, n_images: int, gray_every: int, cache: Path,
+                    log) -> tuple[np.ndarray, np.ndarray]:
     """Features of the clean class only (MATLAB bicubic) on more HR sources, cached: the
     photos people call clean come from many cameras and web pipelines, not one dataset."""
     if cache.is_file():
@@ -171,7 +170,8 @@ def _clean_features(folder: Path, n_images: int, cache: Path, log) -> tuple[np.n
         return z["f"], z["meta"]
     f, meta = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, sc, c, lr, file in _clean_inputs(find_images(folder)[:n_images], Path(tmp)):
+        paths = find_images(folder)[:n_images]
+        for i, sc, c, lr, file in _clean_inputs(paths, Path(tmp), gray_every):
             f.append(_input_features(lr, file))
             meta.append(np.array([i, sc, c]))  # negative: never held out
     np.savez(cache, f=np.stack(f), meta=np.stack(meta))
@@ -238,8 +238,10 @@ def _cnn_scores(folder: Path, n_images: int, extras: list[Path], meta: np.ndarra
         return cnn.eval(), np.load(scores_file)["scores"]
     lumas, got = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        inputs = [_labelled_inputs(find_images(folder)[:n_images], 0, Path(tmp))]
-        inputs += [_clean_inputs(find_images(d)[: 2 * n_images], Path(tmp)) for d in extras]
+        inputs = [_labelled_inputs(find_images(folder)[:n_images], 0, Path(tmp),
+                                   args.gray_every)]
+        inputs += [_clean_inputs(find_images(d)[: 2 * n_images], Path(tmp), args.gray_every)
+                   for d in extras]
         for source in inputs:
             for i, sc, c, lr, _ in source:
                 lumas.append(luma(lr).astype(np.float32))
@@ -351,9 +353,7 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, default=Path("out/damage"))
     ap.add_argument("--out", type=Path, default=Path("src/srlab/weights/damage.safetensors"))
     args = ap.parse_args()
-    global GRAY_EVERY
-    GRAY_EVERY = args.gray_every
-    gray = f"_gray{GRAY_EVERY}" if GRAY_EVERY else ""
+    gray = f"_gray{args.gray_every}" if args.gray_every else ""
     torch.set_num_threads(1)
     deadline = time.time() + 60 * args.max_minutes
 
@@ -367,7 +367,8 @@ def main() -> int:
         log("regret phase not finished: run again to continue")
         return 3
     features_cache = args.cache / f"{tag}{gray}_features.npz"
-    if not _features(args.train_dir, args.images, features_cache, deadline, log):
+    if not _features(args.train_dir, args.images, args.gray_every, features_cache, deadline,
+                     log):
         log("features phase not finished: run again to continue")
         return 3
     ps = np.load(args.cache / f"{tag}_regret.npz")["psnr"][: args.regret_images]
@@ -379,7 +380,7 @@ def main() -> int:
         if extra.name in FORBIDDEN_FIT_FOLDERS:
             sys.exit(f"train_damage: {extra} is a test set; train on training images only")
         ef, em = _clean_features(
-            extra, args.images * 2,
+            extra, args.images * 2, args.gray_every,
             args.cache / f"{extra.name}{gray}_clean_features.npz", log)
         feats, meta = np.concatenate([feats, ef]), np.concatenate([meta, em])
     name = f"{tag}{gray}_{'+'.join(d.name for d in args.clean_extra) or 'no-extra'}"

@@ -136,11 +136,13 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _blank_row(source: str, target: str, spec: TaskSpec) -> dict[str, Any]:
+def _blank_row(source: str, target: str | None, spec: TaskSpec, *, worker: str | None = "",
+               error: str | None = None) -> dict[str, Any]:
+    """A failed row with every manifest column (``worker`` "" = this process)."""
     return {"input": source, "output": target, "status": "failed", "in_size": None,
             "out_size": None, "bytes": None, "sha256": None, "model": spec.model,
             "choice": None, "backend": None, "scale": spec.options.scale, "seconds": None,
-            "worker": _worker_name(), "error": None}
+            "worker": _worker_name() if worker == "" else worker, "error": error}
 
 
 def upscale_chunk(pairs: Sequence[tuple[str, str]], spec: TaskSpec) -> list[dict[str, Any]]:
@@ -378,9 +380,8 @@ def _on_dask(client: Any, todo: Sequence[tuple[str, str]], spec: TaskSpec, chunk
                         singles.extend(items)
                         continue
                     src, dst = items[0]
-                    rows = [{"input": src, "output": dst, "status": "failed",
-                             "model": spec.model, "scale": spec.options.scale, "worker": None,
-                             "error": f"{src}: {type(exc).__name__}: {_first_line(exc)}"}]
+                    rows = [_blank_row(src, dst, spec, worker=None, error=(
+                        f"{src}: {type(exc).__name__}: {_first_line(exc)}"))]
                 for row in rows:
                     sizing.saw(row)
                     yield row
@@ -435,8 +436,7 @@ def run_many(inputs: Sequence[Path | str], opts: UpscaleOptions, *,
         with mf.ManifestWriter(path) as writer:
             run.writer = writer
             for src, message in refused:
-                run.record({"input": src, "output": None, "status": "failed", "model": model,
-                            "scale": opts.scale, "error": message})
+                run.record(_blank_row(src, None, spec, worker=None, error=message))
             todo = _resume(pairs, opts, model, path, writer, run.result) if opts.resume \
                 else pairs
             run.targets = [dst for _, dst in todo]

@@ -50,7 +50,8 @@ def test_noise_estimate_tracks_gray_noise():
         assert abs(noise_sigma(noisy.astype(np.uint8)) - sigma) < 0.2 * sigma + 0.3
 
 
-def test_estimate_sends_clean_to_span_and_jpeg_or_noise_to_span_real():
+def test_estimate_sends_clean_to_span_and_jpeg_or_noise_to_span_real(monkeypatch):
+    monkeypatch.setenv("SRLAB_AUTO_ESTIMATOR", "hand")  # the hand cues' thresholds
     clean = photo()
     assert not estimate(clean).degraded
     assert estimate(jpeg(clean, 60)).degraded
@@ -87,7 +88,9 @@ def test_denoise_blends_the_two_weights(shipped_pair):
         load_model("espcn", 4, denoise=0.5)
 
 
-def test_auto_picks_per_image(shipped_pair):
+def test_auto_picks_per_image(shipped_pair, monkeypatch):
+    # the hand cues: a synthetic drawing is no photo for the learned estimate (test_damage.py)
+    monkeypatch.setenv("SRLAB_AUTO_ESTIMATOR", "hand")
     auto = load_model("auto", 4)
     assert isinstance(auto, AutoUpscaler)
     clean = photo(size=64)
@@ -128,13 +131,14 @@ def test_cli_denoise_errors_are_one_line(shipped_pair, tmp_path, capsys):
     assert not (tmp_path / "o.png").exists()
 
 
-def test_inspect_prints_the_condition_and_the_choice(tmp_path, capsys):
+def test_inspect_prints_the_condition_and_the_choice(tmp_path, capsys, monkeypatch):
     jpg, png = tmp_path / "a.jpg", tmp_path / "b.png"
     Image.fromarray(photo()).save(jpg, quality=60)
     Image.fromarray(photo()).save(png)
+    monkeypatch.setenv("SRLAB_AUTO_ESTIMATOR", "hand")
     assert cli.main(["inspect", str(jpg), str(png)]) == 0
     out = capsys.readouterr().out.splitlines()
-    # by default the hand cues decide and say why
+    # with SRLAB_AUTO_ESTIMATOR=hand the hand cues decide and say why
     assert "JPEG file, quality ~60" in out[0] and "denoise 1 (JPEG file at quality 60" in out[0]
     assert out[0].endswith("span-real (clean it up)")
     assert "no JPEG history" in out[1] and "-> denoise 0" in out[1]
@@ -189,3 +193,13 @@ def test_a_blend_runs_on_onnx_like_on_torch(shipped_pair, tmp_path, monkeypatch)
     diff = np.abs(fast.upscale_array(img).astype(int) - ref.upscale_array(img).astype(int))
     assert diff.max() <= 1  # rounding of float32 runtimes
     assert len(list((tmp_path / "cache" / "onnx").glob("span-denoise-0.5_x4_*.onnx"))) == 1
+
+
+def test_a_table_made_with_the_hand_cues_says_so(monkeypatch):
+    from srlab.eval.tables import command_line
+
+    monkeypatch.setattr("sys.argv", ["srlab", "benchmark", "-m", "auto"])
+    monkeypatch.delenv("SRLAB_AUTO_ESTIMATOR", raising=False)
+    assert command_line() == "srlab benchmark -m auto"
+    monkeypatch.setenv("SRLAB_AUTO_ESTIMATOR", "hand")
+    assert command_line() == "SRLAB_AUTO_ESTIMATOR=hand srlab benchmark -m auto"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from srlab.eval.inspect import CLASSES, LabelledClass, make_sample
+from srlab.eval.inspect import CLASSES, LabelledClass, gray_rgb, make_sample
 from srlab.image import condition, damage
 from srlab.image.condition import JPEG_CLEAN, JPEG_FLOOR, NOISY, STEPS, choose, estimate
 from srlab.image.datasets import load_rgb
@@ -149,19 +149,32 @@ def test_the_estimator_is_small_and_its_weights_are_plain_tensors():
         assert set(f.keys()) == set(net.state_dict())
 
 
-def test_the_learned_estimate_is_opt_in(monkeypatch):
-    """Off by default (it costs 0.06 dB on clean Set14 x2): the hand cues decide, 0 or 1."""
+def test_the_learned_estimate_is_the_default_and_the_hand_cues_one_switch_away(monkeypatch):
+    """auto decides by the learned estimate; SRLAB_AUTO_ESTIMATOR=hand gives the first
+    auto's hand cues (0 or 1), e.g. to rerun an old table."""
     lr = imresize(_hr_views()[0], 0.5)
-    monkeypatch.delenv("SRLAB_AUTO_ESTIMATOR", raising=False)
+    monkeypatch.setenv("SRLAB_AUTO_ESTIMATOR", "hand")
+    assert not condition.learned_enabled()
     hand = estimate(jpeg(lr, 35))
     assert hand.probs is None and hand.denoise == 1.0 and "JPEG" in hand.reason
     assert estimate(lr).denoise == 0.0
-    monkeypatch.setenv("SRLAB_AUTO_ESTIMATOR", "learned")
+    monkeypatch.delenv("SRLAB_AUTO_ESTIMATOR")
     assert condition.learned_enabled()
     if damage.WEIGHTS.is_file():
         learned = estimate(jpeg(lr, 35))
         assert learned.probs is not None and learned.denoise >= JPEG_FLOOR
         assert "learned estimate" in learned.reason
+
+
+def test_a_heavy_jpeg_gets_span_real_whatever_the_learned_step():
+    """The learned step follows the kind of damage (a JPEG class's step is 0.75); at quality
+    <= JPEG_HEAVY full denoise scored best on training crops, so the tables raise it to 1."""
+    mid = np.array([0, 0, 0, 1.0, 0])  # a learned 0.75
+    assert choose(condition.JPEG_HEAVY, 0.0, None, 0.0, 0.0, mid)[0] == 1.0
+    assert choose(None, 0.8, 40, 0.0, 0.0, mid) == (
+        1.0, "learned estimate 0.75, raised: JPEG at quality ~40 <= 50")
+    assert choose(condition.JPEG_HEAVY + 10, 0.0, None, 0.0, 0.0, mid)[0] == 0.75
+    assert choose(None, 0.2, 40, 0.0, 0.0, mid)[0] == 0.75  # no lattice: no JPEG history
 
 
 def test_a_hand_cue_raises_the_learned_step_to_the_floor():
@@ -209,3 +222,37 @@ def test_the_shipped_artefact_cnn_scores_jpeg_then_resize_above_clean(tmp_path):
             lr, _ = make_sample(hr, cls, [i, 5], tmp_path, f"a{i}")
             out.append(net.cnn.score(condition.luma(lr)))
     assert min(moved) > max(clean), (moved, clean)
+
+
+# ---- gray photos ---------------------------------------------------------------------------
+
+def test_colourless_tells_gray_photos_from_colour_ones():
+    rgb = load_rgb(SAMPLE)
+    gray = gray_rgb(rgb)
+    assert damage.colourless(gray) and not damage.colourless(rgb)
+    saved = gray.astype(np.int16) + np.random.default_rng(0).integers(-1, 2, gray.shape)
+    assert damage.colourless(saved.clip(0, 255).astype(np.uint8))  # a gray colour JPEG
+    assert damage.colourless(gray[..., 0])
+    f = damage.features(gray, None, 0.0, None, 1.0, 0.0)
+    assert np.isnan(f[damage.FEATURES.index("colour noise")])
+
+
+@needs_weights
+def test_a_gray_photo_s_missing_colour_noise_reads_as_the_training_mean():
+    net = damage.load_estimator()
+    f = net.mean.numpy().copy()
+    f[damage.FEATURES.index("colour noise")] = np.nan
+    assert np.allclose(damage.strength_probs(f, net), damage.strength_probs(net.mean.numpy(), net))
+
+
+
+@needs_weights
+def test_a_flat_image_reads_as_missing_spectrum_cues_not_minus_infinity():
+    """A flat tile has no spectrum: its log ratios were -inf, which made the head's output
+    arbitrary; they are missing (NaN) now, read as the training mean."""
+    flat = np.full((200, 200, 3), 128, np.uint8)
+    f = damage.features(flat, None, 0.0, None, 0.0, 0.0)
+    assert not np.isinf(f).any()
+    assert np.isnan(f[damage.FEATURES.index("ring peak")])
+    probs = estimate(flat, learned=True).probs
+    assert probs is not None and np.isfinite(probs).all() and abs(sum(probs) - 1) < 1e-6

@@ -16,6 +16,7 @@ Usage: python tools/gan_probe.py runs/span-real-gan_x4 [more runs or weights]
 from __future__ import annotations
 
 import argparse
+import copy
 import shlex
 import sys
 from pathlib import Path
@@ -45,7 +46,7 @@ def generators(target: Path, arch: str, scale: int):
         return
     ema = load_upscaler(arch, scale, weights=str(target / "last.safetensors"), backend="torch")
     ck = torch.load(target / "checkpoint.pt", map_location="cpu", weights_only=True)
-    raw = load_upscaler(arch, scale, weights=str(target / "last.safetensors"), backend="torch")
+    raw = copy.deepcopy(ema)
     raw.net.load_state_dict(ck["model"])  # same architecture, the un-averaged weights
     it = int(ck["iteration"])
     yield f"{target.name} raw generator, iteration {it:,}", raw.upscale_array

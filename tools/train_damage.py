@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from srlab.eval.inspect import CLASSES, SIDE, make_sample
+from srlab.eval.inspect import CLASSES, SIDE, gray_rgb, make_sample
 from srlab.eval.noref import FORBIDDEN_FIT_FOLDERS
 from srlab.image.damage import FEATURES, STEPS, ArtifactCNN, DamageHead, features
 from srlab.image.datasets import find_images, load_rgb, shared_dir
@@ -102,12 +102,8 @@ def _input_features(lr: np.ndarray, file: Path | None) -> np.ndarray:
 def _load(path: Path, i: int, gray_every: int) -> np.ndarray:
     """Training image ``i``, in gray (luma in all three channels) every ``gray_every``th
     (``--gray-every``; 0: never)."""
-    from srlab.image.condition import luma
-
     full = load_rgb(path)
-    if gray_every and i % gray_every == gray_every - 1:
-        full = np.repeat(np.round(luma(full)).astype(np.uint8)[..., None], 3, axis=2)
-    return full
+    return gray_rgb(full) if gray_every and i % gray_every == gray_every - 1 else full
 
 
 def _labelled_inputs(paths: list[Path], start: int, tmp: Path, gray_every: int):
@@ -179,6 +175,13 @@ def _clean_features(folder: Path, n_images: int, gray_every: int, cache: Path,
     return np.stack(f), np.stack(meta)
 
 
+def _file_tag(path: Path | None) -> str:
+    """'' or '_from' + the first hex digits of the file's sha256 (cache names)."""
+    import hashlib
+
+    return "" if path is None else "_from" + hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+
+
 def _held_out(meta: np.ndarray) -> np.ndarray:
     """The last fifth of the labelled images (the extra clean ones, index < 0, never)."""
     images = meta[:, 0]
@@ -223,6 +226,18 @@ def _patch(y: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
     return y[a : a + side, b : b + side]
 
 
+def _cnn_of(path: Path) -> ArtifactCNN:
+    """The artefact CNN inside an estimator's weights file (plain tensors, never unpickled)."""
+    from safetensors.torch import load_file
+
+    state = {k[len("cnn."):]: v for k, v in load_file(str(path)).items() if k.startswith("cnn.")}
+    if not state:
+        sys.exit(f"train_damage: {path} holds no artefact CNN")
+    cnn = ArtifactCNN(int(state["body.0.weight"].shape[0]))
+    cnn.load_state_dict(state)
+    return cnn.eval()
+
+
 def _cnn_scores(folder: Path, n_images: int, extras: list[Path], meta: np.ndarray,
                 args: argparse.Namespace, cache: Path, log) -> tuple[ArtifactCNN, np.ndarray]:
     """Phase 3, cached: the inputs of phases 2 and the extra clean folders again (as luma),
@@ -251,18 +266,23 @@ def _cnn_scores(folder: Path, n_images: int, extras: list[Path], meta: np.ndarra
                  f"{cache.parent} and rerun)")
     damaged = np.array([CLASSES[c].kind == "damaged" for c in meta[:, 2]])
     train = ~_held_out(meta)
-    log(f"cnn: {len(lumas)} inputs, training on {int(train.sum())}")
-    cnn = _train_cnn([y for y, t in zip(lumas, train, strict=True) if t], damaged[train],
-                     args.cnn_width, args.cnn_steps, args.cnn_patch, log)
+    if args.cnn_from is not None:
+        cnn = _cnn_of(args.cnn_from)
+        log(f"cnn: {len(lumas)} inputs, the CNN of {args.cnn_from} (not trained here)")
+    else:
+        log(f"cnn: {len(lumas)} inputs, training on {int(train.sum())}")
+        cnn = _train_cnn([y for y, t in zip(lumas, train, strict=True) if t], damaged[train],
+                         args.cnn_width, args.cnn_steps, args.cnn_patch, log)
     scores = np.array([cnn.score(y) for y in lumas], dtype=np.float32)
     save_file({k: v.contiguous() for k, v in cnn.state_dict().items()}, str(cache))
     np.savez(scores_file, scores=scores)
     return cnn, scores
 
 
-def class_targets(psnr_mean: np.ndarray, camera: str) -> np.ndarray:
+def class_targets(psnr_mean: np.ndarray, camera: str, margin: float = 0.0) -> np.ndarray:
     """(scale, class) -> target step index, from the mean PSNR per step (phase 1): clean 0,
-    damaged the best step >= 0.5, camera-like the best step (-1: left out)."""
+    damaged the best step >= 0.5, camera-like the best step when it beats step 0 by at least
+    ``margin`` dB, else 0 (-1: left out)."""
     out = np.zeros(psnr_mean.shape[:2], dtype=np.int64)
     allowed_damaged = [k for k, s in enumerate(STEPS) if s >= 0.5]
     for a in range(psnr_mean.shape[0]):
@@ -273,7 +293,8 @@ def class_targets(psnr_mean: np.ndarray, camera: str) -> np.ndarray:
             elif cls.kind == "damaged":
                 out[a, c] = max(allowed_damaged, key=lambda k, p=p: p[k])
             else:
-                out[a, c] = {"skip": -1, "clean": 0}.get(camera, int(np.argmax(p)))
+                best = int(np.argmax(p)) if p.max() - p[0] >= margin else 0
+                out[a, c] = {"skip": -1, "clean": 0}.get(camera, best)
     return out
 
 
@@ -289,8 +310,9 @@ def _fit(f: np.ndarray, meta: np.ndarray, targets: np.ndarray, hidden: int, epoc
     x, yt = torch.from_numpy(f).float(), torch.from_numpy(np.maximum(y, 0))
     net = DamageHead(n_features=f.shape[1], hidden=hidden)
     net.cnn = cnn
-    net.mean.copy_(x[tr].mean(dim=0))
-    net.std.copy_(x[tr].std(dim=0).clamp_min(1e-3))
+    xt = x[tr].numpy()  # NaN: a cue the input cannot have (gray images' colour noise)
+    net.mean.copy_(torch.from_numpy(np.nanmean(xt, axis=0)))
+    net.std.copy_(torch.from_numpy(np.nanstd(xt, axis=0, ddof=1)).clamp_min(1e-3))
     opt = torch.optim.Adam(net.parameters(), lr=1e-2, weight_decay=weight_decay)
     loss_fn = torch.nn.CrossEntropyLoss()
     for epoch in range(epochs):
@@ -336,11 +358,20 @@ def main() -> int:
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--camera", choices=("best", "skip", "clean"), default="best",
                     help="camera-like clean: train on its best step, leave it out, or as clean (0)")
+    ap.add_argument("--camera-margin", type=float, default=0.1, metavar="DB",
+                    help="camera-like clean (with --camera best) gets a blend as its target only "
+                         "when the blend beats step 0 by this much on the training crops: a "
+                         "soft photo is also what the clean protocol scores, and a blend that "
+                         "gains less than crop-to-crop noise costs more on sharp ones")
     ap.add_argument("--clean-extra", type=Path, action="append", default=[], metavar="DIR",
                     help="more HR folders whose MATLAB-bicubic LR train the clean class only "
                          "(training images only, e.g. ImageNet-sample400 and T91)")
     ap.add_argument("--cnn-steps", type=int, default=18000,
                     help="training steps of the artefact CNN (batches of 64 patches)")
+    ap.add_argument("--cnn-from", type=Path, default=None, metavar="WEIGHTS",
+                    help="take the artefact CNN from an estimator's weights (e.g. the shipped "
+                         "one, trained by this command at the same settings) and train only "
+                         "the head: minutes instead of half an hour")
     ap.add_argument("--cnn-width", type=int, default=16)
     ap.add_argument("--cnn-patch", type=int, default=48)
     ap.add_argument("--gray-every", type=int, default=0, metavar="N",
@@ -386,11 +417,12 @@ def main() -> int:
     name = f"{tag}{gray}_{'+'.join(d.name for d in args.clean_extra) or 'no-extra'}"
     cnn, scores = _cnn_scores(
         args.train_dir, args.images, args.clean_extra, meta, args,
-        args.cache / f"{name}_cnn{args.cnn_width}_{args.cnn_steps}_{args.cnn_patch}.safetensors",
+        args.cache / (f"{name}_cnn{args.cnn_width}_{args.cnn_steps}_{args.cnn_patch}"
+                      f"{_file_tag(args.cnn_from)}.safetensors"),
         log)
     feats = np.concatenate([feats, scores[:, None]], axis=1)
     psnr_mean = ps.mean(axis=0)
-    targets = class_targets(psnr_mean, args.camera)
+    targets = class_targets(psnr_mean, args.camera, args.camera_margin)
     for a, sc in enumerate(SCALES):
         for c, cls in enumerate(CLASSES):
             cells = " ".join(f"{v:.2f}" for v in psnr_mean[a, c])
@@ -411,8 +443,10 @@ def main() -> int:
               "steps": json.dumps(STEPS), "train_dir": args.train_dir.name,
               "images": str(args.images), "regret_images": str(args.regret_images),
               "epochs": str(args.epochs), "camera": args.camera,
+              "camera_margin": str(args.camera_margin),
               "cnn": json.dumps({"width": args.cnn_width, "steps": args.cnn_steps,
-                                 "patch": args.cnn_patch}),
+                                 "patch": args.cnn_patch,
+                                 "from": _file_tag(args.cnn_from)[len("_from"):] or None}),
               "clean_extra": json.dumps([d.name for d in args.clean_extra]),
               "classes": json.dumps([c.label for c in CLASSES]), "stats": json.dumps(stats)}
     state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
@@ -425,7 +459,8 @@ def main() -> int:
     return 0
 
 
-_CAMERA = {"best": "the step that scored best", "skip": "left out",
+_CAMERA = {"best": "the step that scored best when it beat step 0 by at least "
+                   "--camera-margin dB, else 0", "skip": "left out",
            "clean": "0, as clean (a wrong blend of a clean photo costs more than the best "
                     "step gains on a soft one)"}
 
@@ -440,6 +475,11 @@ def _card(args: argparse.Namespace, params: int, stats: dict) -> str:
         f"{c['heldout_mean_step']:g} | "
         f"{100 * c.get('heldout_share_<=0.25', c.get('heldout_share_>=0.5', 0)):.0f}% |"
         for k, c in stats["per_class"].items())
+    cnn_from = "" if args.cnn_from is None else f" --cnn-from {args.cnn_from}"
+    cnn_note = "" if args.cnn_from is None else (
+        f"\n- the CNN was taken from the estimator before (sha256 "
+        f"{_file_tag(args.cnn_from)[len('_from'):]}...), which this command without "
+        f"`--cnn-from` trained (seeded: the same tensors); only the head was fitted here.")
     extra_flags = "".join(f" --clean-extra {d}" for d in args.clean_extra)
     extra_text = "".join(
         f"; the clean class also on the first {2 * args.images} images of {d.name}"
@@ -455,9 +495,10 @@ def _card(args: argparse.Namespace, params: int, stats: dict) -> str:
   span/span-real blend; `srlab.image.condition.choose` rounds their expectation to a step.
 - training: `python tools/train_damage.py --images {args.images} --regret-images
   {args.regret_images} --epochs {args.epochs} --hidden {args.hidden} --weight-decay
-  {args.weight_decay:g} --camera {args.camera}{extra_flags} --gray-every {args.gray_every}
+  {args.weight_decay:g} --camera {args.camera} --camera-margin {args.camera_margin:g}
+  {extra_flags} --gray-every {args.gray_every}
   --cnn-steps {args.cnn_steps}
-  --cnn-width {args.cnn_width} --cnn-patch {args.cnn_patch}` (seed {SEED}), on
+  --cnn-width {args.cnn_width} --cnn-patch {args.cnn_patch}{cnn_from}` (seed {SEED}), on
   {args.train_dir.name} (training images only): every labelled class of `srlab inspect --eval`
   at x2 and x4 on each of the first {args.images} images{extra_text}. Target of an input:
   its class's step, clean 0, a damaged class the step >= 0.5 that scored best (mean Y PSNR
@@ -466,7 +507,7 @@ def _card(args: argparse.Namespace, params: int, stats: dict) -> str:
   {_CAMERA[args.camera]}. Loss: cross-entropy.
 - held out: the last fifth of the images ({stats["heldout_images"]} images,
   {stats["inputs_heldout"]} inputs; trained on {stats["inputs_train"]}); step accuracy
-  {stats["heldout_accuracy"]:.3f}.
+  {stats["heldout_accuracy"]:.3f}.{cnn_note}
 
 {_HEAD}
 {rows}

@@ -26,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="with --eval: also upscale every input at each strength step and "
                         "report auto, span, span-real and the best step per class in PSNR/SSIM "
                         "(x2, torch; slow: about 5 upscales per input)")
+    p.add_argument("--gray", action="store_true",
+                   help="with --eval: the same set on gray versions of the images (old photos "
+                        "and scans are often gray; no colour cue)")
     add_readme_args(p, "estimator")
     g = p.add_argument_group("NIQE (no-reference naturalness score, lower is better)")
     g.add_argument("--niqe", action="store_true",
@@ -91,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
         if not folder.is_dir():
             raise UsageError(f"dataset folder not found: {folder}")
         log = (lambda m: print(m, file=sys.stderr)) if args.score else None
-        md = confusion_markdown(labelled_eval(folder, args.limit, score=args.score, log=log),
+        md = confusion_markdown(labelled_eval(folder, args.limit, score=args.score,
+                                                gray=args.gray, log=log),
                                 command_line())
         print(md)
         if args.readme is not None:

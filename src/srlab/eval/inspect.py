@@ -96,11 +96,22 @@ def make_sample(hr: np.ndarray, cls: LabelledClass, seed: list[int], folder: Pat
     return load_rgb(path), path
 
 
+def gray_rgb(img: np.ndarray) -> np.ndarray:
+    """An RGB uint8 image as gray (its BT.601 luma in all three channels): old photos and
+    scans are often gray, and the labelled set's ``gray`` variant checks them."""
+    from srlab.image.condition import luma
+
+    return np.repeat(np.round(luma(img)).astype(np.uint8)[..., None], 3, axis=2)
+
+
 def labelled_set(folder: Path, limit: int, tmp: Path,
-                 classes: list[LabelledClass] = CLASSES) -> Iterator[Sample]:
-    """Every class on each of the first ``limit`` images of ``folder`` (files into ``tmp``)."""
+                 classes: list[LabelledClass] = CLASSES, gray: bool = False) -> Iterator[Sample]:
+    """Every class on each of the first ``limit`` images of ``folder`` (files into ``tmp``),
+    with ``gray`` on gray versions of the images (the damage is applied to the gray image)."""
     for i, path in enumerate(find_images(folder)[:limit]):
         hr = _crop(load_rgb(path), 2 * SIDE)
+        if gray:
+            hr = gray_rgb(hr)
         for c, cls in enumerate(classes):
             lr, file = make_sample(hr, cls, [i, c], tmp, f"{path.stem}_{c}")
             yield Sample(cls.label, i, lr, hr, file)
@@ -114,7 +125,7 @@ class ClassResult:
     ssim: dict[str, list[float]] = field(default_factory=dict)
 
 
-def labelled_eval(folder: Path, limit: int = 100, *, score: bool = False,
+def labelled_eval(folder: Path, limit: int = 100, *, score: bool = False, gray: bool = False,
                   log=None) -> dict[str, ClassResult]:
     """label -> what auto chose (and, with ``score``, how each choice scored)."""
     from srlab.image.metrics import psnr, ssim
@@ -126,7 +137,7 @@ def labelled_eval(folder: Path, limit: int = 100, *, score: bool = False,
 
         nets = {s: load_model(scale=SCALE, denoise=s, backend="torch") for s in STEPS}
     with tempfile.TemporaryDirectory() as tmp:
-        for n, sample in enumerate(labelled_set(folder, limit, Path(tmp))):
+        for n, sample in enumerate(labelled_set(folder, limit, Path(tmp), gray=gray)):
             res = results[sample.label]
             chosen = estimate(sample.lr, sample.path).denoise
             res.chosen[chosen] += 1

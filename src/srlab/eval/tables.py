@@ -124,9 +124,16 @@ def write_tables(rows: list[BenchRow], out_dir: Path, command: str, *,
     return md
 
 
+RESULT_ENV = ("SRLAB_AUTO_ESTIMATOR",)  # environment variables that change a table's figures
+
+
 def command_line() -> str:
-    """This process's command as a user would type it, for a table's "Made by" note."""
-    return "srlab " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    """This process's command as a user would type it, for a table's "Made by" note, with
+    the ``RESULT_ENV`` variables that are set in front (they change what auto runs)."""
+    import os
+
+    env = "".join(f"{k}={shlex.quote(os.environ[k])} " for k in RESULT_ENV if os.environ.get(k))
+    return env + "srlab " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def update_readme(readme: Path, section: str, text: str) -> None:

@@ -24,7 +24,8 @@ resized after its save (the grid gone), mild sensor noise, blur.
 ``choose`` turns them into a denoise strength, one of ``STEPS``: 0 keeps span (faithful), 1 is
 span-real, between them a blend of their weights. The learned estimate gives the step; the
 file's tables can only raise it (a file saved at quality <= ``JPEG_CLEAN`` gets at least
-``JPEG_FLOOR``); without the estimator's weights the hand cues decide alone, as before.
+``JPEG_FLOOR``); without the estimator's weights, or with ``SRLAB_AUTO_ESTIMATOR=hand``, the
+hand cues decide alone (span or span-real), as the first auto did.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import numpy as np
 from srlab.image.damage import STEPS, WEIGHTS
 
 __all__ = ["Condition", "estimate", "jpeg_quality_of", "jpeg_lattice", "noise_sigma",
-           "chroma_noise", "choose", "STEPS", "luma"]
+           "chroma_noise", "choose", "STEPS", "luma", "JPEG_HEAVY"]
 
 # IJG's standard luminance quantisation table (ITU-T T.81 Annex K), zigzag order irrelevant:
 # we compare the 64 entries as a set in file order.
@@ -54,6 +55,9 @@ NOISY = 8.5  # luma noise sigma (0..255) above which an image counts as noisy (g
 CHROMA_NOISY = 3.0  # colour-difference noise sigma above which it counts as noisy
 JPEG_CLEAN = 90  # quality above which JPEG damage is too small to remove
 JPEG_FLOOR = 0.5  # the least strength a JPEG file at quality <= JPEG_CLEAN gets
+# a JPEG (file or pixels) at quality <= JPEG_HEAVY gets span-real: on training crops
+# (BSDS500-train, x2 and x4) full denoise scored best at every quality <= 50 (docs/real-world.md)
+JPEG_HEAVY = 50
 
 
 @dataclass(frozen=True)
@@ -244,25 +248,32 @@ def choose(jpeg_quality: int | None, lattice: float, lattice_quality: int | None
     """(strength, reason): the learned estimate's expected strength rounded to a step, raised
     to ``JPEG_FLOOR`` when a hand cue finds damage (a JPEG file or JPEG history at quality
     <= ``JPEG_CLEAN``, noise above the thresholds: on the labelled set they never fired on
-    clean images); the hand cues alone when there is no learned estimate."""
+    clean images) and to 1 for a JPEG at quality <= ``JPEG_HEAVY`` (the learned step follows
+    the kind of damage, not its severity); the hand cues alone when there is no learned
+    estimate."""
     if probs is None:
         return _hand(jpeg_quality, lattice, lattice_quality, noise, chroma)
     expected = float(np.dot(probs, STEPS))
     step = min(STEPS, key=lambda s: abs(s - expected))
     reason = f"learned estimate {expected:.2f}"
     hand, why = _hand(jpeg_quality, lattice, lattice_quality, noise, chroma)
-    if hand > 0 and step < JPEG_FLOOR:
+    heavy = min(q for q in (jpeg_quality, lattice_quality if lattice > LATTICE else None, 101)
+                if q is not None)
+    if heavy <= JPEG_HEAVY and step < 1.0:
+        step, reason = 1.0, f"{reason}, raised: JPEG at quality ~{heavy} <= {JPEG_HEAVY}"
+    elif hand > 0 and step < JPEG_FLOOR:
         step, reason = JPEG_FLOOR, f"{reason}, raised: {why}"
     return step, reason
 
 
 def learned_enabled() -> bool:
-    """Whether auto decides by the learned estimate (``SRLAB_AUTO_ESTIMATOR=learned``).
+    """Whether auto decides by the learned estimate: yes unless ``SRLAB_AUTO_ESTIMATOR=hand``
+    (the hand cues alone, as the first auto; for comparisons and old tables).
 
-    Off by default: the third estimator (with its artefact CNN) meets the labelled set's
-    bars and loses 0.01 dB to span on clean Set14 x4, but 0.06 dB at x2 (the bar is 0.02;
-    docs/real-world.md), so the hand cues stay auto until that holds."""
-    return os.environ.get("SRLAB_AUTO_ESTIMATOR", "").strip().lower() == "learned"
+    The hand cues read only a JPEG's tables, its lattice and noise: they send a photo damaged
+    before its last save (re-saved, resized, scanned) to span, which sharpens the damage; the
+    learned estimate reads those (docs/real-world.md, its tables and bars)."""
+    return os.environ.get("SRLAB_AUTO_ESTIMATOR", "").strip().lower() != "hand"
 
 
 def estimate(img: np.ndarray, path: str | Path | None = None, *,

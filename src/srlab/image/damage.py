@@ -1,22 +1,24 @@
 """A learned damage estimate: how much denoise (span -> span-real) an image wants.
 
-``features`` reads a dozen cheap cues of an input (the file's JPEG quality, the JPEG lattice of
-its pixels, luma and colour noise, how much of its detail sits in the highest frequencies, a
-periodic peak in its spectrum, its sharpness); a small MLP (``DamageHead``, a few hundred
-parameters) turns them into the probabilities of the strength steps ``STEPS`` (0, 0.25, ..., 1
-of the span/span-real blend). It was trained (``tools/train_damage.py``) on
-``srlab.image.degrade`` pipelines over training images with, per image, the regret (dB below
-the best step against the HR, the blends actually run) of each step as the loss, so it learned
-which step scores best, not a damage label. ``condition.choose`` turns the probabilities into
-the step auto runs.
+``features`` reads sixteen cheap cues of an input (the file's JPEG quality, the JPEG lattice
+of its pixels, luma and colour noise, how much of its detail sits in the highest
+frequencies, periodic peaks in its spectrum, its sharpness, the 8x8 grid's jumps, and the
+score of ``ArtifactCNN``); a small MLP (``DamageHead``) turns them into the probabilities of
+the strength steps ``STEPS`` (0, 0.25, ..., 1 of the span/span-real blend), and
+``condition.choose`` turns those into the step auto runs. It was trained
+(``tools/train_damage.py``) on ``srlab.image.degrade``'s damages over training images, each
+input's target being its class's step (clean 0; a damaged class the step >= 0.5 that scores
+best against the HR on training crops).
 
-A CNN on 32x32 patches trained on the same targets was tried first and learned only the best
-constant (held-out regret 0.256 dB, the same as always 0.5): per-patch targets are noisy, and
-the cues above are what separates the classes. What the cues cannot separate is a JPEG
-resized after saving (grid gone) from a clean photo with grain (Set14's scans and video
-frames, web photos): ``ArtifactCNN``, a small fully convolutional detector trained on luma
-patches with the plain label damaged / clean (not a regret), reads the artefacts themselves
-(ringing, smeared blocks, dots, noise) and its score is the last cue.
+Why the CNN: the hand-made cues cannot tell a JPEG resized after saving (grid gone) from a
+clean photo with grain (old scans, video frames, web photos). ``ArtifactCNN``, a small fully
+convolutional detector trained on luma patches with the plain label damaged / clean, reads
+the artefacts themselves (ringing, smeared blocks, dots, noise). (A CNN trained on per-patch
+regrets was tried first and learned only the best constant.)
+
+Gray photos: the estimator learned on colour photos, where zero colour noise means chroma
+smoothed by JPEG, so it read every gray photo as damaged. A ``colourless`` image's colour
+noise is therefore missing (NaN), and ``DamageHead`` reads a missing cue as its training mean.
 
 The weights ship as ``weights/damage.safetensors`` (plain tensors, never unpickled: the
 feature normalisation is stored beside the layers) with a card, ``weights/damage.md``.
@@ -32,7 +34,7 @@ import torch
 from torch import nn
 
 __all__ = ["STEPS", "FEATURES", "ArtifactCNN", "DamageHead", "features", "load_estimator",
-           "strength_probs", "WEIGHTS"]
+           "strength_probs", "WEIGHTS", "colourless"]
 
 STEPS = (0.0, 0.25, 0.5, 0.75, 1.0)
 FEATURES = ("jpeg file", "file quality", "lattice", "lattice quality", "luma noise",
@@ -92,7 +94,10 @@ class DamageHead(nn.Module):
         self.cnn = ArtifactCNN(cnn_width) if cnn_width else None
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
-        return self.net((f - self.mean) / self.std)
+        # a missing cue (NaN: the colour noise of a gray image, the spectrum of a flat one)
+        # reads as the training mean
+        z = (f - self.mean) / self.std
+        return self.net(torch.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0))
 
 
 def _spectrum_cues(y: np.ndarray, side: int = 128) -> tuple[float, float, float, float]:
@@ -117,6 +122,10 @@ def _spectrum_cues(y: np.ndarray, side: int = 128) -> tuple[float, float, float,
         for x0 in sorted({0, w - s}):
             t = y[y0 : y0 + s, x0 : x0 + s]
             p = np.abs(np.fft.fft2((t - t.mean()) * win)) ** 2
+            if not p[top].any():  # a flat tile: nothing to read
+                shares.append(np.nan), peaks.append(np.nan), nyqs.append(np.nan)
+                rpeaks.append(np.nan)
+                continue
             shares.append(p[top].sum() / max(p[top].sum() + p[mid].sum(), 1e-9))
             peaks.append(np.log(p[top].max() / max(np.median(p[top]), 1e-9)))
             nyqs.append(np.log((p[nyq].mean() + 1e-3) / (p[mid].mean() + 1e-3)))
@@ -125,8 +134,9 @@ def _spectrum_cues(y: np.ndarray, side: int = 128) -> tuple[float, float, float,
                 med[k] = np.median(p[rings == k])
             ratio = p[ring_band] / np.maximum(med[rings[ring_band]], 1e-9)
             rpeaks.append(np.log(np.sort(ratio)[-4:].mean()))  # halftone: 4 symmetric peaks
-    return (float(np.mean(shares)), float(np.mean(peaks)), float(np.mean(nyqs)),
-            float(np.mean(rpeaks)))
+    # a flat tile has no spectrum to read: its log ratios are missing (NaN), not -inf
+    cues = [np.where(np.isfinite(v), v, np.nan) for v in (shares, peaks, nyqs, rpeaks)]
+    return tuple(float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for v in cues)
 
 
 def _box9(a: np.ndarray) -> np.ndarray:
@@ -155,7 +165,7 @@ def _grid_period(y: np.ndarray) -> float:
         fr = np.fft.rfftfreq(n)
         band = (fr >= 1 / 8.5) & (fr <= 1 / 3)
         rest = fr > 0.02
-        if band.any():
+        if band.any() and spec[band].max() > 0:  # a flat profile has no period to read
             out = max(out, float(np.log(spec[band].max() / max(np.median(spec[rest]), 1e-12))))
     return out
 
@@ -176,7 +186,7 @@ def features(img: np.ndarray, jpeg_quality: int | None, lattice: float,
              cnn: ArtifactCNN | None = None) -> np.ndarray:
     """The cues ``FEATURES`` of an image (uint8/16 array) beside the hand cues of
     ``condition``, which the caller has already measured; the last one is ``cnn``'s score
-    (0 without one)."""
+    (0 without one). The colour noise of a ``colourless`` image is NaN (missing)."""
     from srlab.image.condition import luma  # one luma for both modules
 
     y = luma(img)
@@ -198,10 +208,24 @@ def features(img: np.ndarray, jpeg_quality: int | None, lattice: float,
         (100 - jpeg_quality) / 100 if jpeg_quality is not None else 0.0,
         lattice,
         (100 - lattice_quality) / 100 if lattice_quality is not None and lattice > 0.3 else 0.0,
-        np.log1p(noise), np.log1p(chroma), share, peak, sharp, floor, float(grid),
+        np.log1p(noise), np.nan if colourless(img) else np.log1p(chroma), share, peak, sharp,
+        floor, float(grid),
         nyq, ring, _grid_period(y), _kurtosis(y),
         cnn.score(y) if cnn is not None else 0.0,
     ], dtype=np.float32)
+
+
+def colourless(img: np.ndarray, tol: int = 2) -> bool:
+    """Whether an RGB image carries no colour (channels within ``tol`` levels everywhere: a
+    gray photo, maybe saved as a colour JPEG). Its colour noise is then missing, not zero:
+    zero colour noise in a colour photo means chroma smoothed away, a sign of JPEG, and the
+    estimator, trained on colour photos, read every gray photo as damaged."""
+    if img.ndim < 3 or img.shape[2] < 3:
+        return True
+    a = img[..., :3].astype(np.int32)
+    t = tol * (257 if img.dtype == np.uint16 else 1)
+    return bool(np.abs(a[..., 0] - a[..., 1]).max() <= t
+                and np.abs(a[..., 2] - a[..., 1]).max() <= t)
 
 
 @lru_cache(maxsize=1)

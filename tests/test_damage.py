@@ -9,8 +9,6 @@ shipping other estimator weights that change a class's strength fails here.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -19,9 +17,9 @@ from srlab.image import condition, damage
 from srlab.image.condition import JPEG_CLEAN, JPEG_FLOOR, NOISY, STEPS, choose, estimate
 from srlab.image.datasets import load_rgb
 from srlab.image.degrade import Damage, degrade, halftone, jpeg, sensor_noise, track_lr
+from srlab.image.imageio import SAMPLE_IMAGE as SAMPLE
 from srlab.image.resize import imresize
 
-SAMPLE = Path(__file__).resolve().parents[1] / "src" / "srlab" / "assets" / "sample.png"
 needs_weights = pytest.mark.skipif(not damage.WEIGHTS.is_file(),
                                    reason="the damage estimator's weights are not shipped")
 
@@ -243,7 +241,6 @@ def test_a_gray_photo_s_missing_colour_noise_reads_as_the_training_mean():
     f = net.mean.numpy().copy()
     f[damage.FEATURES.index("colour noise")] = np.nan
     assert np.allclose(damage.strength_probs(f, net), damage.strength_probs(net.mean.numpy(), net))
-
 
 
 @needs_weights

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -391,9 +390,9 @@ def test_auto_reports_what_it_detected_and_chose(client, pair):
     # a clean photo-like picture (the demo's sample scene at half size: a synthetic drawing
     # is no photo for the learned estimate) keeps span
     from srlab.image.datasets import load_rgb
+    from srlab.image.imageio import SAMPLE_IMAGE
 
-    sample = Path(web.__file__).resolve().parent.parent / "assets" / "sample.png"
-    scene = np.clip(np.round(imresize(load_rgb(sample), 0.5)), 0, 255).astype(np.uint8)
+    scene = imresize(load_rgb(SAMPLE_IMAGE), 0.5)
     clean = upload(client, png_bytes(scene), scale=4, model="auto")
     assert clean.status_code == 200, clean.text
     assert clean.headers["x-srlab-chosen"] == "span"

@@ -19,7 +19,7 @@ from srlab.image.damage import STEPS
 from srlab.image.datasets import find_images, load_rgb, shared_dir
 from srlab.image.degrade import jpeg
 from srlab.image.metrics import psnr
-from srlab.image.resize import imresize
+from srlab.image.resize import imresize, modcrop
 
 QUALITIES = (30, 40, 50, 60, 75, 90)
 
@@ -33,10 +33,8 @@ def main() -> None:
         nets = {s: load_model(scale=sc, denoise=s, backend="torch") for s in STEPS}
         res: dict[int, dict[float, list[float]]] = {}
         for p in paths:
-            full = load_rgb(p)
-            hr = full[: min(96 * sc, full.shape[0]) // sc * sc, : min(96 * sc, full.shape[1])
-                      // sc * sc]
-            lr0 = np.clip(np.round(imresize(hr, 1 / sc)), 0, 255).astype(np.uint8)
+            hr = modcrop(load_rgb(p)[: 96 * sc, : 96 * sc], sc)
+            lr0 = imresize(hr, 1 / sc)  # uint8 in, rounded uint8 out
             for q in QUALITIES:
                 lr = jpeg(lr0, q)
                 for s in STEPS:

@@ -257,10 +257,10 @@ def choose(jpeg_quality: int | None, lattice: float, lattice_quality: int | None
     step = min(STEPS, key=lambda s: abs(s - expected))
     reason = f"learned estimate {expected:.2f}"
     hand, why = _hand(jpeg_quality, lattice, lattice_quality, noise, chroma)
-    heavy = min(q for q in (jpeg_quality, lattice_quality if lattice > LATTICE else None, 101)
-                if q is not None)
-    if heavy <= JPEG_HEAVY and step < 1.0:
-        step, reason = 1.0, f"{reason}, raised: JPEG at quality ~{heavy} <= {JPEG_HEAVY}"
+    seen = [q for q in (jpeg_quality, lattice_quality if lattice > LATTICE else None)
+            if q is not None]  # the JPEG qualities the file and the pixels show
+    if seen and min(seen) <= JPEG_HEAVY and step < 1.0:
+        step, reason = 1.0, f"{reason}, raised: JPEG at quality ~{min(seen)} <= {JPEG_HEAVY}"
     elif hand > 0 and step < JPEG_FLOOR:
         step, reason = JPEG_FLOOR, f"{reason}, raised: {why}"
     return step, reason

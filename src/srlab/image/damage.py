@@ -187,7 +187,7 @@ def features(img: np.ndarray, jpeg_quality: int | None, lattice: float,
     """The cues ``FEATURES`` of an image (uint8/16 array) beside the hand cues of
     ``condition``, which the caller has already measured; the last one is ``cnn``'s score
     (0 without one). The colour noise of a ``colourless`` image is NaN (missing)."""
-    from srlab.image.condition import luma  # one luma for both modules
+    from srlab.image.condition import LATTICE, luma  # one luma and threshold for both
 
     y = luma(img)
     share, peak, nyq, ring = _spectrum_cues(y)
@@ -207,7 +207,7 @@ def features(img: np.ndarray, jpeg_quality: int | None, lattice: float,
         1.0 if jpeg_quality is not None else 0.0,
         (100 - jpeg_quality) / 100 if jpeg_quality is not None else 0.0,
         lattice,
-        (100 - lattice_quality) / 100 if lattice_quality is not None and lattice > 0.3 else 0.0,
+        (100 - lattice_quality) / 100 if lattice_quality is not None and lattice > LATTICE else 0.0,
         np.log1p(noise), np.nan if colourless(img) else np.log1p(chroma), share, peak, sharp,
         floor, float(grid),
         nyq, ring, _grid_period(y), _kurtosis(y),

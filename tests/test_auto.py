@@ -122,7 +122,7 @@ def test_cli_denoise_errors_are_one_line(shipped_pair, tmp_path, capsys):
     buf = io.BytesIO()
     Image.fromarray(photo(size=32)).save(buf, format="PNG")
     src.write_bytes(buf.getvalue())
-    for argv, frag in ((["--denoise", "2"], "--denoise must be from 0 to 1"),
+    for argv, frag in ((["--denoise", "2"], "--denoise must be a number from 0 to 1, not 2"),
                        (["--denoise", "0.5", "-m", "espcn"], "--denoise blends")):
         code = cli.main(["upscale", str(src), "-o", str(tmp_path / "o.png"), *argv])
         err = capsys.readouterr().err

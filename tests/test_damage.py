@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from srlab.eval.inspect import CLASSES, LabelledClass, gray_rgb, make_sample
-from srlab.image import condition, damage
+from srlab.image import color, condition, damage
 from srlab.image.condition import JPEG_CLEAN, JPEG_FLOOR, NOISY, STEPS, choose, estimate
 from srlab.image.datasets import load_rgb
 from srlab.image.degrade import Damage, degrade, halftone, jpeg, sensor_noise, track_lr
@@ -179,8 +179,19 @@ def test_a_hand_cue_raises_the_learned_step_to_the_floor():
     clean = np.array([1.0, 0, 0, 0, 0])
     assert choose(None, 0.8, 60, 0.0, 0.0, clean) == (
         JPEG_FLOOR, "learned estimate 0.00, raised: JPEG history at quality ~60 <= 90")
-    assert choose(None, 0.0, None, NOISY + 1, 0.0, clean)[0] == JPEG_FLOOR
+    assert choose(None, 0.0, None, 0.0, condition.CHROMA_NOISY + 1, clean) == (
+        JPEG_FLOOR, "learned estimate 0.00, raised: noise above the threshold")
     assert choose(None, 0.0, None, NOISY - 1, 0.0, clean)[0] == 0.0
+
+
+def test_heavy_luma_noise_gets_span_real_whatever_the_learned_step():
+    """Sensor noise's class step is 0.75; above NOISY (read sigma) full denoise scored best
+    on training crops at x2 and x4 (tools/severity_steps.py noise), so it is raised to 1."""
+    mid, clean = np.array([0, 0, 0, 1.0, 0]), np.array([1.0, 0, 0, 0, 0])
+    assert choose(None, 0.0, None, 9.0, 0.0, mid) == (  # read 8.2: 1 won by 0.2-0.3 dB
+        1.0, "learned estimate 0.75, raised: noise sigma ~9.0 > 8.5")
+    assert choose(None, 0.0, None, 12.0, 0.0, clean)[0] == 1.0
+    assert choose(None, 0.0, None, 8.0, 0.0, mid)[0] == 0.75  # below: the class step
 
 
 # ---- the artefact CNN ----------------------------------------------------------------------
@@ -204,7 +215,7 @@ def test_the_artefact_cnn_scores_a_small_image_whole_and_a_large_one_by_nine_til
     f = damage.features(np.repeat(small[..., None], 3, axis=2).astype(np.uint8), None, 0.0,
                         None, 0.0, 0.0, cnn)
     assert len(f) == len(damage.FEATURES) and f[-1] == pytest.approx(
-        cnn.score(condition.luma(np.repeat(small[..., None], 3, axis=2).astype(np.uint8))))
+        cnn.score(color.luma(np.repeat(small[..., None], 3, axis=2).astype(np.uint8))))
 
 
 @needs_weights
@@ -218,7 +229,7 @@ def test_the_shipped_artefact_cnn_scores_jpeg_then_resize_above_clean(tmp_path):
     for i, hr in enumerate(_hr_views()):
         for cls, out in ((CLASSES[0], clean), (jtr, moved)):
             lr, _ = make_sample(hr, cls, [i, 5], tmp_path, f"a{i}")
-            out.append(net.cnn.score(condition.luma(lr)))
+            out.append(net.cnn.score(color.luma(lr)))
     assert min(moved) > max(clean), (moved, clean)
 
 

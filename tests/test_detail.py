@@ -181,7 +181,7 @@ def test_cli_detail_writes_the_blend(shipped_trio, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["--detail", "2"], "--detail must be from 0 to 1, not 2"),
+    (["--detail", "2"], "--detail must be a number from 0 to 1, not 2"),
     (["--detail", "x"], "--detail must be a number from 0 to 1"),
     (["--detail", "0.5", "-s", "2"], "detail needs span-real-gan, which cannot run at x2"),
     (["--detail", "0.5", "-m", "espcn"], "--detail blends"),

@@ -54,8 +54,8 @@ def _real_peers() -> Path:
 
 
 def test_the_locked_opencv_runs_every_peer():
-    from srlab.eval.benchmark import make_upscaler
     from srlab.eval.peers import PEERS
+    from srlab.eval.runners import make_upscaler
 
     _real_peers()
     assert int(cv2.__version__.split(".")[0]) == 4, cv2.__version__
@@ -127,8 +127,8 @@ def test_cli_compare_prints_one_line(opencv5, hr_folder, tmp_path, capsys):
 
 
 def test_an_opencv_4_failure_is_one_line_too(opencv5, monkeypatch):
-    from srlab.eval.benchmark import make_upscaler
     from srlab.eval.peers import PeerUnavailable
+    from srlab.eval.runners import make_upscaler
 
     monkeypatch.setattr(cv2, "__version__", "4.14.0")
     with pytest.raises(PeerUnavailable) as info:

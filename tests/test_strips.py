@@ -43,6 +43,29 @@ def test_each_cell_is_the_crop_the_model_made_of_a_window_around_it(photo, tmp_p
     assert np.array_equal(centre, np.kron(src[y:y + 16, x:x + 16], np.ones((2, 2, 1), np.uint8)))
 
 
+class _Picker:
+    """Decides on what it is shown (records the shape), then runs nearest on the window."""
+
+    def __init__(self, scale: int) -> None:
+        self.scale, self.decided_on, self.ran_on, self.last = scale, [], [], None
+
+    def pick(self, arr, path=None):
+        self.decided_on.append((arr.shape[:2], path))
+        self.last = (type("Cond", (), {"denoise": 0.5, "reason": "test"})(), None)
+        return type("Net", (), {"upscale_array": staticmethod(nearest(self.scale,
+                                                                       self.ran_on))})()
+
+
+def test_a_per_image_chooser_decides_on_the_whole_photo_and_runs_on_the_window(photo,
+                                                                               tmp_path):
+    picker, lines = _Picker(2), []
+    photo_strip(["auto"], 2, [PhotoCrop(photo, (30, 5))], tmp_path / "s.png", crop=16,
+                context=4, make=lambda name, s: picker, report=lines.append)
+    assert picker.decided_on == [((50, 70), photo)]  # the whole photo, with its path
+    assert picker.ran_on == [(24, 24)]  # the window only
+    assert lines == ["photo.png: auto ran denoise 0.5 (test)"]
+
+
 def test_a_crop_outside_the_photo_is_refused(photo, tmp_path):
     with pytest.raises(ValueError, match="leaves the 70x50 image"):
         photo_strip(["a"], 2, [PhotoCrop(photo, (60, 0))], tmp_path / "s.png", crop=16,

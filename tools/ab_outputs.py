@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from srlab.eval.benchmark import make_upscaler
 from srlab.eval.noref import expand, model_input
+from srlab.eval.runners import make_upscaler
 from srlab.image.datasets import load_pairs, shared_dir
 from srlab.image.imageio import load_image, save_image
 from srlab.image.niqe import load_model, niqe

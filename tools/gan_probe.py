@@ -36,7 +36,7 @@ def generators(target: Path, arch: str, scale: int):
     from srlab.api import load_model as load_upscaler
 
     if not target.exists():  # a model or a peer by name
-        from srlab.eval.benchmark import make_upscaler
+        from srlab.eval.runners import make_upscaler
 
         yield f"{target} (shipped)", make_upscaler(str(target), scale)[0]
         return

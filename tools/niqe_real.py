@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from srlab.eval.benchmark import make_upscaler
 from srlab.eval.noref import expand, upscaled_niqe
+from srlab.eval.runners import make_upscaler
 from srlab.eval.speed import load_average
 from srlab.image.niqe import load_model
 

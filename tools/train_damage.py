@@ -244,7 +244,7 @@ def _cnn_scores(folder: Path, n_images: int, extras: list[Path], meta: np.ndarra
     ArtifactCNN trained on those of the training images, and its score of every input."""
     from safetensors.torch import load_file, save_file
 
-    from srlab.image.condition import luma
+    from srlab.image.color import luma
 
     scores_file = cache.with_suffix(".npz")
     if cache.is_file() and scores_file.is_file():

@@ -357,8 +357,8 @@ def realsr_niqe(arch: str, scale: int, weights: Path, init: Path | None, *,
     """NIQE of ``weights`` (an ``arch`` x``scale`` file) on ``REAL_SET``, and of ``init``
     when that file exists; None when the set is not in ../shared. Torch float32 (the
     trained numbers), as the benchmark scores."""
-    from srlab.eval.benchmark import make_upscaler
     from srlab.eval.noref import expand, upscaled_niqe
+    from srlab.eval.runners import make_upscaler
     from srlab.image.niqe import load_model as load_pristine
 
     folder = shared_dir() / "datasets" / "real" / REAL_SET

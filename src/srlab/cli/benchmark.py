@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + args.budget
     scales = args.scale or [4]
     from srlab.eval.peers import check_peer_scale
+    from srlab.eval.runners import split_ensemble
 
     for name in args.model:
         if name in bm.PEERS:  # a scale it lacks is skipped with a line; none of them: usage
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(why[0])
         elif name != "shipped":
             for scale in scales:
-                check_model(bm.split_ensemble(name)[0], scale, allow_auto=True)
+                check_model(split_ensemble(name)[0], scale, allow_auto=True)
     datasets = benchmark_sets(args.dataset)
     weights = {}
     for item in args.weights:

@@ -4,6 +4,7 @@ the one model check (``zoo.catalog.resolve``), and the options several verbs tak
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from typing import Any, NoReturn
 
 __all__ = [
     "PROG", "DEFAULT_MAX_PIXELS", "UsageError", "one_line", "print_error", "warn", "debug",
-    "Parser", "int_at_least", "fraction", "fraction_of", "scale_factor", "pixel_count",
+    "Parser", "int_at_least", "fraction", "fraction_of", "number_in", "scale_factor", "pixel_count",
     "set_threads", "add_common_model_args",
     "check_model", "usage_message", "warn_if_untrained", "add_cache_options", "benchmark_sets",
     "add_backend_arg",
@@ -68,21 +69,29 @@ def int_at_least(low: int, what: str, high: int | None = None) -> Callable[[str]
     return parse
 
 
-def fraction_of(what: str) -> Callable[[str], float]:
-    """An argparse type for a number from 0 to 1 whose errors name the option."""
+def number_in(what: str, low: float, high: float | None = None) -> Callable[[str], float]:
+    """An argparse type for a finite number from ``low`` to ``high`` (no upper end when None)
+    whose one-line errors name the option: the one range parser of the command line."""
+    span = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a number from 0 to 1, not "
+            raise argparse.ArgumentTypeError(f"{what} must be a number {span}, not "
                                              f"'{text}'") from None
-        if not 0 <= value <= 1:
-            raise argparse.ArgumentTypeError(f"{what} must be from 0 to 1, not {value:g}")
+        if not (low <= value <= (high if high is not None else math.inf)) \
+                or math.isinf(value):
+            raise argparse.ArgumentTypeError(f"{what} must be a number {span}, not {text}")
         return value
 
     parse.__name__ = what
     return parse
+
+
+def fraction_of(what: str) -> Callable[[str], float]:
+    """A number from 0 to 1 (--denoise, --detail)."""
+    return number_in(what, 0, 1)
 
 
 fraction = fraction_of("--denoise")  # --denoise: a number from 0 to 1
@@ -112,16 +121,7 @@ def set_threads(n: int | None) -> None:
         torch.set_num_threads(n)
 
 
-def scale_factor(text: str) -> float:
-    """--scale of ``srlab upscale``: any number >= 1 (``image.outsize`` plans the rest)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--scale must be a number of at least 1, not "
-                                         f"'{text}'") from None
-    if not value >= 1 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"--scale must be a number of at least 1, not {text}")
-    return value
+scale_factor = number_in("--scale", 1)  # srlab upscale: any factor >= 1 (image.outsize)
 
 
 class _GivenScale(argparse.Action):

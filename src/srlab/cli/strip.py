@@ -50,8 +50,9 @@ def _photo(text: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from srlab.eval.benchmark import make_upscaler
+    from srlab.api import load_model
     from srlab.eval.peers import PEERS, check_peer_scale
+    from srlab.eval.runners import make_upscaler
     from srlab.eval.strips import photo_strip
 
     for name in args.model:
@@ -66,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     try:
         photo_strip(args.model, args.scale, photos, args.out, crop=args.crop,
-                    context=args.context, make=lambda n, s: make_upscaler(n, s)[0])
+                    context=args.context, report=lambda line: print(line, file=sys.stderr),
+                    make=lambda n, s: (load_model(n, s, backend="torch") if n == "auto"
+                                       else make_upscaler(n, s)[0]))
     except ValueError as exc:  # a crop outside its photo
         raise UsageError(str(exc)) from None
     print(f"wrote {args.out}", file=sys.stderr)

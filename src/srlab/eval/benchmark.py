@@ -34,21 +34,20 @@ import numpy as np
 
 from srlab.eval import imagecache
 from srlab.eval.imagecache import ImageScore
-from srlab.eval.peers import PEERS, PeerUnavailable, peer_files, peer_params, peer_upscaler
+from srlab.eval.peers import PEERS, PeerUnavailable, peer_files
+from srlab.eval.runners import ArrayFn, make_upscaler, split_ensemble
 from srlab.eval.speed import load_average, timed
 from srlab.image.datasets import benchmark_files, load_pairs
 from srlab.image.degrade import TRACKS
 from srlab.image.metrics import Scores, evaluate
 from srlab.image.niqe import NiqeModel, niqe
 
-__all__ = ["BenchRow", "run_benchmark", "make_upscaler", "score_pairs", "split_ensemble",
-           "visual_strip", "SCORE_VERSION", "BenchmarkIncomplete", "score_one"]
+__all__ = ["BenchRow", "run_benchmark", "score_pairs", "visual_strip", "SCORE_VERSION",
+           "BenchmarkIncomplete", "score_one"]
 
 SCORE_VERSION = 2  # bump when the protocol or the scoring code changes: old cache rows expire
 
-ArrayFn = Callable[[np.ndarray], np.ndarray]
 
-ENSEMBLE_SUFFIX = "+"
 """``span+`` is ``span`` with the x8 geometric self-ensemble (``ensemble.py``), EDSR+'s naming:
 its rows sit beside the single-pass ones and never stand in for them."""
 
@@ -56,13 +55,6 @@ its rows sit beside the single-pass ones and never stand in for them."""
 class BenchmarkIncomplete(RuntimeError):
     """The time budget ran out before every row was scored. The images scored so far are in
     the cache; the same command, run again, continues where this one stopped."""
-
-
-def split_ensemble(name: str) -> tuple[str, bool]:
-    """'span+' -> ('span', True); 'span' -> ('span', False)."""
-    if name.endswith(ENSEMBLE_SUFFIX) and name not in PEERS:
-        return name[: -len(ENSEMBLE_SUFFIX)], True
-    return name, False
 
 
 @dataclass
@@ -89,21 +81,6 @@ class BenchRow:
     # the digest of the pristine model it was scored against (a cached row needs the same)
     niqe: float = float("nan")
     niqe_model: str = ""
-
-
-def make_upscaler(name: str, scale: int, weights: str | None = None) -> tuple[ArrayFn, int, bool]:
-    """(uint8 array -> uint8 array, parameter count, trained?) for a model or a peer;
-    a trailing ``+`` on a model's name adds the self-ensemble. A peer that cannot run here
-    raises ``PeerUnavailable`` with the reason in one line."""
-    if name in PEERS:
-        return peer_upscaler(name, scale), peer_params(name, scale), True
-    from srlab.api import load_model
-
-    base, ensemble = split_ensemble(name)
-    up = load_model(base, scale, weights=weights, backend="torch")  # the trained numbers
-    if ensemble:
-        up = up.self_ensembled()
-    return up.upscale_array, up.params, up.trained
 
 
 def score_one(fn: ArrayFn, lr: np.ndarray, hr: np.ndarray, scale: int, *,

@@ -99,7 +99,7 @@ def make_sample(hr: np.ndarray, cls: LabelledClass, seed: list[int], folder: Pat
 def gray_rgb(img: np.ndarray) -> np.ndarray:
     """An RGB uint8 image as gray (its BT.601 luma in all three channels): old photos and
     scans are often gray, and the labelled set's ``gray`` variant checks them."""
-    from srlab.image.condition import luma
+    from srlab.image.color import luma
 
     return np.repeat(np.round(luma(img)).astype(np.uint8)[..., None], 3, axis=2)
 

@@ -112,7 +112,7 @@ def lattice_ratio(img: np.ndarray, period: int = 4) -> float:
     around them (the 7x7 window minus the 3x3 centre): about 1 for a natural image, well
     above it for a gridded one. Luma of an RGB image; no reference needed.
     """
-    from srlab.image.condition import luma  # the one BT.601 luma of the no-reference cues
+    from srlab.image.color import luma  # the one full-range luma of the no-reference cues
 
     y = luma(img)
     h, w = y.shape

@@ -157,7 +157,7 @@ def _peer_fn(name: str, scale: int) -> ArrayFn:
             return cv2.resize(img, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
 
         return cv
-    from srlab.eval.benchmark import make_upscaler
+    from srlab.eval.runners import make_upscaler
 
     return make_upscaler(name, scale)[0]
 
@@ -381,8 +381,7 @@ def accuracy_scores(models: Sequence[str], scales: Sequence[int], backends: Sequ
     """(model, scale) -> backend -> {set: mean PSNR (Y)} on the first n images of each
     benchmark set (evaluation only: nothing is tuned on these); peers under backend "peer".
     torch is always scored: it is the reference the deltas are taken against."""
-    from srlab.eval.benchmark import load_pairs
-    from srlab.image.datasets import shared_dir
+    from srlab.image.datasets import load_pairs, shared_dir
     from srlab.image.metrics import psnr
     from srlab.runtime.backends import load_backend
 

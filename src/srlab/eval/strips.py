@@ -5,7 +5,9 @@ e.g. RealSRSet: each model's output of the same crop, ``photo_strip``).
 A photo strip upscales only a window around each crop (the crop plus ``context`` input
 pixels on every side, so the models see the surroundings they would in the whole photo):
 Real-ESRGAN x4plus costs seconds per 64 px tile on a CPU, and a strip is for the eye, not a
-score. Peers are labelled as peers.
+score. Peers are labelled as peers. A model that decides per image (auto) decides on the whole
+photo, as ``srlab upscale`` would, and its decision runs on the window: read on the window
+alone, auto would see a different image.
 """
 
 from __future__ import annotations
@@ -13,12 +15,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 __all__ = ["draw_grid", "photo_strip", "PhotoCrop", "label"]
 
 ArrayFn = Callable[[np.ndarray], np.ndarray]
+
+
+@runtime_checkable
+class Picks(Protocol):
+    """An upscaler that chooses its network per image (``api.AutoUpscaler``); ``last`` holds
+    (what it read, the network) after ``pick``."""
+
+    last: Any
+
+    def pick(self, arr: np.ndarray, path: str | Path | None = None) -> Any: ...
 
 
 def label(model: str) -> str:
@@ -75,10 +88,12 @@ def _window(size: int, start: int, crop: int, context: int) -> tuple[int, int]:
 
 
 def photo_strip(models: Sequence[str], scale: int, photos: Sequence[PhotoCrop], out: Path, *,
-                make: Callable[[str, int], ArrayFn], crop: int = 48, context: int = 24) -> Path:
+                make: Callable[[str, int], ArrayFn | Picks], crop: int = 48, context: int = 24,
+                report: Callable[[str], None] | None = None) -> Path:
     """One row per photo, one column per model: the ``crop`` x ``crop`` input-pixel crop of
     each photo, upscaled x``scale`` by each model (``make(name, scale)`` gives the upscaler:
-    ``srlab strip`` passes the benchmark's, so peers run exactly as in the tables)."""
+    ``srlab strip`` passes the benchmark's, so peers run exactly as in the tables). A
+    ``Picks`` upscaler decides on the whole photo; ``report`` gets a line per decision."""
     from srlab.image.datasets import load_rgb
 
     fns = [make(m, scale) for m in models]
@@ -95,5 +110,15 @@ def photo_strip(models: Sequence[str], scale: int, photos: Sequence[PhotoCrop], 
         x0, x1 = _window(w, x, c, context)
         window = np.ascontiguousarray(img[y0:y1, x0:x1])
         oy, ox = (y - y0) * scale, (x - x0) * scale
-        rows.append([fn(window)[oy: oy + c * scale, ox: ox + c * scale] for fn in fns])
+        row = []
+        for name, fn in zip(models, fns, strict=True):
+            if isinstance(fn, Picks):
+                run = fn.pick(img, photo.path).upscale_array
+                if report is not None:
+                    report(f"{photo.path.name}: {name} ran denoise {fn.last[0].denoise:g} "
+                           f"({fn.last[0].reason})")
+            else:
+                run = fn
+            row.append(run(window)[oy: oy + c * scale, ox: ox + c * scale])
+        rows.append(row)
     return draw_grid(rows, [label(m) for m in models], out)

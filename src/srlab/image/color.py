@@ -6,10 +6,11 @@ chroma with bicubic, as the ESPCN/FSRCNN papers and OpenCV's dnn_superres do.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 __all__ = ["BT601", "BT601_OFFSET", "RGB_TO_YCBCR", "YCBCR_OFFSET", "rgb_to_ycbcr",
-           "ycbcr_to_rgb"]
+           "ycbcr_to_rgb", "luma"]
 
 # rows Y, Cb, Cr: RGB on 0..1 -> 0..255 studio range, plus the offsets; the one copy srlab has
 BT601 = ((65.481, 128.553, 24.966), (-37.797, -74.203, 112.0), (112.0, -93.786, -18.214))
@@ -28,3 +29,15 @@ def rgb_to_ycbcr(x: torch.Tensor) -> torch.Tensor:
 def ycbcr_to_rgb(x: torch.Tensor) -> torch.Tensor:
     m = _INV.to(x.dtype)
     return torch.einsum("ij,njhw->nihw", m, x - YCBCR_OFFSET.to(x.dtype).view(1, 3, 1, 1))
+
+
+def luma(img: np.ndarray) -> np.ndarray:
+    """BT.601 luma in full range 0..255 (float) of a gray or RGB(A) array, uint8 or uint16:
+    the plane auto's damage cues read (the JPEG lattice, noise, the artefact CNN), which
+    need the pixels' own range, not the protocol's 16..235."""
+    a = img.astype(np.float64) / (257.0 if img.dtype == np.uint16 else 1.0)
+    if a.ndim == 2:
+        return a
+    if a.shape[2] < 3:
+        return a[..., 0]
+    return a[..., 0] * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114

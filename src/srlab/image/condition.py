@@ -36,10 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from srlab.image.damage import STEPS, WEIGHTS
+from srlab.image.color import luma
+from srlab.image.damage import LATTICE, STEPS, WEIGHTS
 
 __all__ = ["Condition", "estimate", "jpeg_quality_of", "jpeg_lattice", "noise_sigma",
-           "chroma_noise", "choose", "STEPS", "luma", "JPEG_HEAVY"]
+           "chroma_noise", "choose", "STEPS", "JPEG_HEAVY", "LATTICE", "NOISY"]
 
 # IJG's standard luminance quantisation table (ITU-T T.81 Annex K), zigzag order irrelevant:
 # we compare the 64 entries as a set in file order.
@@ -50,8 +51,12 @@ _STD_LUMA = np.array([
     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.float64)
 
 # thresholds, set on the labelled set of ``srlab inspect --eval`` (training images only)
-LATTICE = 0.3  # lattice score above which the pixels show a JPEG history
-NOISY = 8.5  # luma noise sigma (0..255) above which an image counts as noisy (gray noise)
+# LATTICE (damage.LATTICE): lattice score above which the pixels show a JPEG history
+# luma noise sigma (0..255) above which an image counts as noisy, and gets span-real: on
+# training crops full denoise scored best from a read sigma of ~7 up, at x2 and x4
+# (``python tools/severity_steps.py noise``, docs/real-world.md); no clean image of the
+# labelled set or the benchmark sets reads above 6.5
+NOISY = 8.5
 CHROMA_NOISY = 3.0  # colour-difference noise sigma above which it counts as noisy
 JPEG_CLEAN = 90  # quality above which JPEG damage is too small to remove
 JPEG_FLOOR = 0.5  # the least strength a JPEG file at quality <= JPEG_CLEAN gets
@@ -102,7 +107,8 @@ _TABLES = {q: _ijg_table(q) for q in range(1, 101)}
 # this module's code as imported: the benchmark's score cache keys auto's rows on it (a file
 # read later could already hold an edit the running process never executed)
 # the learned estimator's code and weights are part of it
-SOURCE = Path(__file__).read_bytes() + (Path(__file__).parent / "damage.py").read_bytes() + (
+SOURCE = b"".join((Path(__file__).parent / f).read_bytes()
+                  for f in ("condition.py", "damage.py", "color.py")) + (
     WEIGHTS.read_bytes() if WEIGHTS.is_file() else b"")
 
 
@@ -123,16 +129,6 @@ def jpeg_quality_of(path: str | Path) -> int | None:
     if luma.size != 64:
         return None
     return min(_TABLES, key=lambda q: float(np.abs(np.sort(_TABLES[q]) - np.sort(luma)).sum()))
-
-
-def luma(img: np.ndarray) -> np.ndarray:
-    """BT.601 luma in 0..255 (float) of a gray or RGB(A) array, uint8 or uint16."""
-    a = img.astype(np.float64) / (257.0 if img.dtype == np.uint16 else 1.0)
-    if a.ndim == 2:
-        return a
-    if a.shape[2] < 3:
-        return a[..., 0]
-    return a[..., 0] * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114
 
 
 def _dct_matrix() -> np.ndarray:
@@ -247,10 +243,11 @@ def choose(jpeg_quality: int | None, lattice: float, lattice_quality: int | None
            noise: float, chroma: float, probs: np.ndarray | None = None) -> tuple[float, str]:
     """(strength, reason): the learned estimate's expected strength rounded to a step, raised
     to ``JPEG_FLOOR`` when a hand cue finds damage (a JPEG file or JPEG history at quality
-    <= ``JPEG_CLEAN``, noise above the thresholds: on the labelled set they never fired on
-    clean images) and to 1 for a JPEG at quality <= ``JPEG_HEAVY`` (the learned step follows
-    the kind of damage, not its severity); the hand cues alone when there is no learned
-    estimate."""
+    <= ``JPEG_CLEAN``, colour noise above its threshold: on the labelled set they never fired
+    on clean images) and to 1 for a JPEG at quality <= ``JPEG_HEAVY`` or luma noise above
+    ``NOISY`` (the learned step follows the kind of damage, not its severity: a class's
+    step, 0.75 for JPEG and sensor noise, is too timid for heavy damage); the hand cues alone
+    when there is no learned estimate."""
     if probs is None:
         return _hand(jpeg_quality, lattice, lattice_quality, noise, chroma)
     expected = float(np.dot(probs, STEPS))
@@ -261,6 +258,8 @@ def choose(jpeg_quality: int | None, lattice: float, lattice_quality: int | None
             if q is not None]  # the JPEG qualities the file and the pixels show
     if seen and min(seen) <= JPEG_HEAVY and step < 1.0:
         step, reason = 1.0, f"{reason}, raised: JPEG at quality ~{min(seen)} <= {JPEG_HEAVY}"
+    elif noise > NOISY and step < 1.0:
+        step, reason = 1.0, f"{reason}, raised: noise sigma ~{noise:.1f} > {NOISY}"
     elif hand > 0 and step < JPEG_FLOOR:
         step, reason = JPEG_FLOOR, f"{reason}, raised: {why}"
     return step, reason

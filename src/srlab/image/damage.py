@@ -33,10 +33,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from srlab.image.color import luma
+
 __all__ = ["STEPS", "FEATURES", "ArtifactCNN", "DamageHead", "features", "load_estimator",
-           "strength_probs", "WEIGHTS", "colourless"]
+           "strength_probs", "WEIGHTS", "colourless", "LATTICE"]
 
 STEPS = (0.0, 0.25, 0.5, 0.75, 1.0)
+# lattice score (``condition.jpeg_lattice``) above which the pixels show a JPEG history; set
+# on the labelled set of ``srlab inspect --eval`` (training images only). Here, not in
+# ``condition``, because the cues read it and ``condition`` reads the cues
+LATTICE = 0.3
 FEATURES = ("jpeg file", "file quality", "lattice", "lattice quality", "luma noise",
             "colour noise", "high-band share", "spectral peak", "sharpness", "flat-tile std",
             "grid jump", "Nyquist share", "ring peak", "grid period", "Laplacian kurtosis",
@@ -187,8 +193,6 @@ def features(img: np.ndarray, jpeg_quality: int | None, lattice: float,
     """The cues ``FEATURES`` of an image (uint8/16 array) beside the hand cues of
     ``condition``, which the caller has already measured; the last one is ``cnn``'s score
     (0 without one). The colour noise of a ``colourless`` image is NaN (missing)."""
-    from srlab.image.condition import LATTICE, luma  # one luma and threshold for both
-
     y = luma(img)
     share, peak, nyq, ring = _spectrum_cues(y)
     dx = np.abs(np.diff(y, axis=1))

@@ -516,7 +516,7 @@ class Result:
 
 
 def _label(opts: Options, chosen: str, denoise: float | None) -> str:
-    from srlab.eval.benchmark import ENSEMBLE_SUFFIX
+    from srlab.eval.runners import ENSEMBLE_SUFFIX
 
     if opts.detail is not None:
         from srlab.zoo.blend import Blend

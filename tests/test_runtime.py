@@ -10,6 +10,7 @@ import pytest
 
 from srlab.runtime import backends as be
 from srlab.runtime import cpu
+from srlab.runtime import measured as ms
 from srlab.runtime.backends import Measurement
 
 CPUINFO = """processor\t: 0
@@ -194,7 +195,8 @@ def _store_for_here(backend: str) -> be.Store:
 def test_load_model_runs_on_the_backend_auto_picks(monkeypatch):
     from srlab.api import load_model
 
-    monkeypatch.setattr(be, "load_store", lambda path=None: _store_for_here("torch-bf16"))
+    # the store pick_backend reads (runtime.measured; backends re-exports it)
+    monkeypatch.setattr(ms, "load_store", lambda path=None: _store_for_here("torch-bf16"))
     assert load_model("span-fast", 2).backend == "torch-bf16"  # the default is auto
     assert load_model("span-fast", 2, backend="torch").backend == "torch"
     assert load_model("span-fast", 2, fuse=False).backend == "torch"  # unfused = as trained
@@ -267,7 +269,7 @@ def test_auto_falls_back_when_its_pick_cannot_be_built(monkeypatch):
     measured = {"torch": _m(1.0, Set5=0.0), "onnx-int8": _m(9.0, Set5=-0.001),
                 "torch-bf16": _m(5.0, Set5=-0.001)}
     store = be.record_measurements({}, cpu.cpu_model(), "span-fast", 2, measured)
-    monkeypatch.setattr(be, "load_store", lambda path=None: store)
+    monkeypatch.setattr(ms, "load_store", lambda path=None: store)
     monkeypatch.setattr(be, "available_backends",
                         lambda: ["torch", "torch-bf16", "onnx", "onnx-int8"])
 
@@ -276,3 +278,24 @@ def test_auto_falls_back_when_its_pick_cannot_be_built(monkeypatch):
 
     monkeypatch.setattr(int8, "load_int8_model", no_calibration)
     assert load_model("span-fast", 2).backend == "torch-bf16"  # the next fastest, no error
+
+
+def test_what_moved_below_api_and_backends_is_still_exported_there():
+    """Upscaler and the tile policy live in runtime.upscaler, the torch loading in
+    runtime.torch_model, the measured store in runtime.measured (no import circles): the
+    public homes re-export the very same objects."""
+    import srlab
+    from srlab import api
+    from srlab.runtime import upscaler
+    from srlab.runtime.torch_model import load_torch_model
+
+    assert api.__all__ == ["Upscaler", "AutoUpscaler", "load_model", "upscale", "TilePolicy",
+                           "TILE_POLICY"]
+    assert (api.Upscaler, api.TilePolicy, api.TILE_POLICY) == \
+        (upscaler.Upscaler, upscaler.TilePolicy, upscaler.TILE_POLICY)
+    assert srlab.load_model is api.load_model
+    assert all(getattr(be, n) is getattr(ms, n) for n in ms.__all__)
+    up, ref = load_torch_model("span-fast", 2), api.load_model("span-fast", 2, backend="torch")
+    assert type(up) is type(ref) is upscaler.Upscaler
+    assert (up.name, up.scale, up.params, up.trained) == (ref.name, ref.scale, ref.params,
+                                                          ref.trained)

@@ -25,7 +25,7 @@ together raise ``UsageError`` before anything is done.
 
 The model: named once in ``UpscaleOptions``, resolved once (``resolve_choice``, over
 ``zoo.catalog.resolve``) before the outputs are planned, and loaded once, on its backend,
-only if there is something to do (``load_upscaler``). Tile size: ``api.TILE_POLICY``.
+only if there is something to do (``load_upscaler``). Tile size: ``runtime.upscaler.TILE_POLICY``.
 
 Many images (``cluster``, ``manifest``, ``resume`` or fsspec URLs such as ``memory://`` and
 ``s3://``): ``batch.cluster`` runs the same per-file work as tasks, on a Dask cluster or in
@@ -57,8 +57,9 @@ from srlab.image.imageio import (
 from srlab.image.outsize import MAX_ENLARGEMENT, OutputSize, SizePlan, finish, plan_size
 
 if TYPE_CHECKING:
-    from srlab.api import AutoUpscaler, Upscaler
+    from srlab.api import AutoUpscaler
     from srlab.image.condition import Condition
+    from srlab.runtime.upscaler import Upscaler
 
 __all__ = [
     "BatchHooks",
@@ -279,7 +280,7 @@ class UpscaleOptions:
     detail: float | None = None  # 0..1: blend span-real towards span-real-gan (zoo.blend)
     threads: int | None = None  # for the ONNX Runtime session (torch's are process-wide)
     self_ensemble: bool = False  # average over the 8 flips and rotations (8x slower)
-    tile: int = 0  # 0: automatic (api.TILE_POLICY)
+    tile: int = 0  # 0: automatic (runtime.upscaler.TILE_POLICY)
     overlap: int | None = None  # None: the model's receptive field (tiled == untiled)
     force: bool = False  # allow an output to replace an input file
     max_pixels: int | None = DEFAULT_MAX_PIXELS
@@ -461,7 +462,8 @@ def upscale_one(job: Job, models: ModelSet, *, tile: int, overlap: int | None,
                  strip_metadata: bool = False) -> Written:
     from tqdm import tqdm
 
-    from srlab.api import TILE_POLICY, AutoUpscaler
+    from srlab.api import AutoUpscaler
+    from srlab.runtime.upscaler import TILE_POLICY
 
     start = time.perf_counter()
     if _animated_suffix(job.source, any_format=True):
@@ -589,8 +591,9 @@ def _upscale_animation(job: Job, models: ModelSet, *, tile: int, overlap: int | 
                        strip_metadata: bool) -> Written:
     """Every frame of an animated GIF/WebP/APNG upscaled (each tiled by ``TILE_POLICY``, one
     at a time), written animated with its durations, loop and disposal."""
-    from srlab.api import TILE_POLICY, AutoUpscaler
+    from srlab.api import AutoUpscaler
     from srlab.image.animation import load_animation, save_animation
+    from srlab.runtime.upscaler import TILE_POLICY
 
     if job.target.suffix.lower() not in ANIMATED_EXTENSIONS:
         raise ImageError(f"{job.source} is animated; {job.target.suffix} holds one frame: "

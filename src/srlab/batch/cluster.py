@@ -56,7 +56,8 @@ from srlab.batch import (
 from srlab.batch import manifest as mf
 
 if TYPE_CHECKING:
-    from srlab.api import AutoUpscaler, Upscaler
+    from srlab.api import AutoUpscaler
+    from srlab.runtime.upscaler import Upscaler
 
 __all__ = ["CHUNK_SECONDS", "MAX_CHUNK", "TaskSpec", "connect", "run_many", "upscale_chunk",
            "upscale_task"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from srlab.cli.common import UsageError, add_readme_args
 from srlab.cli.common import check_model as _check_model
 from srlab.cli.common import int_at_least as _int_at_least
-from srlab.runtime.backends import BACKENDS
+from srlab.runtime.measured import BACKENDS
 
 
 def _size(text: str) -> tuple[int, int]:

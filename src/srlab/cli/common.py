@@ -212,7 +212,7 @@ def benchmark_sets(given: list[Path] | None) -> list[Path]:
 
 
 def add_backend_arg(p: argparse.ArgumentParser) -> None:
-    from srlab.runtime.backends import BACKENDS
+    from srlab.runtime.measured import BACKENDS
 
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="who runs the network: auto (default: the fastest backend 'srlab bench "

@@ -13,7 +13,7 @@ Noise control: every runner is warmed up, then timed ``repeats`` times *interlea
 the median is reported. Throughput is output megapixels per second.
 
 ``--store`` also scores each backend's PSNR against torch float32 (Set5 and a slice of
-Urban100, evaluation only) and writes both into ``runtime.backends``' store, which is what
+Urban100, evaluation only) and writes both into ``runtime.measured``' store, which is what
 ``--backend auto`` picks from on this CPU.
 
 Extra sections: time vs image size (should be linear, i.e. flat Mpx/s), 1 vs 2 threads,
@@ -109,7 +109,7 @@ def default_backends() -> list[str]:
     """torch, onnx and onnx-int8 if onnxruntime is installed, torch-bf16 if the CPU lists
     a bf16 flag (timed here whether or not ``native_bf16`` measured it faster: the table is
     where a user sees the verdict), openvino if installed."""
-    from srlab.runtime.backends import available_backends
+    from srlab.runtime.measured import available_backends
 
     bf16 = cpu_info().bf16_flags or native_bf16()
     return [b for b in available_backends() if b != "torch-bf16" or bf16]
@@ -349,7 +349,7 @@ def _once(log: Callable[[str], None]) -> Callable[[str], None]:
 
 def _measurements(rows: Sequence[SpeedRow], deltas: dict | None = None) -> dict:
     """(model, scale) -> backend -> Measurement, from the main table (and PSNR deltas)."""
-    from srlab.runtime.backends import EXACT_BACKENDS, Measurement
+    from srlab.runtime.measured import EXACT_BACKENDS, Measurement
 
     out: dict[tuple[str, int], dict] = {}
     for r in rows:
@@ -364,9 +364,9 @@ def _measurements(rows: Sequence[SpeedRow], deltas: dict | None = None) -> dict:
 
 
 def suggested_backends(rows: Sequence[SpeedRow], deltas: dict | None = None) -> dict[str, str]:
-    """What ``auto`` would pick per model at the largest scale measured (``backends.choose``):
+    """What ``auto`` would pick per model at the largest scale measured (``measured.choose``):
     the fastest backend within the accuracy bound; without ``deltas`` torch or onnx only."""
-    from srlab.runtime.backends import choose
+    from srlab.runtime.measured import choose
 
     meas = _measurements(rows, deltas)
     if not meas:
@@ -420,8 +420,8 @@ def store_rows(rows: Sequence[SpeedRow], deltas: dict, *, path: Path | None = No
                command: str = "") -> Path:
     """Merge this run's Mpx/s and PSNR deltas into the store ``--backend auto`` reads, under
     this CPU's model name."""
-    from srlab.runtime.backends import load_store, record_measurements, save_store
     from srlab.runtime.cpu import cpu_model
+    from srlab.runtime.measured import load_store, record_measurements, save_store
 
     store = load_store(path)
     for (model, scale), measured in _measurements(rows, deltas).items():
@@ -475,8 +475,8 @@ def _huge_child(model: str, backend: str, scale: int, height: int, width: int,
     t0 = time.perf_counter()
     img = procedural_image(height, width)
     t_gen = time.perf_counter() - t0
-    from srlab.api import TILE_POLICY
     from srlab.runtime.backends import load_backend
+    from srlab.runtime.upscaler import TILE_POLICY
 
     up = load_backend(model, scale, backend=backend, threads=threads)  # type: ignore[arg-type]
 
@@ -502,7 +502,8 @@ def huge_run(model: str = "span-fast", *, backend: str = "torch", scale: int = 2
              timeout: float | None = None) -> dict:
     """Upscale a procedural ``size`` (width, height) image in a fresh subprocess and return
     its timings and peak RSS (see ``peak_rss_gib``): a subprocess, so nothing this process
-    already allocated counts. ``tile`` 0 is ``api.TILE_POLICY`` (512 at the default size)."""
+    already allocated counts. ``tile`` 0 is ``runtime.upscaler.TILE_POLICY`` (512 at the
+    default size)."""
     w, h = size
     code = (f"from srlab.eval.speed import _huge_child; _huge_child({model!r}, {backend!r}, "
             f"{scale}, {h}, {w}, {tile}, {threads})")

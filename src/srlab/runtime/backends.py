@@ -7,125 +7,38 @@ faster only on CPUs with AVX512-BF16 or AMX, see ``runtime.cpu``), ``onnx`` (ONN
 the CPU has it: ``runtime.openvino``). ``srlab.load_model`` and the CLI
 default to ``auto``.
 
-Why stored measurements instead of a table in the code: which backend wins depends on the
-CPU (VNNI makes int8 pay, native bf16 makes torch-bf16 pay) and on the model (small nets
-are dominated by overheads, big ones by convolutions), so a hand-pasted table is right on
-one machine only. ``srlab bench --store`` writes what it measured into
-src/srlab/assets/backends.json under the CPU's model name: Mpx/s per backend and the PSNR
-each costs against torch float32. ``pick_backend`` takes the fastest whose cost is within
-``ACCURACY_BOUND_DB`` on every set measured; a combination never measured runs on torch.
+What ``auto`` picks comes from the measurements ``srlab bench --store`` keeps
+(``runtime.measured``: why measured, not a table in the code); the store's names are
+re-exported here, where they were first, so ``runtime.backends.pick_backend`` still works.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from srlab.api import Upscaler
+from srlab.runtime.measured import (
+    ACCURACY_BOUND_DB,
+    BACKENDS,
+    EXACT_BACKENDS,
+    STORE_PATH,
+    Backend,
+    Measurement,
+    Store,
+    available_backends,
+    choose,
+    load_store,
+    pick_backend,
+    record_measurements,
+    save_store,
+)
+
+if TYPE_CHECKING:  # torch loads on first use: the CLI imports this module for BACKENDS
+    from srlab.runtime.upscaler import Upscaler
 
 __all__ = ["ACCURACY_BOUND_DB", "BACKENDS", "Backend", "EXACT_BACKENDS", "STORE_PATH",
-           "Measurement", "load_store", "pick_backend", "record_measurements", "save_store",
-           "choose", "load_backend", "available_backends", "load_blend"]
-
-Backend = Literal["torch", "onnx", "onnx-int8", "torch-bf16", "openvino", "auto"]
-BACKENDS = ("torch", "onnx", "onnx-int8", "torch-bf16", "openvino", "auto")
-
-STORE_PATH = Path(__file__).resolve().parent.parent / "assets" / "backends.json"
-ACCURACY_BOUND_DB = 0.02  # the most PSNR (dB, any set measured) auto may give for speed
-EXACT_BACKENDS = ("torch", "onnx")  # same numbers as the trained float32 net (parity 1e-3)
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One backend's figures for one model, scale and CPU."""
-
-    mpx_per_s: float
-    # PSNR (dB) minus torch float32's, per set measured; empty: accuracy not measured
-    psnr_delta: dict[str, float]
-
-    def within(self, bound: float = ACCURACY_BOUND_DB) -> bool:
-        return bool(self.psnr_delta) and min(self.psnr_delta.values()) >= -bound
-
-
-Store = dict[str, dict[str, dict[str, dict[str, Measurement]]]]  # cpu -> model -> scale -> be
-
-
-def load_store(path: Path | None = None) -> Store:
-    """The stored measurements; an absent or unreadable file is an empty store."""
-    try:
-        raw = json.loads((path or STORE_PATH).read_text())
-    except (OSError, ValueError):
-        return {}
-    out: Store = {}
-    for cpu, models in (raw.get("cpus") or {}).items():
-        for model, scales in models.items():
-            for scale, backends in scales.items():
-                out.setdefault(cpu, {}).setdefault(model, {})[str(scale)] = {
-                    b: Measurement(float(m["mpx_per_s"]),
-                                   {k: float(v) for k, v in (m.get("psnr_delta") or {}).items()})
-                    for b, m in backends.items()}
-    return out
-
-
-def save_store(store: Store, path: Path | None = None, *, command: str = "") -> Path:
-    """Write ``store`` as JSON (sorted, so a re-measurement diffs cleanly)."""
-    path = path or STORE_PATH
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cpus = {cpu: {model: {scale: {b: asdict(m) for b, m in sorted(bes.items())}
-                          for scale, bes in sorted(scales.items())}
-                  for model, scales in sorted(models.items())}
-            for cpu, models in sorted(store.items())}
-    path.write_text(json.dumps({"command": command, "bound_db": ACCURACY_BOUND_DB,
-                                "cpus": cpus}, indent=1, sort_keys=True) + "\n")
-    return path
-
-
-def record_measurements(store: Store, cpu: str, model: str, scale: int,
-                        measured: Mapping[str, Measurement]) -> Store:
-    """``store`` with this model/scale's backends replaced by ``measured`` (others kept)."""
-    store.setdefault(cpu, {}).setdefault(model, {})[str(scale)] = dict(measured)
-    return store
-
-
-def choose(measured: Mapping[str, Measurement], *, allowed: Sequence[str],
-           bound: float = ACCURACY_BOUND_DB) -> str:
-    """The fastest of ``allowed`` whose accuracy cost is within ``bound``; torch if none.
-    torch float32 is the reference, so it is always within the bound."""
-    ok = [(m.mpx_per_s, b) for b, m in measured.items()
-          if b in allowed and (b == "torch" or m.within(bound))]
-    return max(ok)[1] if ok else "torch"
-
-
-def available_backends() -> list[str]:
-    """The backends that can run here (their runtimes installed), in ``BACKENDS`` order."""
-    from srlab.runtime.onnx import onnx_available
-    from srlab.runtime.openvino import openvino_available
-
-    missing = set() if onnx_available() else {"onnx", "onnx-int8"}
-    if not openvino_available():
-        missing.add("openvino")
-    return [b for b in BACKENDS if b != "auto" and b not in missing]
-
-
-def pick_backend(model: str, scale: int, *, exact: bool = False, store: Store | None = None,
-                 cpu: str | None = None,
-                 available: Callable[[], list[str]] | None = None) -> str:
-    """The backend ``auto`` runs ``model`` x``scale`` on here (see the module docstring).
-    ``exact`` allows only backends that keep the float32 numbers (custom weights: their
-    int8 cost was never measured)."""
-    from srlab.runtime.cpu import cpu_model
-
-    store = load_store() if store is None else store
-    measured = store.get(cpu or cpu_model(), {}).get(model, {}).get(str(scale))
-    if not measured:
-        return "torch"
-    allowed = [b for b in (available or available_backends)()
-               if not exact or b in EXACT_BACKENDS]
-    return choose(measured, allowed=allowed)
+           "Measurement", "Store", "load_store", "pick_backend", "record_measurements",
+           "save_store", "choose", "load_backend", "available_backends", "load_blend"]
 
 
 def load_backend(name: str, scale: int = 4, *, backend: Backend = "torch",
@@ -161,13 +74,13 @@ def load_backend(name: str, scale: int = 4, *, backend: Backend = "torch",
         from srlab.runtime.bf16 import load_bf16_model
 
         return load_bf16_model(name, scale, weights=weights, fuse=fuse)
-    from srlab.api import load_model
+    from srlab.runtime.torch_model import load_torch_model
 
-    return load_model(name, scale, weights=weights, fuse=fuse, backend="torch")
+    return load_torch_model(name, scale, weights=weights, fuse=fuse)
 
 
 def load_blend(up: Upscaler, backend: Backend = "auto") -> Upscaler:
-    """A span/span-real blend (``api._denoised``, a torch network) on a fast backend: its ONNX
+    """A span/span-real blend (``api._blended``, a torch network) on a fast backend: its ONNX
     export, cached per weights and so per strength step, on ONNX Runtime, quantised by the
     pair's shared int8 recipe where ``onnx-int8`` is asked or picked (one calibration per step
     on first use, then cached), else float32. ``auto`` follows the pick for the pair's real

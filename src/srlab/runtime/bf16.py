@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from srlab.api import Upscaler, load_model
+from srlab.runtime.torch_model import load_torch_model
+from srlab.runtime.upscaler import Upscaler
 
 __all__ = ["Bf16Net", "load_bf16_model"]
 
@@ -42,7 +43,7 @@ Bf16Net = _Bf16Net  # public name: model files (runtime.foreign) wrap their netw
 def load_bf16_model(name: str, scale: int = 4, *, weights: str | Path | None = None,
                     fuse: bool = True) -> Upscaler:
     """The model with its network in bfloat16 (CPU autocast)."""
-    up = load_model(name, scale, weights=weights, fuse=fuse, backend="torch")
+    up = load_torch_model(name, scale, weights=weights, fuse=fuse)
     assert isinstance(up.net, nn.Module)
     out = Upscaler(_Bf16Net(up.net), name=up.name, scale=up.scale, meta=up.meta,
                    params=up.params)

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from srlab.api import Upscaler
-from srlab.runtime.backends import BACKENDS, load_store, pick_backend
+from srlab.runtime.measured import BACKENDS, load_store, pick_backend
 from srlab.runtime.onnx import OnnxError, cache_dir
+from srlab.runtime.upscaler import Upscaler
 from srlab.zoo.foreign import ForeignInfo, ForeignModel, ForeignModelError, load_model_file
 from srlab.zoo.weights import WeightsMeta
 
@@ -84,7 +84,7 @@ def file_store_path() -> Path:
 
 def stored_backend(info: ForeignInfo) -> str:
     """What ``auto`` runs this file on here: the fastest backend measured for it on this
-    CPU within the accuracy bound (``backends.pick_backend``); torch if none is stored."""
+    CPU within the accuracy bound (``measured.pick_backend``); torch if none is stored."""
     return pick_backend(file_key(info), info.scale, store=load_store(file_store_path()))
 
 

@@ -35,9 +35,10 @@ from srlab.runtime.onnx import (
     exported_path,
     make_session,
 )
+from srlab.runtime.torch_model import load_torch_model
 
 if TYPE_CHECKING:
-    from srlab.api import Upscaler
+    from srlab.runtime.upscaler import Upscaler
 
 __all__ = ["Int8Recipe", "INT8_RECIPE", "INT8_RECIPES", "recipe_for", "calibration_patches",
            "quantize_int8",
@@ -168,10 +169,7 @@ def load_int8_model(name: str, scale: int = 4, *, weights: str | Path | None = N
                     log: Callable[[str], None] | None = None) -> OnnxUpscaler:
     """The model quantised to int8 on ONNX Runtime, built on first use and cached (see the
     module docstring). ``patches`` replaces the training-image calibration (tests)."""
-    from srlab.api import load_model
-
-    up = load_model(name, scale, weights=weights, backend="torch")
-    assert not hasattr(up, "pick"), "int8 takes one network, not auto"
+    up = load_torch_model(name, scale, weights=weights)  # one network: 'auto' is refused
     return int8_upscaler(up, recipe=recipe or recipe_for(name), threads=threads,
                          patches=patches, log=log)
 

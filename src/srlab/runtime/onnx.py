@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from srlab.api import Upscaler, load_model
+from srlab.runtime.torch_model import load_torch_model
+from srlab.runtime.upscaler import Upscaler
 
 __all__ = [
     "ONNX_HINT",
@@ -186,7 +187,7 @@ def export_onnx(model_name: str, scale: int, out_path: str | Path, *,
     The network is exported re-parameterised (as it runs for inference). Raises
     ``OnnxError`` if the packages are missing or the parity check fails.
     """
-    up = load_model(model_name, scale, weights=weights, backend="torch")
+    up = load_torch_model(model_name, scale, weights=weights)
     return export_upscaler(up, out_path, opset=opset, log=log)
 
 
@@ -263,14 +264,14 @@ def load_onnx_model(name: str, scale: int = 4, *, weights: str | Path | None = N
     a stale file is never used (``exported_file``).
     """
     _ort()
-    up = load_model(name, scale, weights=weights, backend="torch")
+    up = load_torch_model(name, scale, weights=weights)
     with exported_file(up, opset=opset, log=log) as path:
         session = make_session(path, threads)
     return OnnxUpscaler(session, like=up)
 
 
 def onnx_upscaler(up: Upscaler, *, threads: int | None = None) -> OnnxUpscaler:
-    """A torch ``Upscaler`` (e.g. a span/span-real blend, ``api._denoised``) on ONNX Runtime,
+    """A torch ``Upscaler`` (e.g. a span/span-real blend, ``api._blended``) on ONNX Runtime,
     through the cached export: one file per weights, so one per blend step."""
     _ort()
     with exported_file(up) as path:

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from srlab.api import load_model
 from srlab.runtime.onnx import OnnxError, OnnxUpscaler, exported_file
+from srlab.runtime.torch_model import load_torch_model
 
 __all__ = ["OPENVINO_HINT", "OpenVinoUpscaler", "openvino_available", "load_openvino_model"]
 
@@ -78,7 +78,7 @@ def load_openvino_model(name: str, scale: int = 4, *, weights: str | Path | None
                         threads: int | None = None) -> OpenVinoUpscaler:
     """The model on OpenVINO, from the same cached ONNX export as the onnx backend."""
     _core()  # the missing-package error before an export is made
-    up = load_model(name, scale, weights=weights, backend="torch")
+    up = load_torch_model(name, scale, weights=weights)
     with exported_file(up) as path:
         session = compile_onnx(path, threads)
     return OpenVinoUpscaler(session, like=up)

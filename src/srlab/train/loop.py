@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srlab.api import Upscaler
 from srlab.image.metrics import evaluate
+from srlab.runtime.upscaler import Upscaler
 from srlab.train.config import Config
 from srlab.train.data import BatchSampler, ImageSet, clean_twin, datasets_for, sampler_for
 from srlab.train.dist import distributed, finish, mean_across, wrap

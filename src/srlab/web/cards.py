@@ -28,7 +28,7 @@ _EXAMPLE = (2000, 1500)  # the input the speed sentence times: a 3 Mpx photo
 def _installed() -> list[str]:
     """Backends whose runtimes are installed (found, not imported: OpenVINO takes ~10 s
     to import, and the card is drawn on page load)."""
-    from srlab.runtime.backends import BACKENDS
+    from srlab.runtime.measured import BACKENDS
 
     have = {m: importlib.util.find_spec(m) is not None
             for m in ("onnx", "onnxruntime", "openvino")}
@@ -43,8 +43,8 @@ def _installed() -> list[str]:
 def stored_speed(name: str, scale: int) -> dict[str, Any] | None:
     """Output Mpx/s of ``name`` x``scale`` on the backend auto picks on this CPU model, as
     ``srlab bench --store`` measured it; None when that was not measured here."""
-    from srlab.runtime.backends import choose, load_store
     from srlab.runtime.cpu import cpu_model
+    from srlab.runtime.measured import choose, load_store
 
     net = DENOISE_PAIR[0] if name == AUTO else name
     cpu = cpu_model()

@@ -27,14 +27,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from srlab.api import TilePolicy
+from srlab.runtime.upscaler import TilePolicy
 from srlab.zoo.catalog import resolve
 from srlab.zoo.registry import AUTO, DENOISE_PAIR, DETAIL_PAIR
 
 if TYPE_CHECKING:
-    from srlab.api import AutoUpscaler, Upscaler
+    from srlab.api import AutoUpscaler
     from srlab.image.condition import Condition
     from srlab.image.imageio import LoadedImage
+    from srlab.runtime.upscaler import Upscaler
 
 __all__ = ["WEB_EXTRA_HINT", "MissingWebExtra", "import_gradio", "Limits", "WebError", "Busy",
            "Cancelled", "WorkGate", "check_output", "ModelCache", "ServerState", "Job", "Options",
@@ -57,8 +58,9 @@ UI_QUEUE_MAX = 64  # browser jobs waiting in Gradio's queue (files on disk: they
 DEFAULT_MODEL_CACHE = 4  # loaded models kept in memory (LRU)
 DEFAULT_MAX_BATCH = 10  # images in one UI batch
 TILE = 256  # LR tile edge for large inputs: bounds activation memory, output is identical
-# srlab's one tile rule (api.TilePolicy) with the server's sizes: smaller tiles than the CLI's,
-# above 2 tiles' worth of pixels, for fine progress and a small footprint per request
+# srlab's one tile rule (runtime.upscaler.TilePolicy) with the server's sizes: smaller tiles
+# than the CLI's, above 2 tiles' worth of pixels, for fine progress and a small footprint per
+# request
 TILES = TilePolicy(tile=TILE, above_pixels=2 * TILE * TILE)
 TILE_MIN, TILE_MAX = 32, 2048
 # output formats: name -> (extension, MIME type); PNG keeps 16 bits and alpha

@@ -12,7 +12,7 @@ Each model is fed exactly as its own program feeds it (xinntao/Real-ESRGAN-ncnn-
 (``x = abs(x); x = (w - 1) - abs(x - (w - 1))``, i.e. reflect without repeating the edge),
 blob ``data`` in, blob ``output`` out, the padding's ``10 * scale`` pixels cropped, then
 ``floor(v * 255 + 0.5)`` clamped to 0..255. Only the GPU is swapped for the CPU
-(``use_vulkan_compute = False``). The network runs inside ``api.Upscaler`` like an ONNX
+(``use_vulkan_compute = False``). The network runs inside ``runtime.upscaler.Upscaler`` like an ONNX
 session does, so 8/16-bit, gray and alpha inputs and tiling behave as for srlab's models
 (alpha by bicubic, as the program does too), through the one tiling of ``image/tiling.py``.
 """
@@ -32,7 +32,7 @@ from srlab.eval.peers.base import PeerUnavailable
 if TYPE_CHECKING:
     import torch
 
-    from srlab.api import Upscaler
+    from srlab.runtime.upscaler import Upscaler
 
 __all__ = ["NCNN_MODELS", "NcnnModel", "PREPADDING", "FEED_VERSION", "ncnn_upscaler", "model_files",
            "graph_params", "EXTRA_HINT"]
@@ -188,8 +188,9 @@ class NcnnNet:
 
 
 def ncnn_upscaler(name: str, scale: int) -> Upscaler:
-    """The peer as an ``api.Upscaler``: the same array contract as srlab's models."""
-    from srlab.api import Upscaler
+    """The peer as an ``Upscaler`` (``runtime.upscaler``): the same array contract as
+    srlab's models."""
+    from srlab.runtime.upscaler import Upscaler
 
     net = NcnnNet(name, scale)
     up = Upscaler(net, name=name, scale=scale, meta=None, params=net.params)

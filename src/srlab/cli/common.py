@@ -73,6 +73,7 @@ def number_in(what: str, low: float, high: float | None = None) -> Callable[[str
     """An argparse type for a finite number from ``low`` to ``high`` (no upper end when None)
     whose one-line errors name the option: the one range parser of the command line."""
     span = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
+    upper = math.inf if high is None else high
 
     def parse(text: str) -> float:
         try:
@@ -80,8 +81,7 @@ def number_in(what: str, low: float, high: float | None = None) -> Callable[[str
         except ValueError:
             raise argparse.ArgumentTypeError(f"{what} must be a number {span}, not "
                                              f"'{text}'") from None
-        if not (low <= value <= (high if high is not None else math.inf)) \
-                or math.isinf(value):
+        if not low <= value <= upper or math.isinf(value):  # NaN fails the comparison
             raise argparse.ArgumentTypeError(f"{what} must be a number {span}, not {text}")
         return value
 

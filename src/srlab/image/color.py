@@ -18,6 +18,8 @@ BT601_OFFSET = (16.0, 128.0, 128.0)
 RGB_TO_YCBCR = torch.tensor(BT601, dtype=torch.float64) / 255.0
 YCBCR_OFFSET = torch.tensor(BT601_OFFSET, dtype=torch.float64) / 255.0
 _INV = torch.linalg.inv(RGB_TO_YCBCR)
+# Y's row over the studio range's height (235 - 16): 0.299, 0.587, 0.114, the same floats
+_FULL_RANGE_Y = tuple(c / 219.0 for c in BT601[0])
 
 
 def rgb_to_ycbcr(x: torch.Tensor) -> torch.Tensor:
@@ -40,4 +42,5 @@ def luma(img: np.ndarray) -> np.ndarray:
         return a
     if a.shape[2] < 3:
         return a[..., 0]
-    return a[..., 0] * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114
+    r, g, b = _FULL_RANGE_Y
+    return a[..., 0] * r + a[..., 1] * g + a[..., 2] * b

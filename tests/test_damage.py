@@ -185,14 +185,43 @@ def test_a_hand_cue_raises_the_learned_step_to_the_floor():
 
 
 def test_heavy_luma_noise_gets_span_real_whatever_the_learned_step():
-    """Sensor noise's class step is 0.75; above NOISY (read sigma) full denoise scored best
-    on training crops at x2 and x4 (tools/severity_steps.py noise), so it is raised to 1."""
+    """Sensor noise's class step is 0.75; from a read sigma of 6.6-6.7 full denoise scored
+    best on training crops at x2 and x4 (tools/severity_steps.py noise), so a damaged image
+    is raised to 1 above 6.7; an image read as clean only above 8.5 (clean photos read up
+    to 6.5)."""
     mid, clean = np.array([0, 0, 0, 1.0, 0]), np.array([1.0, 0, 0, 0, 0])
-    assert choose(None, 0.0, None, 9.0, 0.0, mid) == (  # read 8.2: 1 won by 0.2-0.3 dB
-        1.0, "learned estimate 0.75, raised: noise sigma ~9.0 > 8.5")
-    assert choose(None, 0.0, None, 12.0, 0.0, clean)[0] == 1.0
-    assert choose(None, 0.0, None, 8.0, 0.0, mid)[0] == 0.75  # below: the class step
+    assert choose(None, 0.0, None, 7.0, 0.0, mid) == (  # read 6.8-6.9: 1 won by 0.02-0.03 dB
+        1.0, "learned estimate 0.75, raised: noise sigma ~7.0 > 6.7")
+    assert choose(None, 0.0, None, 6.5, 0.0, mid)[0] == 0.75  # below: the class step
+    assert choose(None, 0.0, None, 7.0, 0.0, clean)[0] == 0.0  # clean: no raise below 8.5
+    assert choose(None, 0.0, None, 9.0, 0.0, clean) == (
+        1.0, "learned estimate 0.00, raised: noise sigma ~9.0 > 8.5")
 
+
+
+def test_a_soft_jpeg_gets_span_real_whatever_the_learned_step():
+    """Blur before a JPEG q60-75 makes full denoise beat the JPEG class's 0.75 on training
+    crops below a top-band share of ~0.035 (tools/severity_steps.py blur)."""
+    mid = np.array([0, 0, 0, 1.0, 0])
+    assert choose(None, 0.8, 74, 0.0, 0.0, mid, 0.03) == (
+        1.0, "learned estimate 0.75, raised: a soft JPEG (quality ~74, top-band share 0.030 "
+        "< 0.035)")
+    assert choose(75, 0.0, None, 0.0, 0.0, mid, 0.03)[0] == 1.0  # the file's tables count
+    assert choose(None, 0.8, 74, 0.0, 0.0, mid, 0.04)[0] == 0.75  # sharp enough
+    assert choose(None, 0.8, 76, 0.0, 0.0, mid, 0.03)[0] == 0.75  # a light JPEG
+    assert choose(None, 0.2, 74, 0.0, 0.0, mid, 0.03)[0] == 0.75  # no JPEG history
+    assert choose(None, 0.8, 74, 0.0, 0.0, mid)[0] == 0.75  # no share read
+    assert choose(None, 0.0, None, 0.0, 0.0, np.array([1.0, 0, 0, 0, 0]), 0.01)[0] == 0.0
+
+
+def test_the_condition_carries_the_share_the_rule_read():
+    img = imresize(load_rgb(SAMPLE), 0.25)
+    cond = estimate(img, learned=True)
+    if damage.WEIGHTS.is_file():
+        f = damage.features(img, None, cond.lattice, cond.lattice_quality, cond.noise,
+                            cond.chroma)
+        assert cond.top_share == pytest.approx(float(f[damage.FEATURES.index("high-band share")]))
+    assert estimate(img, learned=False).top_share is None
 
 # ---- the artefact CNN ----------------------------------------------------------------------
 

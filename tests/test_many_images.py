@@ -234,6 +234,29 @@ def test_threaded_cluster_same_bytes_and_ctrl_c_then_resume(tmp_path, reference)
     assert_complete(inputs, tmp_path / "out")
 
 
+def test_cluster_reports_what_auto_read_and_why_as_the_plain_path(tmp_path):
+    """on_choice gets the same read and reason from a worker (as text) as in-process: the
+    CLI's auto line once crashed on the cluster path."""
+    distributed = pytest.importorskip("distributed")
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.open(make_images(tmp_path / "png", 1, size=32)[0]).save(src / "a.jpg", quality=60)
+    heard: dict[str, list[tuple[str, str, str]]] = {"plain": [], "cluster": []}
+
+    def hooks(key: str) -> batch.BatchHooks:
+        return batch.BatchHooks(on_choice=lambda p, cond, name: heard[key].append(
+            (cond.describe(), cond.reason, name)))
+
+    opts = {"model": "auto", "scale": 2, "backend": "torch"}
+    batch.upscale_files([src], output=tmp_path / "plain", hooks=hooks("plain"), **opts)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as lc, distributed.Client(lc) as c:
+        batch.upscale_files([src], output=tmp_path / "cl", cluster=c, hooks=hooks("cluster"),
+                            **opts)
+    assert heard["cluster"] == heard["plain"] and len(heard["plain"]) == 1
+    read, reason, _ = heard["plain"][0]
+    assert "JPEG file, quality ~60" in read and reason
+
 def test_local2_cli_matches_single_process_bytes(capsys, tmp_path, reference):
     pytest.importorskip("distributed")
     from srlab import cli

@@ -192,7 +192,8 @@ def upscale_task(source: str, target: str, spec: TaskSpec,
             local = str(src)
             w = upscale_one(Job(src, dst), models, tile=o.tile, overlap=o.overlap,
                             max_pixels=o.max_pixels, quality=o.quality, tile_bar=False,
-                            on_choice=lambda _p, cond, _n: row.update(read=cond.describe()),
+                            on_choice=lambda _p, cond, _n: row.update(
+                                read=cond.describe(), reason=cond.reason),
                             strip_metadata=o.strip_metadata)
         size, sha = storage.digest(target)
         row.update(status="ok", in_size=list(w.in_size), out_size=list(w.out_size), bytes=size,
@@ -477,9 +478,11 @@ def _resume(pairs: list[tuple[str, str]], opts: UpscaleOptions, model: str, path
 
 @dataclass(frozen=True)
 class _Read:
-    """What auto read in an image, as text (a worker sends the text, not the Condition)."""
+    """What auto read in an image and why it chose, as text (a worker sends the text, not the
+    Condition): what ``BatchHooks.on_choice`` reads of a Condition."""
 
     text: str
+    reason: str = ""
 
     def describe(self) -> str:
         return self.text
@@ -508,7 +511,8 @@ class _Run:
             self.mpx += w.in_size[0] * w.in_size[1] / 1e6
             if self.hooks.on_choice is not None and row.get("read"):  # auto's line, as ever
                 name = w.model if w.backend in ("torch", "") else f"{w.model} [{w.backend}]"
-                self.hooks.on_choice(src, _Read(row["read"]), name)  # type: ignore[arg-type]
+                read = _Read(row["read"], row.get("reason") or "")
+                self.hooks.on_choice(src, read, name)  # type: ignore[arg-type]
             if self.hooks.on_written is not None:
                 self.hooks.on_written(w)
         else:
@@ -530,7 +534,9 @@ class _Run:
             else:
                 client = stack.enter_context(connect(opts.cluster))
                 per_host, threads = _workers_per_host(client)
-                self.where = f"{sum(per_host.values())} workers, {threads} threads"
+                n = sum(per_host.values())
+                self.where = (f"{n} worker{'s' if n != 1 else ''}, "
+                              f"{threads} thread{'s' if threads != 1 else ''}")
                 rows = stack.enter_context(closing(
                     _on_dask(client, todo, replace(spec, workers_per_host=per_host),
                              chunk=opts.chunk)))

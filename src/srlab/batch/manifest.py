@@ -8,7 +8,8 @@ and at worst no half line that matters (a torn last line is ignored when read ba
 A row: ``input``, ``output``, ``status`` (``ok``, ``failed``, or ``verified`` for an output a
 resume found complete without a row), ``in_size`` and ``out_size`` ([width, height]),
 ``bytes`` and ``sha256`` of the output, ``model`` (as asked: ``auto`` or a name), ``choice``
-(the network that ran), ``read`` (what auto read in the image), ``backend``, ``scale``,
+(the network that ran), ``read`` (what auto read in the image) and ``reason`` (why it chose
+that strength), ``backend``, ``scale``,
 ``seconds``, ``worker``, ``error``, ``time``.
 
 Complete, for ``--resume``: the output exists and its size and SHA-256 match its ``ok`` row

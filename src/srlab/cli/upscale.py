@@ -121,8 +121,8 @@ def run(args: argparse.Namespace) -> int:
 
     def choice(src: Path, cond: Any, name: str) -> None:
         if not args.quiet:
-            tqdm.write(f"{src}: auto: {cond.describe()} -> {name}, {cond.decision()}",
-                       file=sys.stderr)
+            why = f": {cond.reason}" if cond.reason else ""  # the name says the strength
+            tqdm.write(f"{src}: auto: {cond.describe()} -> {name}{why}", file=sys.stderr)
 
     scale, size = output_size(args)
     upscaler = None  # your own model file (-m FILE): loaded here, refusals exit 2

@@ -40,7 +40,7 @@ from srlab.image.color import luma
 from srlab.image.damage import LATTICE, STEPS, WEIGHTS
 
 __all__ = ["Condition", "estimate", "jpeg_quality_of", "jpeg_lattice", "noise_sigma",
-           "chroma_noise", "choose", "STEPS", "JPEG_HEAVY", "LATTICE", "NOISY"]
+           "chroma_noise", "choose", "STEPS", "JPEG_HEAVY", "LATTICE", "NOISY", "NOISE_HEAVY"]
 
 # IJG's standard luminance quantisation table (ITU-T T.81 Annex K), zigzag order irrelevant:
 # we compare the 64 entries as a set in file order.
@@ -52,17 +52,27 @@ _STD_LUMA = np.array([
 
 # thresholds, set on the labelled set of ``srlab inspect --eval`` (training images only)
 # LATTICE (damage.LATTICE): lattice score above which the pixels show a JPEG history
-# luma noise sigma (0..255) above which an image counts as noisy, and gets span-real: on
-# training crops full denoise scored best from a read sigma of ~7 up, at x2 and x4
-# (``python tools/severity_steps.py noise``, docs/real-world.md); no clean image of the
-# labelled set or the benchmark sets reads above 6.5
+# luma noise sigma (0..255) above which an image counts as noisy, and gets span-real even
+# when the learned estimate reads it clean; no clean image of the labelled set or the
+# benchmark sets reads above 6.5
 NOISY = 8.5
+# read luma noise above which an image the estimate finds damaged (step >= JPEG_FLOOR) gets
+# span-real: on training crops full denoise overtakes step 0.75 at a read sigma of 6.6-6.7,
+# at x2 and x4 (``python tools/severity_steps.py noise``, docs/real-world.md)
+NOISE_HEAVY = 6.7
 CHROMA_NOISY = 3.0  # colour-difference noise sigma above which it counts as noisy
 JPEG_CLEAN = 90  # quality above which JPEG damage is too small to remove
 JPEG_FLOOR = 0.5  # the least strength a JPEG file at quality <= JPEG_CLEAN gets
 # a JPEG (file or pixels) at quality <= JPEG_HEAVY gets span-real: on training crops
 # (BSDS500-train, x2 and x4) full denoise scored best at every quality <= 50 (docs/real-world.md)
 JPEG_HEAVY = 50
+# a JPEG (file or pixels) at quality <= SOFT_JPEG whose top frequency band holds less than
+# SOFT of its detail energy (``damage``'s "high-band share": blur empties it) gets span-real:
+# on training crops (BSDS500-train, blur 0-2.5 HR px before the bicubic, then JPEG q60/75)
+# full denoise beat step 0.75 by 0.10 dB on the crops below it, and this threshold gained
+# the most over all crops at x2 and x4 (``python tools/severity_steps.py blur``)
+SOFT = 0.035
+SOFT_JPEG = 75
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,7 @@ class Condition:
     denoise: float  # the strength ``choose`` picked, one of STEPS
     reason: str = ""  # why, in words (the CLI, the web API and ``inspect`` show it)
     probs: tuple[float, ...] | None = None  # the learned estimate per step, if it ships
+    top_share: float | None = None  # detail energy in the top band (with the learned estimate)
 
     @property
     def degraded(self) -> bool:
@@ -240,14 +251,17 @@ def _hand(jpeg_quality: int | None, lattice: float, lattice_quality: int | None,
 
 
 def choose(jpeg_quality: int | None, lattice: float, lattice_quality: int | None,
-           noise: float, chroma: float, probs: np.ndarray | None = None) -> tuple[float, str]:
+           noise: float, chroma: float, probs: np.ndarray | None = None,
+           top_share: float | None = None) -> tuple[float, str]:
     """(strength, reason): the learned estimate's expected strength rounded to a step, raised
     to ``JPEG_FLOOR`` when a hand cue finds damage (a JPEG file or JPEG history at quality
     <= ``JPEG_CLEAN``, colour noise above its threshold: on the labelled set they never fired
     on clean images) and to 1 for a JPEG at quality <= ``JPEG_HEAVY`` or luma noise above
-    ``NOISY`` (the learned step follows the kind of damage, not its severity: a class's
-    step, 0.75 for JPEG and sensor noise, is too timid for heavy damage); the hand cues alone
-    when there is no learned estimate."""
+    ``NOISE_HEAVY`` on an image the estimate finds damaged (above ``NOISY`` on any) or a
+    soft JPEG (quality <= ``SOFT_JPEG``, top-band share ``top_share`` < ``SOFT``): the
+    learned step follows the kind of damage, not its severity, and a class's step, 0.75 for
+    JPEG and sensor noise, is too timid for heavy damage; the hand cues alone when there is
+    no learned estimate."""
     if probs is None:
         return _hand(jpeg_quality, lattice, lattice_quality, noise, chroma)
     expected = float(np.dot(probs, STEPS))
@@ -258,8 +272,12 @@ def choose(jpeg_quality: int | None, lattice: float, lattice_quality: int | None
             if q is not None]  # the JPEG qualities the file and the pixels show
     if seen and min(seen) <= JPEG_HEAVY and step < 1.0:
         step, reason = 1.0, f"{reason}, raised: JPEG at quality ~{min(seen)} <= {JPEG_HEAVY}"
-    elif noise > NOISY and step < 1.0:
-        step, reason = 1.0, f"{reason}, raised: noise sigma ~{noise:.1f} > {NOISY}"
+    elif (seen and min(seen) <= SOFT_JPEG and top_share is not None and top_share < SOFT
+          and step < 1.0):
+        step, reason = 1.0, (f"{reason}, raised: a soft JPEG (quality ~{min(seen)}, top-band "
+                             f"share {top_share:.3f} < {SOFT})")
+    elif noise > (heavy := NOISE_HEAVY if step >= JPEG_FLOOR else NOISY) and step < 1.0:
+        step, reason = 1.0, f"{reason}, raised: noise sigma ~{noise:.1f} > {heavy}"
     elif hand > 0 and step < JPEG_FLOOR:
         step, reason = JPEG_FLOOR, f"{reason}, raised: {why}"
     return step, reason
@@ -282,13 +300,15 @@ def estimate(img: np.ndarray, path: str | Path | None = None, *,
     q = jpeg_quality_of(path) if path is not None else None
     lat, lat_q = jpeg_lattice(img)
     n, c = noise_sigma(img), chroma_noise(img)
-    from srlab.image.damage import features, load_estimator, strength_probs
+    from srlab.image.damage import FEATURES, features, load_estimator, strength_probs
 
     use = learned_enabled() if learned is None else learned
     net = load_estimator() if use else None
-    probs = (strength_probs(features(img, q, lat, lat_q, n, c, net.cnn), net)
-             if net is not None else None)
-    d, why = choose(q, lat, lat_q, n, c, probs)
+    f = features(img, q, lat, lat_q, n, c, net.cnn) if net is not None else None
+    probs = strength_probs(f, net) if f is not None else None
+    share = float(f[FEATURES.index("high-band share")]) if f is not None else None
+    d, why = choose(q, lat, lat_q, n, c, probs, share)
     return Condition(jpeg_quality=q, lattice=lat, lattice_quality=lat_q, noise=n, chroma=c,
                      denoise=d, reason=why,
-                     probs=None if probs is None else tuple(float(p) for p in probs))
+                     probs=None if probs is None else tuple(float(p) for p in probs),
+                     top_share=share)

@@ -279,11 +279,17 @@ def _cnn_scores(folder: Path, n_images: int, extras: list[Path], meta: np.ndarra
     return cnn, scores
 
 
-def class_targets(psnr_mean: np.ndarray, camera: str, margin: float = 0.0) -> np.ndarray:
+def class_targets(psnr_mean: np.ndarray, camera: str, margin: float = 0.0,
+                  eye: dict[str, float] | None = None) -> np.ndarray:
     """(scale, class) -> target step index, from the mean PSNR per step (phase 1): clean 0,
     damaged the best step >= 0.5, camera-like the best step when it beats step 0 by at least
-    ``margin`` dB, else 0 (-1: left out)."""
+    ``margin`` dB, else 0 (-1: left out); ``eye`` (class label -> step) overrides a class's
+    target at both scales with the step a blind A/B preferred."""
     out = np.zeros(psnr_mean.shape[:2], dtype=np.int64)
+    eye = eye or {}
+    unknown = set(eye) - {cls.label for cls in CLASSES}
+    if unknown:
+        raise SystemExit(f"train_damage: --eye names no labelled class: {', '.join(unknown)}")
     allowed_damaged = [k for k, s in enumerate(STEPS) if s >= 0.5]
     for a in range(psnr_mean.shape[0]):
         for c, cls in enumerate(CLASSES):
@@ -295,6 +301,8 @@ def class_targets(psnr_mean: np.ndarray, camera: str, margin: float = 0.0) -> np
             else:
                 best = int(np.argmax(p)) if p.max() - p[0] >= margin else 0
                 out[a, c] = {"skip": -1, "clean": 0}.get(camera, best)
+            if cls.label in eye:
+                out[a, c] = STEPS.index(eye[cls.label])
     return out
 
 
@@ -363,6 +371,9 @@ def main() -> int:
                          "when the blend beats step 0 by this much on the training crops: a "
                          "soft photo is also what the clean protocol scores, and a blend that "
                          "gains less than crop-to-crop noise costs more on sharp ones")
+    ap.add_argument("--eye", action="append", default=[], metavar="CLASS=STEP",
+                    help="a class's target from a blind A/B instead of PSNR, e.g. 'halftone "
+                         "scan=1' (the label as in srlab inspect --eval; STEP one of the steps)")
     ap.add_argument("--clean-extra", type=Path, action="append", default=[], metavar="DIR",
                     help="more HR folders whose MATLAB-bicubic LR train the clean class only "
                          "(training images only, e.g. ImageNet-sample400 and T91)")
@@ -422,7 +433,10 @@ def main() -> int:
         log)
     feats = np.concatenate([feats, scores[:, None]], axis=1)
     psnr_mean = ps.mean(axis=0)
-    targets = class_targets(psnr_mean, args.camera, args.camera_margin)
+    eye = {k: float(v) for k, v in (e.rsplit("=", 1) for e in args.eye)}
+    if any(v not in STEPS for v in eye.values()):
+        sys.exit(f"train_damage: an --eye step must be one of {STEPS}")
+    targets = class_targets(psnr_mean, args.camera, args.camera_margin, eye)
     for a, sc in enumerate(SCALES):
         for c, cls in enumerate(CLASSES):
             cells = " ".join(f"{v:.2f}" for v in psnr_mean[a, c])
@@ -443,7 +457,7 @@ def main() -> int:
               "steps": json.dumps(STEPS), "train_dir": args.train_dir.name,
               "images": str(args.images), "regret_images": str(args.regret_images),
               "epochs": str(args.epochs), "camera": args.camera,
-              "camera_margin": str(args.camera_margin),
+              "camera_margin": str(args.camera_margin), "eye": json.dumps(eye),
               "cnn": json.dumps({"width": args.cnn_width, "steps": args.cnn_steps,
                                  "patch": args.cnn_patch,
                                  "from": _file_tag(args.cnn_from)[len("_from"):] or None}),

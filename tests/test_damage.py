@@ -293,3 +293,26 @@ def test_a_flat_image_reads_as_missing_spectrum_cues_not_minus_infinity():
     assert np.isnan(f[damage.FEATURES.index("ring peak")])
     probs = estimate(flat, learned=True).probs
     assert probs is not None and np.isfinite(probs).all() and abs(sum(probs) - 1) < 1e-6
+
+
+def test_train_damage_takes_a_class_target_from_the_eye():
+    """``tools/train_damage.py --eye``: a blind A/B's step replaces PSNR's for that class only."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "train_damage.py"
+    spec = importlib.util.spec_from_file_location("train_damage", path)
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    psnr = np.zeros((2, len(CLASSES), len(STEPS)))
+    psnr[..., STEPS.index(0.75)] = 1.0  # PSNR's best step: 0.75 for every damaged class
+    labels = [c.label for c in CLASSES]
+    plain = tool.class_targets(psnr, "best", 0.1)
+    eyed = tool.class_targets(psnr, "best", 0.1, {"halftone scan": 1.0})
+    ht = labels.index("halftone scan")
+    assert (eyed[:, ht] == STEPS.index(1.0)).all() and (plain[:, ht] == STEPS.index(0.75)).all()
+    others = [i for i in range(len(CLASSES)) if i != ht]
+    assert (eyed[:, others] == plain[:, others]).all()
+    with pytest.raises(SystemExit, match="no labelled class"):
+        tool.class_targets(psnr, "best", 0.1, {"halftone": 1.0})

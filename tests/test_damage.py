@@ -316,3 +316,5 @@ def test_train_damage_takes_a_class_target_from_the_eye():
     assert (eyed[:, others] == plain[:, others]).all()
     with pytest.raises(SystemExit, match="no labelled class"):
         tool.class_targets(psnr, "best", 0.1, {"halftone": 1.0})
+    with pytest.raises(SystemExit, match="one of"):
+        tool.class_targets(psnr, "best", 0.1, {"halftone scan": 0.6})

@@ -32,7 +32,7 @@ import torch
 from srlab.api import load_model
 from srlab.eval.tables import update_readme
 from srlab.image.condition import noise_sigma
-from srlab.image.damage import STEPS, features
+from srlab.image.damage import FEATURES, STEPS, features
 from srlab.image.datasets import find_images, load_rgb, shared_dir
 from srlab.image.degrade import gaussian_blur, jpeg, sensor_noise
 from srlab.image.metrics import psnr
@@ -42,7 +42,7 @@ SEVERITIES: dict[str, tuple] = {
     "jpeg": (30, 40, 50, 60, 75, 90), "noise": (4, 6, 8, 10, 12, 16, 20),
     "blur": tuple((q, b) for q in (75, 60) for b in (0.0, 1.0, 1.5, 2.0, 2.5))}
 IMAGES = {"jpeg": 12, "noise": 12, "blur": 16}
-_SHARE = 6  # damage.FEATURES' "high-band share"
+_SHARE = FEATURES.index("high-band share")  # what condition.estimate reads as top_share
 
 
 def damaged(kind: str, hr: np.ndarray, sc: int, level, seed: int) -> np.ndarray:

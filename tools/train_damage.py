@@ -290,6 +290,8 @@ def class_targets(psnr_mean: np.ndarray, camera: str, margin: float = 0.0,
     unknown = set(eye) - {cls.label for cls in CLASSES}
     if unknown:
         raise SystemExit(f"train_damage: --eye names no labelled class: {', '.join(unknown)}")
+    if any(v not in STEPS for v in eye.values()):
+        raise SystemExit(f"train_damage: an --eye step must be one of {STEPS}")
     allowed_damaged = [k for k, s in enumerate(STEPS) if s >= 0.5]
     for a in range(psnr_mean.shape[0]):
         for c, cls in enumerate(CLASSES):
@@ -433,9 +435,10 @@ def main() -> int:
         log)
     feats = np.concatenate([feats, scores[:, None]], axis=1)
     psnr_mean = ps.mean(axis=0)
-    eye = {k: float(v) for k, v in (e.rsplit("=", 1) for e in args.eye)}
-    if any(v not in STEPS for v in eye.values()):
-        sys.exit(f"train_damage: an --eye step must be one of {STEPS}")
+    try:
+        eye = {k: float(v) for k, v in (e.rsplit("=", 1) for e in args.eye)}
+    except ValueError:
+        sys.exit("train_damage: --eye takes CLASS=STEP, e.g. 'halftone scan=1'")
     targets = class_targets(psnr_mean, args.camera, args.camera_margin, eye)
     for a, sc in enumerate(SCALES):
         for c, cls in enumerate(CLASSES):

@@ -318,3 +318,14 @@ def test_train_damage_takes_a_class_target_from_the_eye():
         tool.class_targets(psnr, "best", 0.1, {"halftone": 1.0})
     with pytest.raises(SystemExit, match="one of"):
         tool.class_targets(psnr, "best", 0.1, {"halftone scan": 0.6})
+    # the model card names the --eye flags, so the command it prints rebuilds the same head
+    import argparse
+    args = argparse.Namespace(
+        images=2, regret_images=1, epochs=1, hidden=4, weight_decay=0.0, camera="best",
+        camera_margin=0.1, clean_extra=[], eye=["halftone scan=1"], gray_every=0, cnn_steps=1,
+        cnn_width=2, cnn_patch=8, cnn_from=None, train_dir=Path("BSDS500-train"))
+    stats = {"per_class": {}, "class_psnr_per_step": {}, "heldout_images": 1,
+             "inputs_heldout": 1, "inputs_train": 1, "heldout_accuracy": 1.0}
+    card = tool._card(args, 10, stats)
+    assert "--eye 'halftone scan=1'" in card and "halftone scan 1 at both scales" in card
+    assert "--eye" not in tool._card(argparse.Namespace(**{**vars(args), "eye": []}), 10, stats)

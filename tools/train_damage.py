@@ -498,6 +498,10 @@ def _card(args: argparse.Namespace, params: int, stats: dict) -> str:
         f"{_file_tag(args.cnn_from)[len('_from'):]}...), which this command without "
         f"`--cnn-from` trained (seeded: the same tensors); only the head was fitted here.")
     extra_flags = "".join(f" --clean-extra {d}" for d in args.clean_extra)
+    eye_flags = "".join(f" --eye '{e}'" for e in args.eye)
+    eye_text = "" if not args.eye else (
+        "; " + ", ".join(f"{e.rsplit('=', 1)[0]} {e.rsplit('=', 1)[1]}" for e in args.eye)
+        + " at both scales, the step a blind A/B of outputs preferred (`--eye`)")
     extra_text = "".join(
         f"; the clean class also on the first {2 * args.images} images of {d.name}"
         for d in args.clean_extra)
@@ -513,7 +517,7 @@ def _card(args: argparse.Namespace, params: int, stats: dict) -> str:
 - training: `python tools/train_damage.py --images {args.images} --regret-images
   {args.regret_images} --epochs {args.epochs} --hidden {args.hidden} --weight-decay
   {args.weight_decay:g} --camera {args.camera} --camera-margin {args.camera_margin:g}
-  {extra_flags} --gray-every {args.gray_every}
+  {extra_flags}{eye_flags} --gray-every {args.gray_every}
   --cnn-steps {args.cnn_steps}
   --cnn-width {args.cnn_width} --cnn-patch {args.cnn_patch}{cnn_from}` (seed {SEED}), on
   {args.train_dir.name} (training images only): every labelled class of `srlab inspect --eval`
@@ -521,7 +525,7 @@ def _card(args: argparse.Namespace, params: int, stats: dict) -> str:
   its class's step, clean 0, a damaged class the step >= 0.5 that scored best (mean Y PSNR
   against the HR over {REGRET_LR} px LR crops of the first {args.regret_images} images, the
   blends actually run), camera-like clean
-  {_CAMERA[args.camera]}. Loss: cross-entropy.
+  {_CAMERA[args.camera]}{eye_text}. Loss: cross-entropy.
 - held out: the last fifth of the images ({stats["heldout_images"]} images,
   {stats["inputs_heldout"]} inputs; trained on {stats["inputs_train"]}); step accuracy
   {stats["heldout_accuracy"]:.3f}.{cnn_note}

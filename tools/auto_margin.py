@@ -27,7 +27,10 @@ def margins(rows: list[dict[str, str]]) -> list[tuple[str, float, float | None]]
 
 
 def main(paths: list[str]) -> int:
-    rows = [r for p in paths for r in csv.DictReader(open(p, newline=""))]
+    rows = []
+    for p in paths:
+        with open(p, newline="") as f:
+            rows += csv.DictReader(f)
     found = margins(rows)
     for cell, m, vs_span in found:
         extra = f"   vs span {vs_span:+.3f}" if vs_span is not None else ""

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from srlab.api import load_model
-from srlab.eval.inspect import CLASSES, SCALE, labelled_set
+from srlab.eval.inspect import CLASSES, SCALE, labelled_set, step_models
 from srlab.image.condition import STEPS, estimate
 from srlab.image.datasets import shared_dir
 from srlab.image.metrics import psnr
@@ -41,7 +40,7 @@ def main() -> int:
         sys.exit(f"labelled_misses: --class must start one damaged class's label: "
                  f"{', '.join(c.label for c in CLASSES if c.kind == 'damaged')}")
     label = matches[0].label
-    nets = {s: load_model(scale=SCALE, denoise=s, backend="torch") for s in STEPS}
+    nets = step_models()
     rows = []
     print("| image | auto | best step | gain of 0.5 over 0 (dB) |\n|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:

@@ -279,6 +279,15 @@ def _cnn_scores(folder: Path, n_images: int, extras: list[Path], meta: np.ndarra
     return cnn, scores
 
 
+def parse_eye(specs: list[str]) -> dict[str, float]:
+    """``--eye CLASS=STEP`` flags -> {class label: step}, the one reading of them (the
+    targets and the model card both use it)."""
+    try:
+        return {k: float(v) for k, v in (e.rsplit("=", 1) for e in specs)}
+    except ValueError:
+        sys.exit("train_damage: --eye takes CLASS=STEP, e.g. 'halftone scan=1'")
+
+
 def class_targets(psnr_mean: np.ndarray, camera: str, margin: float = 0.0,
                   eye: dict[str, float] | None = None) -> np.ndarray:
     """(scale, class) -> target step index, from the mean PSNR per step (phase 1): clean 0,
@@ -435,10 +444,7 @@ def main() -> int:
         log)
     feats = np.concatenate([feats, scores[:, None]], axis=1)
     psnr_mean = ps.mean(axis=0)
-    try:
-        eye = {k: float(v) for k, v in (e.rsplit("=", 1) for e in args.eye)}
-    except ValueError:
-        sys.exit("train_damage: --eye takes CLASS=STEP, e.g. 'halftone scan=1'")
+    eye = parse_eye(args.eye)
     targets = class_targets(psnr_mean, args.camera, args.camera_margin, eye)
     for a, sc in enumerate(SCALES):
         for c, cls in enumerate(CLASSES):
@@ -499,8 +505,9 @@ def _card(args: argparse.Namespace, params: int, stats: dict) -> str:
         f"`--cnn-from` trained (seeded: the same tensors); only the head was fitted here.")
     extra_flags = "".join(f" --clean-extra {d}" for d in args.clean_extra)
     eye_flags = "".join(f" --eye '{e}'" for e in args.eye)
-    eye_text = "" if not args.eye else (
-        "; " + ", ".join(f"{e.rsplit('=', 1)[0]} {e.rsplit('=', 1)[1]}" for e in args.eye)
+    eye = parse_eye(args.eye)
+    eye_text = "" if not eye else (
+        "; " + ", ".join(f"{label} {step:g}" for label, step in eye.items())
         + " at both scales, the step a blind A/B of outputs preferred (`--eye`)")
     extra_text = "".join(
         f"; the clean class also on the first {2 * args.images} images of {d.name}"

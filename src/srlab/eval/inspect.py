@@ -20,12 +20,16 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from srlab.image.condition import STEPS, estimate
 from srlab.image.datasets import find_images, load_rgb
 from srlab.image.degrade import Damage, degrade
+
+if TYPE_CHECKING:
+    from srlab.runtime.upscaler import Upscaler
 
 __all__ = ["CLASSES", "LabelledClass", "labelled_set", "labelled_eval", "confusion_markdown",
            "SCALE", "SIDE"]
@@ -125,17 +129,21 @@ class ClassResult:
     ssim: dict[str, list[float]] = field(default_factory=dict)
 
 
+def step_models() -> dict[float, Upscaler]:
+    """Every step of the span/span-real blend at the labelled set's scale, on torch float32
+    (the trained numbers): what auto's choice is scored against."""
+    from srlab.api import load_model
+
+    return {s: load_model(scale=SCALE, denoise=s, backend="torch") for s in STEPS}
+
+
 def labelled_eval(folder: Path, limit: int = 100, *, score: bool = False, gray: bool = False,
                   log=None) -> dict[str, ClassResult]:
     """label -> what auto chose (and, with ``score``, how each choice scored)."""
     from srlab.image.metrics import psnr, ssim
 
     results = {cls.label: ClassResult() for cls in CLASSES}
-    nets = None
-    if score:
-        from srlab.api import load_model
-
-        nets = {s: load_model(scale=SCALE, denoise=s, backend="torch") for s in STEPS}
+    nets = step_models() if score else None
     with tempfile.TemporaryDirectory() as tmp:
         for n, sample in enumerate(labelled_set(folder, limit, Path(tmp), gray=gray)):
             res = results[sample.label]

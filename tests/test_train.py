@@ -342,3 +342,35 @@ def test_a_teacher_must_be_an_srlab_file_of_the_runs_scale(image_folder, tmp_pat
               log=lambda _: None)
     teacher = load_teacher(x2, scale=2, in_channels=1, ensemble=True)
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+
+
+def test_luma_weights_start_an_rgb_span_that_computes_the_same_luma(image_folder, tmp_path):
+    """span.luma_to_rgb, through model.init: with lr 0 the RGB net is the luma net on Y, its
+    residual written with gain g to each colour and the colour carried by the repeat skip:
+    rgb(x) = g * luma(Y) + nearest(x - g * Y), away from the zero-padded border."""
+    arch = "feat: 8, blocks: 1, attention: false, act: relu"
+    train(_cfg(image_folder, tmp_path / "luma", f"model.kwargs={{in_channels: 1, {arch}}}",
+               "optim.ema=0"), log=lambda _: None)
+    luma_file = tmp_path / "luma" / "run" / "last.safetensors"
+    logged: list[str] = []
+    train(_cfg(image_folder, tmp_path / "rgb", f"model.kwargs={{in_channels: 3, {arch}}}",
+               f"model.init={luma_file}", "optim.lr=0", "optim.min_lr=0", "optim.ema=0"),
+          log=logged.append)
+    assert any("lifted the luma weights" in line for line in logged)
+    from srlab.image.color import RGB_TO_YCBCR, YCBCR_OFFSET
+    from srlab.zoo.registry import build_model
+
+    luma = build_model("span", 2, in_channels=1, feat=8, blocks=1, attention=False, act="relu")
+    luma.load_state_dict(read_weights(luma_file)[0])
+    rgb = build_model("span", 2, in_channels=3, feat=8, blocks=1, attention=False, act="relu")
+    rgb.load_state_dict(read_weights(tmp_path / "rgb" / "run" / "last.safetensors")[0])
+    x = torch.rand(1, 3, 20, 18, generator=torch.Generator().manual_seed(0))
+    row = RGB_TO_YCBCR[0].float().view(1, 3, 1, 1)
+    y = (x * row).sum(1, keepdim=True) + float(YCBCR_OFFSET[0])
+    g = float(1 / RGB_TO_YCBCR[0].sum())
+    with torch.no_grad():
+        want = g * luma(y) + torch.nn.functional.interpolate(x - g * y, scale_factor=2)
+        got = rgb(x)
+    b = 2 * luma.receptive_field  # output pixels that can see the padding differ
+    assert torch.allclose(got[..., b:-b, b:-b], want[..., b:-b, b:-b], atol=1e-5)
+    assert not torch.allclose(got, rgb(x.flip(1)), atol=1e-3)  # it does see colour

@@ -1,9 +1,10 @@
 """The network a run trains: built from the registry, started from another run's weights,
 parts zeroed or frozen; its optimiser and its EMA copy.
 
-``model.init`` takes whatever tensors fit (x4 weights start an x2 model), ``model.zero`` lets
-a deeper net start as the shallower one it grew from, and ``model.freeze`` fits a new head on
-a fixed trunk. A prefix that matches no parameter is a config error, not a silent no-op.
+``model.init`` takes whatever tensors fit (x4 weights start an x2 model; a luma SPAN's
+weights, lifted, start an RGB one), ``model.zero`` lets a deeper net start as the shallower
+one it grew from, and ``model.freeze`` fits a new head on a fixed trunk. A prefix that
+matches no parameter is a config error, not a silent no-op.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from srlab.train.config import Config, expand_path
+from srlab.zoo import span
 from srlab.zoo.registry import build_model, get_spec
 from srlab.zoo.weights import apply_state_dict, read_weights
 
@@ -34,6 +36,10 @@ def build_student(cfg: Config, log: Callable[[str], None]) -> tuple[nn.Module, f
         if init_meta is not None:
             init_seconds = init_meta.total_seconds
         own = model.state_dict()  # start from another scale's weights: take what fits
+        if isinstance(model, span.SPAN) and model.in_channels == 3 \
+                and tensors.get("head.weight", torch.empty(0, 3)).shape[1:2] == (1,):
+            tensors = span.luma_to_rgb(tensors)  # a luma run's weights start an RGB run
+            log(f"lifted the luma weights of {m.init} to RGB (span.luma_to_rgb)")
         fit = {k: v for k, v in tensors.items() if k in own and own[k].shape == v.shape}
         apply_state_dict(model, {**own, **fit}, m.init)
         log(f"initialised {len(fit)}/{len(own)} tensors from {m.init}")

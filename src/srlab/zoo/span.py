@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SPAN", "RepConv", "FAST", "QUALITY"]
+__all__ = ["SPAN", "RepConv", "FAST", "QUALITY", "luma_to_rgb"]
 
 FAST: dict = {"in_channels": 1, "feat": 16, "blocks": 2, "convs": 2, "skip": "repeat",
               "rep": True, "attention": True}
@@ -176,3 +176,31 @@ class SPAN(nn.Module):
         for m in self.modules():
             if isinstance(m, RepConv) and m.fused is None:
                 m.fuse()
+
+
+def luma_to_rgb(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A luma SPAN's weights (``skip="repeat"``) as those of the same SPAN on RGB that computes
+    the same luma: the head reads Y from R, G, B (BT.601, color.py) and the tail writes the luma
+    residual, times g = 255/219, to each colour; the repeat skip carries each pixel's colour.
+    An RGB run started from these only has to learn the chroma (which starts as nearest
+    upsampling, where a luma model has bicubic) instead of everything. Tensors of other
+    modules are returned as they are."""
+    from srlab.image.color import RGB_TO_YCBCR, YCBCR_OFFSET
+
+    row = RGB_TO_YCBCR[0].float()
+    off, gain = float(YCBCR_OFFSET[0]), float(1.0 / RGB_TO_YCBCR[0].sum())
+    out = dict(tensors)
+    for name, w in tensors.items():
+        if not name.endswith("weight") or w.ndim != 4:
+            continue
+        bias = name[: -len("weight")] + "bias"
+        if name.startswith("head.") and w.shape[1] == 1:
+            # conv(Y) = conv(row . RGB + off): the offset moves into the bias
+            out[name] = w * row.view(1, 3, 1, 1)
+            if bias in tensors:
+                out[bias] = tensors[bias] + w.sum(dim=(1, 2, 3)) * off
+        elif name == "tail.weight":
+            out[name] = gain * w.repeat(3, 1, 1, 1)
+            if bias in tensors:
+                out[bias] = gain * tensors[bias].repeat(3)
+    return out

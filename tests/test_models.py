@@ -322,3 +322,26 @@ def test_span_dilated_rep_branches_fuse_into_one_dilated_conv() -> None:
 def test_span_refuses_a_dilation_below_one() -> None:
     with pytest.raises(ValueError, match="dilation"):
         SPAN(scale=2, dilation=0)
+
+
+def test_luma_to_rgb_lifts_a_reparameterisable_span_too() -> None:
+    """span-fast's head is a RepConv (3x3 + 1x1 branches): both branches are lifted."""
+    from srlab.image.color import RGB_TO_YCBCR, YCBCR_OFFSET
+    from srlab.zoo.span import FAST, is_luma, luma_to_rgb
+
+    torch.manual_seed(0)
+    luma = SPAN(scale=2, **FAST)
+    tensors = luma.state_dict()
+    assert is_luma(tensors)
+    rgb = SPAN(scale=2, **{**FAST, "in_channels": 3})
+    lifted = luma_to_rgb(tensors)
+    assert not is_luma(lifted)
+    rgb.load_state_dict(lifted)
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    y = (x * RGB_TO_YCBCR[0].float().view(1, 3, 1, 1)).sum(1, keepdim=True) + float(YCBCR_OFFSET[0])
+    g = float(1 / RGB_TO_YCBCR[0].sum())
+    with torch.no_grad():
+        want = g * luma(y) + torch.nn.functional.interpolate(x - g * y, scale_factor=2)
+        got = rgb(x)
+    b = 2 * luma.receptive_field
+    assert torch.allclose(got[..., b:-b, b:-b], want[..., b:-b, b:-b], atol=1e-5)

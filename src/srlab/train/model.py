@@ -36,8 +36,7 @@ def build_student(cfg: Config, log: Callable[[str], None]) -> tuple[nn.Module, f
         if init_meta is not None:
             init_seconds = init_meta.total_seconds
         own = model.state_dict()  # start from another scale's weights: take what fits
-        if isinstance(model, span.SPAN) and model.in_channels == 3 \
-                and tensors.get("head.weight", torch.empty(0, 3)).shape[1:2] == (1,):
+        if isinstance(model, span.SPAN) and model.in_channels == 3 and span.is_luma(tensors):
             tensors = span.luma_to_rgb(tensors)  # a luma run's weights start an RGB run
             log(f"lifted the luma weights of {m.init} to RGB (span.luma_to_rgb)")
         fit = {k: v for k, v in tensors.items() if k in own and own[k].shape == v.shape}

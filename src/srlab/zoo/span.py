@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SPAN", "RepConv", "FAST", "QUALITY", "luma_to_rgb"]
+__all__ = ["SPAN", "RepConv", "FAST", "QUALITY", "is_luma", "luma_to_rgb"]
 
 FAST: dict = {"in_channels": 1, "feat": 16, "blocks": 2, "convs": 2, "skip": "repeat",
               "rep": True, "attention": True}
@@ -176,6 +176,12 @@ class SPAN(nn.Module):
         for m in self.modules():
             if isinstance(m, RepConv) and m.fused is None:
                 m.fuse()
+
+
+def is_luma(tensors: dict[str, torch.Tensor]) -> bool:
+    """Whether SPAN weights read one channel (luma): their head's convs take one input."""
+    return any(k.startswith("head.") and v.ndim == 4 and v.shape[1] == 1
+               for k, v in tensors.items())
 
 
 def luma_to_rgb(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

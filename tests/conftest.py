@@ -16,6 +16,18 @@ BENCH = SHARED / "datasets" / "benchmark"
 torch.set_num_threads(1)  # tests run beside training jobs; many tiny ops gain nothing from 2
 
 
+def load_tool(name: str):
+    """A script of tools/ as a module, so its functions can be tested (tools are not a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
 def needs_shared(sub: str = "datasets/benchmark/Set5"):
     return pytest.mark.skipif(not (SHARED / sub).is_dir(),
                               reason=f"{SHARED / sub} not found (set SRLAB_SHARED)")

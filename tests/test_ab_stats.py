@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
+from conftest import load_tool
 
 from srlab.image.metrics import psnr
 
 
-def _tool():
-    path = Path(__file__).resolve().parents[1] / "tools" / "ab_stats.py"
-    spec = importlib.util.spec_from_file_location("ab_stats", path)
-    assert spec is not None and spec.loader is not None
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
-
-
 def test_channel_psnr_separates_luma_from_colour_and_agrees_with_the_protocol():
-    tool = _tool()
+    tool = load_tool("ab_stats")
     rng = np.random.default_rng(0)
     ref = rng.integers(40, 200, (24, 20, 3)).astype(np.uint8)
     gray_shift = (ref.astype(int) + 6).astype(np.uint8)  # equal in R, G, B: luma only
@@ -34,7 +23,7 @@ def test_channel_psnr_separates_luma_from_colour_and_agrees_with_the_protocol():
 
 
 def test_contrast_rises_with_texture():
-    tool = _tool()
+    tool = load_tool("ab_stats")
     flat = np.full((32, 32, 3), 128, np.uint8)
     stripes = flat.copy()
     stripes[:, ::2] = 160

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import load_tool
 
 from srlab.eval.inspect import CLASSES, LabelledClass, gray_rgb, make_sample
 from srlab.image import color, condition, damage
@@ -297,14 +298,9 @@ def test_a_flat_image_reads_as_missing_spectrum_cues_not_minus_infinity():
 
 def test_train_damage_takes_a_class_target_from_the_eye():
     """``tools/train_damage.py --eye``: a blind A/B's step replaces PSNR's for that class only."""
-    import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "tools" / "train_damage.py"
-    spec = importlib.util.spec_from_file_location("train_damage", path)
-    assert spec is not None and spec.loader is not None
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("train_damage")
     psnr = np.zeros((2, len(CLASSES), len(STEPS)))
     psnr[..., STEPS.index(0.75)] = 1.0  # PSNR's best step: 0.75 for every damaged class
     labels = [c.label for c in CLASSES]

@@ -7,24 +7,17 @@ tools/lockfile.py, which the Makefile also runs after every set-up.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _lockfile():
-    spec = importlib.util.spec_from_file_location("lockfile", ROOT / "tools" / "lockfile.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-lockfile = _lockfile()
+lockfile = load_tool("lockfile")
 
 
 def test_pyproject_ranges_admit_every_locked_version():

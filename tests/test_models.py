@@ -14,7 +14,7 @@ import torch
 import srlab
 from srlab.api import Upscaler, load_model
 from srlab.zoo.registry import MODELS, build_model
-from srlab.zoo.span import SPAN
+from srlab.zoo.span import FAST, SPAN
 from srlab.zoo.srcnn import SRCNN
 from srlab.zoo.srgan import Discriminator
 from srlab.zoo.upsampling import UpsamplingNet, checkerboard_score
@@ -324,24 +324,31 @@ def test_span_refuses_a_dilation_below_one() -> None:
         SPAN(scale=2, dilation=0)
 
 
-def test_luma_to_rgb_lifts_a_reparameterisable_span_too() -> None:
-    """span-fast's head is a RepConv (3x3 + 1x1 branches): both branches are lifted."""
-    from srlab.image.color import RGB_TO_YCBCR, YCBCR_OFFSET
-    from srlab.zoo.span import FAST, is_luma, luma_to_rgb
+@pytest.mark.parametrize("arch", [
+    {"feat": 8, "blocks": 1, "attention": False, "act": "relu", "skip": "repeat"},  # span's
+    FAST,  # a RepConv head (3x3 + 1x1 branches): both branches are lifted
+], ids=["plain", "rep"])
+def test_luma_to_rgb_computes_the_same_luma_and_carries_the_colour(arch: dict) -> None:
+    """The lifted RGB net is the luma net on Y, its residual written with gain g to each
+    colour and the colour carried by the repeat skip: rgb(x) = g * luma(Y) + nearest(x - g*Y),
+    away from the zero-padded border."""
+    from srlab.image.color import luma_terms
+    from srlab.zoo.span import is_luma, luma_to_rgb
 
     torch.manual_seed(0)
-    luma = SPAN(scale=2, **FAST)
+    luma = SPAN(scale=2, **{**arch, "in_channels": 1})
     tensors = luma.state_dict()
     assert is_luma(tensors)
-    rgb = SPAN(scale=2, **{**FAST, "in_channels": 3})
+    rgb = SPAN(scale=2, **{**arch, "in_channels": 3})
     lifted = luma_to_rgb(tensors)
     assert not is_luma(lifted)
     rgb.load_state_dict(lifted)
-    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
-    y = (x * RGB_TO_YCBCR[0].float().view(1, 3, 1, 1)).sum(1, keepdim=True) + float(YCBCR_OFFSET[0])
-    g = float(1 / RGB_TO_YCBCR[0].sum())
+    x = torch.rand(1, 3, 20, 18, generator=torch.Generator().manual_seed(1))
+    row, off, g = luma_terms()
+    y = (x * row).sum(1, keepdim=True) + off
     with torch.no_grad():
         want = g * luma(y) + torch.nn.functional.interpolate(x - g * y, scale_factor=2)
         got = rgb(x)
-    b = 2 * luma.receptive_field
+        assert not torch.allclose(got, rgb(x.flip(1)), atol=1e-3)  # it does see colour
+    b = 2 * luma.receptive_field  # output pixels that can see the padding differ
     assert torch.allclose(got[..., b:-b, b:-b], want[..., b:-b, b:-b], atol=1e-5)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 __all__ = ["BT601", "BT601_OFFSET", "RGB_TO_YCBCR", "YCBCR_OFFSET", "rgb_to_ycbcr",
-           "ycbcr_to_rgb", "luma"]
+           "ycbcr_to_rgb", "luma", "luma_terms"]
 
 # rows Y, Cb, Cr: RGB on 0..1 -> 0..255 studio range, plus the offsets; the one copy srlab has
 BT601 = ((65.481, 128.553, 24.966), (-37.797, -74.203, 112.0), (112.0, -93.786, -18.214))
@@ -20,6 +20,14 @@ YCBCR_OFFSET = torch.tensor(BT601_OFFSET, dtype=torch.float64) / 255.0
 _INV = torch.linalg.inv(RGB_TO_YCBCR)
 # Y's row over the studio range's height (235 - 16): 0.299, 0.587, 0.114, the same floats
 _FULL_RANGE_Y = tuple(c / 219.0 for c in BT601[0])
+
+
+def luma_terms() -> tuple[torch.Tensor, float, float]:
+    """Y = row . RGB + offset (row as 1x3x1x1, float32), and the gain g = 255/219 with which
+    the inverse transform puts a change of Y into each of R, G and B: what a luma network's
+    output is scaled by when it runs on (or is lifted to) RGB."""
+    row = RGB_TO_YCBCR[0].float().view(1, 3, 1, 1)
+    return row, float(YCBCR_OFFSET[0]), float(1.0 / RGB_TO_YCBCR[0].sum())
 
 
 def rgb_to_ycbcr(x: torch.Tensor) -> torch.Tensor:

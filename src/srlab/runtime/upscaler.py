@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from srlab.image.color import luma_terms
 from srlab.image.outsize import OutputSize, finish, plan_size
 from srlab.image.resize import upscale_bicubic
 from srlab.image.tiling import tiled_apply
@@ -68,16 +69,7 @@ TILE_POLICY = TilePolicy()
 tiles (``web.state.TILES``) for finer progress and a smaller footprint per request."""
 
 
-def _luma_constants() -> tuple[torch.Tensor, float, float]:
-    """BT.601 luma weights (from color.py, the single source), its offset, and the gain
-    g = 255/219 that the inverse transform gives luma in every one of R, G and B."""
-    from srlab.image.color import RGB_TO_YCBCR, YCBCR_OFFSET
-
-    row = RGB_TO_YCBCR[0].float().view(1, 3, 1, 1)
-    return row, float(YCBCR_OFFSET[0]), float(1.0 / RGB_TO_YCBCR[0].sum())
-
-
-_Y_ROW, _Y_OFF, _Y_GAIN = _luma_constants()
+_Y_ROW, _Y_OFF, _Y_GAIN = luma_terms()
 
 
 def on_image(upscale_array: Callable[..., np.ndarray], image: np.ndarray | Image.Image,

@@ -185,16 +185,15 @@ def is_luma(tensors: dict[str, torch.Tensor]) -> bool:
 
 
 def luma_to_rgb(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A luma SPAN's weights (``skip="repeat"``) as those of the same SPAN on RGB that computes
-    the same luma: the head reads Y from R, G, B (BT.601, color.py) and the tail writes the luma
-    residual, times g = 255/219, to each colour; the repeat skip carries each pixel's colour.
-    An RGB run started from these only has to learn the chroma (which starts as nearest
-    upsampling, where a luma model has bicubic) instead of everything. Tensors of other
-    modules are returned as they are."""
-    from srlab.image.color import RGB_TO_YCBCR, YCBCR_OFFSET
+    """A luma SPAN's weights as those of the same SPAN on RGB that computes the same luma: the
+    head reads Y from R, G, B (BT.601, color.py) and the tail writes the luma residual, times
+    g = 255/219, to each colour; the global skip carries each pixel's colour (nearest for
+    ``repeat``, as span's; bicubic for ``bicubic``). An RGB run started from these only has to
+    learn the chroma instead of everything. Tensors of other modules are returned as they
+    are."""
+    from srlab.image.color import luma_terms
 
-    row = RGB_TO_YCBCR[0].float()
-    off, gain = float(YCBCR_OFFSET[0]), float(1.0 / RGB_TO_YCBCR[0].sum())
+    row, off, gain = luma_terms()
     out = dict(tensors)
     for name, w in tensors.items():
         if not name.endswith("weight") or w.ndim != 4:
@@ -202,7 +201,7 @@ def luma_to_rgb(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         bias = name[: -len("weight")] + "bias"
         if name.startswith("head.") and w.shape[1] == 1:
             # conv(Y) = conv(row . RGB + off): the offset moves into the bias
-            out[name] = w * row.view(1, 3, 1, 1)
+            out[name] = w * row
             if bias in tensors:
                 out[bias] = tensors[bias] + w.sum(dim=(1, 2, 3)) * off
         elif name == "tail.weight":

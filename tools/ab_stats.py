@@ -18,25 +18,25 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from srlab.image.color import BT601, BT601_OFFSET
-from srlab.image.datasets import load_pairs, shared_dir
+from srlab.image.color import rgb_to_ycbcr
+from srlab.image.datasets import benchmark_files, load_hr, shared_dir
 from srlab.image.imageio import load_image
+from srlab.image.metrics import psnr
+from srlab.image.resize import modcrop
 
 
 def ycbcr(img: np.ndarray) -> np.ndarray:
-    """HxWx3 RGB uint8 -> HxWx3 float64 YCbCr on 0..255 (studio range)."""
-    m = np.asarray(BT601, dtype=np.float64) / 255.0
-    return img[..., :3].astype(np.float64) @ m.T + np.asarray(BT601_OFFSET)
+    """HxWx3 RGB uint8 -> HxWx3 float64 YCbCr on 0..255 (studio range, color.py)."""
+    x = torch.from_numpy(np.ascontiguousarray(img[..., :3])).permute(2, 0, 1)[None]
+    return rgb_to_ycbcr(x.double() / 255.0)[0].permute(1, 2, 0).numpy() * 255.0
 
 
 def channel_psnr(a: np.ndarray, b: np.ndarray, border: int) -> list[float]:
     """PSNR of Y, Cb and Cr of two RGB images of one size, ``border`` pixels cropped."""
     x, y = ycbcr(a), ycbcr(b)
-    if border:
-        x, y = x[border:-border, border:-border], y[border:-border, border:-border]
-    err = np.mean((x - y) ** 2, axis=(0, 1))
-    return [float(10 * np.log10(255.0**2 / max(e, 1e-12))) for e in err]
+    return [psnr(x[..., c], y[..., c], crop_border=border, y_channel=False) for c in range(3)]
 
 
 def contrast(img: np.ndarray) -> tuple[float, float]:
@@ -59,7 +59,7 @@ def main() -> int:
         print(f"ab_stats: no output folder for {', '.join(missing)} in {args.out}",
               file=sys.stderr)
         return 2
-    hr: dict[str, np.ndarray] = {}  # "<track>_<stem>" -> HR, loaded once per track
+    hr = {f.stem: modcrop(load_hr(f), args.scale) for f in benchmark_files(args.set)}
     print("| model | track | n | Y | Cb | Cr |\n|---|---|---|---|---|---|")
     rows = []
     for model in args.model:
@@ -71,10 +71,7 @@ def main() -> int:
             source = path.stem.split("_", 1)[0]
             if source == "photo":
                 continue
-            if not any(k.startswith(source + "_") for k in hr):
-                for name, _, ref in load_pairs(args.set, args.scale, source):
-                    hr[f"{source}_{Path(name).stem}"] = ref
-            ref = hr[path.stem]
+            ref = hr[path.stem.split("_", 1)[1]]  # the protocol's HR, the same for every track
             fidelity.setdefault(source, []).append(channel_psnr(out, ref, args.scale))
         for source, vals in fidelity.items():
             y, cb, cr = np.mean(vals, axis=0)

@@ -18,32 +18,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from srlab.image.color import rgb_to_ycbcr
 from srlab.image.datasets import benchmark_files, load_hr, shared_dir
 from srlab.image.imageio import load_image
-from srlab.image.metrics import psnr
+from srlab.image.metrics import rgb_to_y, ycbcr_psnr
 from srlab.image.resize import modcrop
-
-
-def ycbcr(img: np.ndarray) -> np.ndarray:
-    """HxWx3 RGB uint8 -> HxWx3 float64 YCbCr on 0..255 (studio range, color.py)."""
-    x = torch.from_numpy(np.ascontiguousarray(img[..., :3])).permute(2, 0, 1)[None]
-    return rgb_to_ycbcr(x.double() / 255.0)[0].permute(1, 2, 0).numpy() * 255.0
-
-
-def channel_psnr(a: np.ndarray, b: np.ndarray, border: int) -> list[float]:
-    """PSNR of Y, Cb and Cr of two RGB images of one size, ``border`` pixels cropped."""
-    x, y = ycbcr(a), ycbcr(b)
-    return [psnr(x[..., c], y[..., c], crop_border=border, y_channel=False) for c in range(3)]
 
 
 def contrast(img: np.ndarray) -> tuple[float, float]:
     """(std of luma, mean |luma - 9x9 box mean of luma|)."""
     import cv2
 
-    y = ycbcr(img)[..., 0]
+    y = rgb_to_y(img)
     return float(y.std()), float(np.abs(y - cv2.blur(y, (9, 9))).mean())
 
 
@@ -72,7 +58,7 @@ def main() -> int:
             if source == "photo":
                 continue
             ref = hr[path.stem.split("_", 1)[1]]  # the protocol's HR, the same for every track
-            fidelity.setdefault(source, []).append(channel_psnr(out, ref, args.scale))
+            fidelity.setdefault(source, []).append(ycbcr_psnr(out, ref, crop_border=args.scale))
         for source, vals in fidelity.items():
             y, cb, cr = np.mean(vals, axis=0)
             print(f"| {model} | {source} | {len(vals)} | {y:.2f} | {cb:.2f} | {cr:.2f} |")

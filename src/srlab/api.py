@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from srlab.image.outsize import OutputSize, plan_size
-from srlab.runtime.torch_model import load_torch_model
+from srlab.runtime.torch_model import chroma_for, load_torch_model
 from srlab.runtime.upscaler import TILE_POLICY, TilePolicy, Upscaler, on_image
 from srlab.zoo.blend import CHAIN, Blend
 from srlab.zoo.catalog import resolve
@@ -137,6 +137,7 @@ def _blended(scale: int, blend: Blend, fuse: bool, backend: str) -> Upscaler:
                        recipe="blend: " + " + ".join(f"{c:g} x {n}" for n, c in coef.items()),
                        train_seconds=sum(m.total_seconds for _, m in read.values() if m))
     up = Upscaler(net, name=blend.label(), scale=scale, meta=meta, params=params)
+    up.chroma = chroma_for(coef)
     if backend == "torch" or not fuse:
         return up
     from srlab.runtime.backends import load_blend

@@ -153,6 +153,10 @@ def _model_identity(name: str, scale: int, weights: str | None) -> str | None:
     for key in sorted(tensors):
         h.update(key.encode())
         h.update(tensors[key].contiguous().numpy().tobytes())
+    if get_spec(name).guided_chroma:  # the colour moves the RGB rounding, so Y, a little
+        from srlab.runtime.upscaler import GUIDED_CHROMA
+
+        h.update(repr(GUIDED_CHROMA).encode())
     return h.hexdigest()
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["rgb_to_y", "psnr", "ssim", "mse", "mae", "gmsd", "evaluate", "Scores"]
+__all__ = ["rgb_to_y", "psnr", "ycbcr_psnr", "ssim", "mse", "mae", "gmsd", "evaluate", "Scores"]
 
 
 def rgb_to_y(img: np.ndarray) -> np.ndarray:
@@ -53,6 +53,24 @@ def psnr(a: np.ndarray, b: np.ndarray, *, crop_border: int = 0, y_channel: bool 
     """PSNR in dB with peak 255; infinite for identical images."""
     err = mse(a, b, crop_border=crop_border, y_channel=y_channel)
     return float("inf") if err == 0 else float(10 * np.log10(255.0**2 / err))
+
+
+def ycbcr_psnr(a: np.ndarray, b: np.ndarray, *, crop_border: int = 0
+               ) -> tuple[float, float, float]:
+    """PSNR of Y, Cb and Cr (BT.601 studio range, ``color.rgb_to_ycbcr``) of two RGB images:
+    colour fidelity measured apart from the luma the protocol scores (its Y is ``psnr``'s)."""
+    import torch
+
+    from srlab.image.color import rgb_to_ycbcr
+
+    def planes(img: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(img[..., :3])).permute(2, 0, 1)[None]
+        return rgb_to_ycbcr(x.double() / 255.0)[0].permute(1, 2, 0).numpy() * 255.0
+
+    x, y = planes(a), planes(b)
+    y_, cb, cr = (psnr(x[..., c], y[..., c], crop_border=crop_border, y_channel=False)
+                  for c in range(3))
+    return y_, cb, cr
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:

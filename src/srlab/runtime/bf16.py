@@ -47,5 +47,5 @@ def load_bf16_model(name: str, scale: int = 4, *, weights: str | Path | None = N
     assert isinstance(up.net, nn.Module)
     out = Upscaler(_Bf16Net(up.net), name=up.name, scale=up.scale, meta=up.meta,
                    params=up.params)
-    out.backend = "torch-bf16"
+    out.backend, out.chroma = "torch-bf16", up.chroma
     return out

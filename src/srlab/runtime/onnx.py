@@ -237,6 +237,7 @@ class OnnxUpscaler(Upscaler):
                          params=like.params)
         self.in_channels = like.in_channels
         self.receptive_field = like.receptive_field
+        self.chroma = like.chroma
         self._trained = like.trained
         self.session = session
 

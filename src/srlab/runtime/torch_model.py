@@ -8,13 +8,14 @@ export this network; torch-bf16 runs it under autocast), so it lives below both
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 
-from srlab.runtime.upscaler import Upscaler
+from srlab.runtime.upscaler import GUIDED_CHROMA, ChromaPolicy, Upscaler
 from srlab.zoo.catalog import resolve
-from srlab.zoo.registry import build_model
+from srlab.zoo.registry import build_model, get_spec
 from srlab.zoo.weights import (
     WeightsError,
     WeightsMeta,
@@ -25,7 +26,7 @@ from srlab.zoo.weights import (
     shipped_weights_path,
 )
 
-__all__ = ["load_torch_model"]
+__all__ = ["load_torch_model", "chroma_for"]
 
 
 def load_torch_model(name: str | None, scale: int = 4, *, weights: str | Path | None = None,
@@ -62,7 +63,15 @@ def load_torch_model(name: str | None, scale: int = 4, *, weights: str | Path | 
         net.reparameterize()
     if fuse:
         net = net.to(memory_format=torch.channels_last)
-    return Upscaler(net, name=name, scale=scale, meta=meta, params=params)
+    up = Upscaler(net, name=name, scale=scale, meta=meta, params=params)
+    up.chroma = chroma_for([name])
+    return up
+
+
+def chroma_for(names: Iterable[str]) -> ChromaPolicy | None:
+    """The colour of a network made of ``names`` (one model, or the models a blend mixes):
+    guided as soon as one of them is a real-photo model (``ModelSpec.guided_chroma``)."""
+    return GUIDED_CHROMA if any(get_spec(n).guided_chroma for n in names) else None
 
 
 def _check_fits(name: str, scale: int, kwargs: object, tensors: dict[str, torch.Tensor],

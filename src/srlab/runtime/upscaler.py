@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from srlab.image.color import luma_terms
+from srlab.image.color import luma_terms, rgb_to_ycbcr, ycbcr_to_rgb
+from srlab.image.guided import guided_upsample
 from srlab.image.outsize import OutputSize, finish, plan_size
 from srlab.image.resize import upscale_bicubic
 from srlab.image.tiling import tiled_apply
@@ -31,7 +32,7 @@ from srlab.zoo.weights import WeightsMeta, count_params
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["Upscaler", "TilePolicy", "TILE_POLICY", "on_image"]
+__all__ = ["Upscaler", "TilePolicy", "TILE_POLICY", "ChromaPolicy", "GUIDED_CHROMA", "on_image"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,32 @@ TILE_POLICY = TilePolicy()
 tiles (``web.state.TILES``) for finer progress and a smaller footprint per request."""
 
 
+@dataclass(frozen=True)
+class ChromaPolicy:
+    """Where a luma model's colour comes from, when not from bicubic: the LR chroma upscaled
+    along the network's luma edges (``image.guided.guided_upsample``).
+
+    Bicubic chroma (the ESPCN papers', OpenCV dnn_superres's) is soft, so colour bleeds past
+    the sharp luma edges (a green fringe from a hat over a face), and it carries the input's
+    colour noise as speckles. The real-photo models use this policy (``ModelSpec.chroma``);
+    the protocol models keep bicubic chroma, their published colour. Luma is untouched.
+
+    ``radius`` (LR pixels) and ``eps`` were chosen by ``python tools/chroma_tune.py`` on
+    training images (BSDS500-train) on the jpeg75, real and camnoise5 tracks.
+    """
+
+    radius: int = 1
+    eps: float = 1e-4
+
+    @property
+    def reach(self) -> int:
+        """LR pixels of context it adds to the network's: the fit's two box means and the
+        bilinear step of the coefficients (the tile overlap grows by this)."""
+        return 2 * self.radius + 1
+
+
+GUIDED_CHROMA = ChromaPolicy()
+
 _Y_ROW, _Y_OFF, _Y_GAIN = luma_terms()
 
 
@@ -95,6 +122,7 @@ class Upscaler:
     """
 
     backend = "torch"  # who runs the network (runtime.onnx sets its own)
+    chroma: ChromaPolicy | None = None  # a luma model's colour: None = bicubic
 
     def __init__(self, net: Callable[[torch.Tensor], torch.Tensor], *, name: str, scale: int,
                  meta: WeightsMeta | None, params: int | None = None) -> None:
@@ -126,7 +154,7 @@ class Upscaler:
                        meta=self.meta, params=self.params)
         # the backend's contract, not the wrapped callable's (a session has no attributes)
         out.in_channels, out.receptive_field = self.in_channels, self.receptive_field
-        out.backend = self.backend
+        out.backend, out.chroma = self.backend, self.chroma
         return out
 
     def _rgb(self, x: torch.Tensor) -> torch.Tensor:
@@ -136,10 +164,17 @@ class Upscaler:
         ``ycbcr_to_rgb(cat(net(Y), bicubic(CbCr)))``. Computed as the equal (bicubic and the
         colour transform are linear; every RGB channel gets luma with the same gain g)
         ``g * net(Y) + bicubic(RGB - g * Y)``: one bicubic of 3 LR planes and one multiply-add
-        at HR instead of two colour-matrix passes and a concatenation at HR.
+        at HR instead of two colour-matrix passes and a concatenation at HR. With a
+        ``chroma`` policy the colour is instead the LR CbCr upscaled along net(Y)'s edges.
         """
         if self.in_channels == 3:
             return self.net(x)
+        if self.chroma is not None:
+            ycc = rgb_to_ycbcr(x)
+            y_hr = self.net(ycc[:, :1])
+            c = self.chroma
+            cbcr = guided_upsample(y_hr, ycc[:, 1:], self.scale, c.radius, c.eps)
+            return ycbcr_to_rgb(torch.cat([y_hr, cbcr], dim=1))
         # Y at LR; einsum, as x is an HWC view (to_float) that conv2d would copy first
         y = torch.einsum("nchw,c->nhw", x, _Y_ROW.to(x.dtype).view(3)).unsqueeze(1)
         y = y + _Y_OFF
@@ -170,7 +205,8 @@ class Upscaler:
         if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
             raise ValueError(f"unsupported image shape {arr.shape}")
         if overlap is None:
-            overlap = self.receptive_field
+            overlap = self.receptive_field + (
+                self.chroma.reach if self.chroma is not None and self.in_channels == 1 else 0)
         return tiled_apply(self._forward, arr, scale=self.scale, tile=tile, overlap=overlap,
                            on_tile=on_tile)
 

@@ -42,6 +42,9 @@ class ModelSpec:
     trainable: bool = True
     # what training needs that srlab cannot ship or fetch (shown as the status when untrained)
     needs: str = ""
+    # a luma model for real photos: its colour is the LR chroma guided by its luma
+    # (runtime.upscaler.ChromaPolicy), not bicubic chroma with the input's colour noise
+    guided_chroma: bool = False
 
 
 _ALL = (2, 3, 4)
@@ -65,12 +68,12 @@ _SPECS: list[ModelSpec] = [
               "flagship", kwargs=span.QUALITY),
     ModelSpec("span-real", span.SPAN, (2, 4),
               "flagship, real photos: span trained to remove JPEG, noise and blur",
-              "flagship", kwargs=span.QUALITY),
+              "flagship", kwargs=span.QUALITY, guided_chroma=True),
     # span-real given crisp texture by a GAN stage (configs/span-real-gan_x4.yaml); never
     # picked by auto, reached by name or by --detail (zoo.blend)
     ModelSpec("span-real-gan", span.SPAN, (4,),
               "crisp texture for real photos (GAN stage); may invent detail",
-              "flagship", kwargs=span.QUALITY),
+              "flagship", kwargs=span.QUALITY, guided_chroma=True),
     # --- report networks (zoo) --- entries below are added per architecture file
     ModelSpec("srcnn", srcnn.SRCNN, _ALL, "SRCNN 9-1-5 on bicubic input (Dong 2014)", "report"),
     ModelSpec("vdsr-5", vdsr.VDSR, _ALL, "VDSR depth 5 (depth study)", "report",

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from srlab.api import load_model
 from srlab.image.color import rgb_to_ycbcr
-from srlab.image.guided import guided_filter, guided_upsample
+from srlab.image.guided import guided_upsample
 from srlab.image.metrics import rgb_to_y
 from srlab.image.resize import upscale_bicubic
 from srlab.runtime.upscaler import GUIDED_CHROMA
@@ -46,13 +46,11 @@ def test_colour_noise_the_luma_does_not_carry_is_averaged_away():
     assert guided.std() < 0.5 * upscale_bicubic(lr, 4).std()
 
 
-def test_a_constant_stays_constant_and_a_self_guided_filter_keeps_an_edge():
+def test_a_constant_stays_constant_and_a_sliver_still_gets_colour():
     const = torch.full((1, 2, 10, 12), 0.3)
     guide = torch.rand(1, 1, 40, 48, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(guided_upsample(guide, const, 4, 1, 1e-4),
                                torch.full((1, 2, 40, 48), 0.3), atol=1e-5, rtol=0)
-    edge = _step(16, 16, 8)
-    torch.testing.assert_close(guided_filter(edge, edge, 2, 1e-4), edge, atol=1e-3, rtol=0)
     tiny = torch.rand(1, 2, 1, 3)  # a sliver of a tile: no window fits, colour still comes
     assert guided_upsample(torch.rand(1, 1, 4, 12), tiny, 4, 1, 1e-4).shape == (1, 2, 4, 12)
 

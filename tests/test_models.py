@@ -130,7 +130,7 @@ def test_tiled_equals_untiled(name: str, scale: int) -> None:
     img = _tiling_image(name, reach)
     up = Upscaler(_Centred(net, img), name=name, scale=scale, meta=None)
     up.chroma = chroma
-    assert up.receptive_field == net.receptive_field
+    assert up.receptive_field == net.receptive_field and up.context == reach
     assert img.shape[0] > TILE + reach
     whole = up.upscale_array(img, tile=0)
     tiled = up.upscale_array(img, tile=TILE)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["guided_filter", "guided_upsample"]
+__all__ = ["guided_upsample"]
 
 
 def _box(x: torch.Tensor, r: int) -> torch.Tensor:
@@ -44,23 +44,13 @@ def _radius(radius: int, x: torch.Tensor) -> int:
     return max(0, min(radius, (min(x.shape[-2:]) - 1) // 2))
 
 
-def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int,
-                  eps: float) -> torch.Tensor:
-    """``src`` (N x C x H x W) filtered with ``guide`` (N x 1 x H x W); ``eps`` (a variance on
-    the [0, 1] scale) is how much guide contrast counts as an edge: smaller keeps more of
-    ``src``'s own detail."""
-    r = _radius(radius, src)
-    if r < 1:
-        return src
-    a, b = _fit(guide, src, r, eps)
-    return a * guide + b
-
-
 def guided_upsample(guide: torch.Tensor, src: torch.Tensor, scale: int, radius: int,
                     eps: float) -> torch.Tensor:
     """``src`` (N x C x h x w) upscaled by ``scale`` along the edges of ``guide`` (N x 1 x sh
     x sw): the fast guided filter, with the fit made on the LR grid (``radius`` in LR pixels)
-    and its coefficients upsampled bilinearly, so the cost at HR is one multiply-add."""
+    and its coefficients upsampled bilinearly, so the cost at HR is one multiply-add. ``eps``
+    (a variance on the [0, 1] scale) is how much guide contrast counts as an edge: smaller
+    keeps more of ``src``'s own detail."""
     low = F.avg_pool2d(guide, scale)  # the guide on src's grid: LR pixel i = HR [i*s, i*s+s)
     r = _radius(radius, src)
     if r < 1:  # a sliver of a tile: a flat fit, i.e. bilinear colour

@@ -66,7 +66,7 @@ class ForeignUpscaler(Upscaler):
 
     def upscale_array(self, arr: np.ndarray, *, tile: int = 0, overlap: int | None = None,
                       on_tile=None) -> np.ndarray:
-        overlap = self.receptive_field if overlap is None else overlap
+        overlap = self.context if overlap is None else overlap
         return super().upscale_array(arr, tile=self._aligned(tile),
                                      overlap=self._aligned(overlap), on_tile=on_tile)
 

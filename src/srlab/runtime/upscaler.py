@@ -77,7 +77,7 @@ class ChromaPolicy:
 
     Bicubic chroma (the ESPCN papers', OpenCV dnn_superres's) is soft, so colour bleeds past
     the sharp luma edges (a green fringe from a hat over a face), and it carries the input's
-    colour noise as speckles. The real-photo models use this policy (``ModelSpec.chroma``);
+    colour noise as speckles. The real-photo models use this policy (``ModelSpec.guided_chroma``);
     the protocol models keep bicubic chroma, their published colour. Luma is untouched.
 
     ``radius`` (LR pixels) and ``eps`` were chosen by ``python tools/chroma_tune.py`` on
@@ -139,6 +139,14 @@ class Upscaler:
         """False for networks running on random weights (no weights shipped or given)."""
         has_params = isinstance(self.net, nn.Module) and any(True for _ in self.net.parameters())
         return not has_params or (self.meta is not None and self.meta.trained)
+
+    @property
+    def context(self) -> int:
+        """LR pixels of context each output pixel depends on: the network's receptive field,
+        plus the colour step's reach where a luma network's colour is guided (the tile
+        overlap that keeps tiled output equal to untiled)."""
+        guided = self.chroma is not None and self.in_channels == 1
+        return self.receptive_field + (self.chroma.reach if guided else 0)
 
     @property
     def params(self) -> int:
@@ -205,8 +213,7 @@ class Upscaler:
         if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
             raise ValueError(f"unsupported image shape {arr.shape}")
         if overlap is None:
-            overlap = self.receptive_field + (
-                self.chroma.reach if self.chroma is not None and self.in_channels == 1 else 0)
+            overlap = self.context
         return tiled_apply(self._forward, arr, scale=self.scale, tile=tile, overlap=overlap,
                            on_tile=on_tile)
 

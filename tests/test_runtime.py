@@ -244,11 +244,13 @@ def test_openvino_backend_runs_the_exported_network_close_to_torch():
 
 
 def test_auto_only_offers_installed_backends(monkeypatch):
+    import srlab.runtime.ncnn as ncnn_mod
     import srlab.runtime.onnx as onnx_mod
     import srlab.runtime.openvino as ov_mod
 
     monkeypatch.setattr(onnx_mod, "onnx_available", lambda: False)
     monkeypatch.setattr(ov_mod, "openvino_available", lambda: False)
+    monkeypatch.setattr(ncnn_mod, "ncnn_available", lambda: False)
     assert be.available_backends() == ["torch", "torch-bf16"]
     assert "openvino" in be.BACKENDS and "auto" in be.BACKENDS
 

@@ -45,7 +45,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", action="append",
                    choices=[b for b in BACKENDS if b != "auto"], default=None,
                    help="backend (repeatable; default: torch, onnx and onnx-int8 if installed, "
-                        "torch-bf16 if the CPU lists a bf16 flag, openvino if installed)")
+                        "torch-bf16 if the CPU lists a bf16 flag, openvino and ncnn if installed)")
     p.add_argument("--store", nargs="?", default=None, metavar="FILE", const="",
                    help="also score each backend's PSNR against torch float32 (Set5, Urban100 "
                         "slice) and store Mpx/s and PSNR cost per model, scale and CPU for "

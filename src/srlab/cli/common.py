@@ -221,9 +221,10 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
                         "torch, onnx (ONNX Runtime; exported and cached on first use, needs "
                         "srlab[onnx]), onnx-int8 (the same quantised to int8, calibrated on "
                         "the training images on first use), torch-bf16 (bfloat16 autocast: "
-                        "fast only on CPUs where bf16 measures faster) or openvino (the ONNX "
+                        "fast only on CPUs where bf16 measures faster), openvino (the ONNX "
                         "export on OpenVINO, bfloat16 where the CPU has it; needs "
-                        "srlab[onnx,openvino])")
+                        "srlab[onnx,openvino]) or ncnn (span and espcn networks with Winograd "
+                        "convolutions; needs srlab[peers])")
 
 
 def add_readme_args(p: argparse.ArgumentParser, section: str) -> None:

@@ -3,8 +3,9 @@ for this model, scale and CPU.
 
 Backends: ``torch`` (float32, the trained numbers), ``torch-bf16`` (CPU autocast to bfloat16:
 faster only on CPUs with AVX512-BF16 or AMX, see ``runtime.cpu``), ``onnx`` (ONNX Runtime,
-``runtime.onnx``), ``onnx-int8`` (``runtime.int8``) and ``openvino`` (OpenVINO, bfloat16 where
-the CPU has it: ``runtime.openvino``). ``srlab.load_model`` and the CLI
+``runtime.onnx``), ``onnx-int8`` (``runtime.int8``), ``openvino`` (OpenVINO, bfloat16 where
+the CPU has it: ``runtime.openvino``) and ``ncnn`` (Winograd convolutions, the SPAN and ESPCN
+networks: ``runtime.ncnn``). ``srlab.load_model`` and the CLI
 default to ``auto``.
 
 What ``auto`` picks comes from the measurements ``srlab bench --store`` keeps
@@ -70,6 +71,10 @@ def load_backend(name: str, scale: int = 4, *, backend: Backend = "torch",
         from srlab.runtime.openvino import load_openvino_model
 
         return load_openvino_model(name, scale, weights=weights, threads=threads)
+    if backend == "ncnn":
+        from srlab.runtime.ncnn import load_ncnn_model
+
+        return load_ncnn_model(name, scale, weights=weights, threads=threads)
     if backend == "torch-bf16":
         from srlab.runtime.bf16 import load_bf16_model
 
@@ -83,13 +88,18 @@ def load_blend(up: Upscaler, backend: Backend = "auto") -> Upscaler:
     """A span/span-real blend (``api._blended``, a torch network) on a fast backend: its ONNX
     export, cached per weights and so per strength step, on ONNX Runtime, quantised by the
     pair's shared int8 recipe where ``onnx-int8`` is asked or picked (one calibration per step
-    on first use, then cached), else float32. ``auto`` follows the pick for the pair's real
-    network here; torch (or bf16) asked, or onnxruntime missing, keeps torch."""
+    on first use, then cached), else float32; or on ncnn where that is asked or picked. ``auto``
+    follows the pick for the pair's real network here; torch (or bf16) asked, or the asked
+    runtime missing, keeps torch."""
     from srlab.zoo.registry import DENOISE_PAIR
 
     if backend == "auto":
         backend = pick_backend(DENOISE_PAIR[1], up.scale)  # type: ignore[assignment]
-    if backend in ("torch", "torch-bf16") or "onnx" not in available_backends():
+    if backend == "ncnn" and "ncnn" in available_backends():
+        from srlab.runtime.ncnn import ncnn_upscaler
+
+        return ncnn_upscaler(up)
+    if backend in ("torch", "torch-bf16", "ncnn") or "onnx" not in available_backends():
         return up
     if backend == "onnx-int8" and "onnx-int8" in available_backends():
         from srlab.runtime.int8 import int8_upscaler, recipe_for

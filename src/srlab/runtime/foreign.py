@@ -190,6 +190,9 @@ def _build(fm: ForeignModel, backend: str, threads: int | None, log: Log | None)
         from srlab.runtime.bf16 import Bf16Net
 
         return ForeignUpscaler(fm, Bf16Net(fm.net), backend=backend)
+    if backend == "ncnn":  # its graph writer knows srlab's own classes, not spandrel's
+        raise OnnxError(f"the ncnn backend runs srlab's own networks, not model files "
+                        f"({fm.info.name})")
     from srlab.runtime.onnx import SessionNet, make_session, onnx_available
 
     if not onnx_available():

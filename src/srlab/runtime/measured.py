@@ -26,12 +26,13 @@ __all__ = ["ACCURACY_BOUND_DB", "BACKENDS", "Backend", "EXACT_BACKENDS", "STORE_
            "Measurement", "Store", "load_store", "pick_backend", "record_measurements",
            "save_store", "choose", "available_backends"]
 
-Backend = Literal["torch", "onnx", "onnx-int8", "torch-bf16", "openvino", "auto"]
-BACKENDS = ("torch", "onnx", "onnx-int8", "torch-bf16", "openvino", "auto")
+Backend = Literal["torch", "onnx", "onnx-int8", "torch-bf16", "openvino", "ncnn", "auto"]
+BACKENDS = ("torch", "onnx", "onnx-int8", "torch-bf16", "openvino", "ncnn", "auto")
 
 STORE_PATH = Path(__file__).resolve().parent.parent / "assets" / "backends.json"
 ACCURACY_BOUND_DB = 0.02  # the most PSNR (dB, any set measured) auto may give for speed
-EXACT_BACKENDS = ("torch", "onnx")  # same numbers as the trained float32 net (parity 1e-3)
+# same numbers as the trained float32 net (each checked against it to 1e-3 when built)
+EXACT_BACKENDS = ("torch", "onnx", "ncnn")
 
 
 @dataclass(frozen=True)
@@ -97,12 +98,15 @@ def choose(measured: Mapping[str, Measurement], *, allowed: Sequence[str],
 
 def available_backends() -> list[str]:
     """The backends that can run here (their runtimes installed), in ``BACKENDS`` order."""
+    from srlab.runtime.ncnn import ncnn_available
     from srlab.runtime.onnx import onnx_available
     from srlab.runtime.openvino import openvino_available
 
     missing = set() if onnx_available() else {"onnx", "onnx-int8"}
     if not openvino_available():
         missing.add("openvino")
+    if not ncnn_available():
+        missing.add("ncnn")
     return [b for b in BACKENDS if b != "auto" and b not in missing]
 
 

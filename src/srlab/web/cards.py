@@ -31,11 +31,13 @@ def _installed() -> list[str]:
     from srlab.runtime.measured import BACKENDS
 
     have = {m: importlib.util.find_spec(m) is not None
-            for m in ("onnx", "onnxruntime", "openvino")}
+            for m in ("onnx", "onnxruntime", "openvino", "ncnn")}
     missing = set() if have["onnx"] and have["onnxruntime"] else {"onnx", "onnx-int8",
                                                                   "openvino"}
     if not have["openvino"]:
         missing.add("openvino")
+    if not have["ncnn"]:
+        missing.add("ncnn")
     return [b for b in BACKENDS if b != "auto" and b not in missing]
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from srlab.runtime.onnx import PARITY_TOL, OnnxError
@@ -138,14 +139,13 @@ def _span(g: NcnnGraph, net: SPAN, x: str) -> str:
     c = _conv_of(net.head)
     head_fuse, h = g.split(g.conv(x_net, c.weight, c.bias))
     for block in net.blocks:
-        h_conv, h_res = g.split(h)
-        t = h_conv
+        t, h_res = g.split(h)
+        relu = block.act is F.relu  # fused into the conv; SiLU is ncnn's Swish layer
         for i, m in enumerate(block.convs):
             c = _conv_of(m)
-            last = i == len(block.convs) - 1
-            t = g.conv(t, c.weight, c.bias, dilation=c.dilation[0],
-                       relu=not last and block.act is torch.nn.functional.relu)
-            if not last and block.act is not torch.nn.functional.relu:
+            act = i < len(block.convs) - 1
+            t = g.conv(t, c.weight, c.bias, dilation=c.dilation[0], relu=act and relu)
+            if act and not relu:
                 t = g.op("Swish", [t])
         if block.attention:  # (t + x) * (sigmoid(t) - 0.5)
             t_sum, t_gate = g.split(t)
@@ -159,11 +159,9 @@ def _span(g: NcnnGraph, net: SPAN, x: str) -> str:
     h = g.conv(h, net.fusion.weight, net.fusion.bias)
     h = g.conv(h, net.tail.weight, net.tail.bias)
     if net.skip == "repeat":  # x.repeat_interleave(s^2, dim=1) as an exact 1x1 convolution
-        s2 = net.scale * net.scale
-        ones = torch.zeros(net.in_channels * s2, net.in_channels, 1, 1)
-        for j in range(net.in_channels * s2):
-            ones[j, j // s2] = 1.0
-        h = g.op("BinaryOp", [h, g.conv(x_skip, ones, None)], f"0={_ADD}")
+        c_in, s2 = net.in_channels, net.scale * net.scale
+        repeat = torch.eye(c_in).repeat_interleave(s2, dim=0).view(c_in * s2, c_in, 1, 1)
+        h = g.op("BinaryOp", [h, g.conv(x_skip, repeat, None)], f"0={_ADD}")
     return g.op("PixelShuffle", [h], f"0={net.scale}")
 
 

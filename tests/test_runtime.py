@@ -91,7 +91,8 @@ def test_store_round_trips_and_pick_falls_back_to_torch(tmp_path):
                                    {"torch": _m(1.0, Set5=0.0), "onnx": _m(2.0, Set5=0.0)})
     be.save_store(store, path, command="srlab bench --store")
     loaded = be.load_store(path)
-    assert loaded == store and json.loads(path.read_text())["command"] == "srlab bench --store"
+    assert loaded == store
+    assert json.loads(path.read_text())["commands"] == {"CPU A": "srlab bench --store"}
     everything = lambda: ["torch", "onnx", "onnx-int8", "torch-bf16"]  # noqa: E731
     assert be.pick_backend("span", 4, store=loaded, cpu="CPU A", available=everything) == "onnx"
     # unmeasured model, scale or CPU: torch, whatever is installed
@@ -100,6 +101,21 @@ def test_store_round_trips_and_pick_falls_back_to_torch(tmp_path):
     assert be.pick_backend("span", 4, store=loaded, cpu="CPU A",
                            available=lambda: ["torch"]) == "torch"
     assert be.load_store(tmp_path / "missing.json") == {}
+
+
+def test_each_cpu_keeps_the_command_that_measured_it(tmp_path):
+    """Measuring a second CPU must not lose the first one's provenance, including a file
+    written before commands were kept per CPU (its one command goes to the CPUs it held)."""
+    path = tmp_path / "backends.json"
+    torch_a = {"torch": {"mpx_per_s": 1.0, "psnr_delta": {"Set5": 0.0}}}
+    path.write_text(json.dumps({"command": "bench on A",  # the old format: one command
+                                "cpus": {"CPU A": {"span": {"4": torch_a}}}}))
+    both = be.record_measurements(be.load_store(path), "CPU B", "span", 4,
+                                  {"torch": _m(2.0, Set5=0.0)})
+    be.save_store(both, path, command="bench on B", cpu="CPU B")
+    assert json.loads(path.read_text())["commands"] == {"CPU A": "bench on A",
+                                                        "CPU B": "bench on B"}
+    assert be.load_store(path) == both
 
 
 def test_custom_weights_only_get_exact_backends():

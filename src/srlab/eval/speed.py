@@ -423,10 +423,10 @@ def store_rows(rows: Sequence[SpeedRow], deltas: dict, *, path: Path | None = No
     from srlab.runtime.cpu import cpu_model
     from srlab.runtime.measured import load_store, record_measurements, save_store
 
-    store = load_store(path)
+    store, cpu = load_store(path), cpu_model()
     for (model, scale), measured in _measurements(rows, deltas).items():
-        record_measurements(store, cpu_model(), model, scale, measured)
-    return save_store(store, path, command=command)
+        record_measurements(store, cpu, model, scale, measured)
+    return save_store(store, path, command=command, cpu=cpu)
 
 
 # --------------------------------------------------------------------------------------------

@@ -67,16 +67,31 @@ def load_store(path: Path | None = None) -> Store:
     return out
 
 
-def save_store(store: Store, path: Path | None = None, *, command: str = "") -> Path:
-    """Write ``store`` as JSON (sorted, so a re-measurement diffs cleanly)."""
+def save_store(store: Store, path: Path | None = None, *, command: str = "",
+               cpu: str | None = None) -> Path:
+    """Write ``store`` as JSON (sorted, so a re-measurement diffs cleanly). ``command`` is
+    what measured ``cpu``'s entries; the other CPUs keep the commands that measured theirs
+    (a file from before per-CPU commands lends its one command to the CPUs it held)."""
     path = path or STORE_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        old = {}
+    commands = dict(old.get("commands") or {})
+    for known in old.get("cpus") or {}:
+        if old.get("command"):
+            commands.setdefault(known, old["command"])
+    if command:
+        for c in [cpu] if cpu else store:
+            commands[c] = command
     cpus = {cpu: {model: {scale: {b: asdict(m) for b, m in sorted(bes.items())}
                           for scale, bes in sorted(scales.items())}
                   for model, scales in sorted(models.items())}
             for cpu, models in sorted(store.items())}
-    path.write_text(json.dumps({"command": command, "bound_db": ACCURACY_BOUND_DB,
-                                "cpus": cpus}, indent=1, sort_keys=True) + "\n")
+    path.write_text(json.dumps({"commands": {c: commands[c] for c in cpus if c in commands},
+                                "bound_db": ACCURACY_BOUND_DB, "cpus": cpus},
+                               indent=1, sort_keys=True) + "\n")
     return path
 
 

@@ -92,7 +92,7 @@ def test_store_round_trips_and_pick_falls_back_to_torch(tmp_path):
     be.save_store(store, path, command="srlab bench --store")
     loaded = be.load_store(path)
     assert loaded == store
-    assert json.loads(path.read_text())["commands"] == {"CPU A": "srlab bench --store"}
+    assert json.loads(path.read_text())["commands"] == {"CPU A": {"span": "srlab bench --store"}}
     everything = lambda: ["torch", "onnx", "onnx-int8", "torch-bf16"]  # noqa: E731
     assert be.pick_backend("span", 4, store=loaded, cpu="CPU A", available=everything) == "onnx"
     # unmeasured model, scale or CPU: torch, whatever is installed
@@ -103,19 +103,23 @@ def test_store_round_trips_and_pick_falls_back_to_torch(tmp_path):
     assert be.load_store(tmp_path / "missing.json") == {}
 
 
-def test_each_cpu_keeps_the_command_that_measured_it(tmp_path):
-    """Measuring a second CPU must not lose the first one's provenance, including a file
-    written before commands were kept per CPU (its one command goes to the CPUs it held)."""
+def test_each_entry_keeps_the_command_that_measured_it(tmp_path):
+    """Measuring another model or CPU must not lose the first one's provenance. A file from
+    before commands were kept per entry had one command for everything, the last run's:
+    it is not spread over entries other runs made."""
     path = tmp_path / "backends.json"
     torch_a = {"torch": {"mpx_per_s": 1.0, "psnr_delta": {"Set5": 0.0}}}
     path.write_text(json.dumps({"command": "bench on A",  # the old format: one command
                                 "cpus": {"CPU A": {"span": {"4": torch_a}}}}))
-    both = be.record_measurements(be.load_store(path), "CPU B", "span", 4,
-                                  {"torch": _m(2.0, Set5=0.0)})
-    be.save_store(both, path, command="bench on B", cpu="CPU B")
-    assert json.loads(path.read_text())["commands"] == {"CPU A": "bench on A",
-                                                        "CPU B": "bench on B"}
-    assert be.load_store(path) == both
+    store = be.record_measurements(be.load_store(path), "CPU B", "span", 4,
+                                   {"torch": _m(2.0, Set5=0.0)})
+    be.save_store(store, path, command="bench span on B", cpu="CPU B", models=["span"])
+    store = be.record_measurements(store, "CPU B", "span-fast", 2, {"torch": _m(3.0, Set5=0.0)})
+    be.save_store(store, path, command="bench span-fast on B", cpu="CPU B",
+                  models=["span-fast"])
+    assert json.loads(path.read_text())["commands"] == {
+        "CPU B": {"span": "bench span on B", "span-fast": "bench span-fast on B"}}
+    assert be.load_store(path) == store
 
 
 def test_custom_weights_only_get_exact_backends():

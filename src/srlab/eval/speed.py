@@ -424,9 +424,11 @@ def store_rows(rows: Sequence[SpeedRow], deltas: dict, *, path: Path | None = No
     from srlab.runtime.measured import load_store, record_measurements, save_store
 
     store, cpu = load_store(path), cpu_model()
-    for (model, scale), measured in _measurements(rows, deltas).items():
+    measurements = _measurements(rows, deltas)
+    for (model, scale), measured in measurements.items():
         record_measurements(store, cpu, model, scale, measured)
-    return save_store(store, path, command=command, cpu=cpu)
+    return save_store(store, path, command=command, cpu=cpu,
+                      models=sorted({model for model, _ in measurements}))
 
 
 # --------------------------------------------------------------------------------------------

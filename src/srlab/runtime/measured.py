@@ -68,28 +68,29 @@ def load_store(path: Path | None = None) -> Store:
 
 
 def save_store(store: Store, path: Path | None = None, *, command: str = "",
-               cpu: str | None = None) -> Path:
-    """Write ``store`` as JSON (sorted, so a re-measurement diffs cleanly). ``command`` is
-    what measured ``cpu``'s entries; the other CPUs keep the commands that measured theirs
-    (a file from before per-CPU commands lends its one command to the CPUs it held)."""
+               cpu: str | None = None, models: Sequence[str] = ()) -> Path:
+    """Write ``store`` as JSON (sorted, so a re-measurement diffs cleanly), with the command
+    that measured each CPU's models: ``command`` for ``models`` of ``cpu`` (every entry when
+    neither is given); the others keep theirs."""
     path = path or STORE_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         old = {}
-    commands = dict(old.get("commands") or {})
-    for known in old.get("cpus") or {}:
-        if old.get("command"):
-            commands.setdefault(known, old["command"])
+    # per entry; a file from before kept one command for all, which is not carried over
+    commands = {c: dict(ms) for c, ms in (old.get("commands") or {}).items()
+                if isinstance(ms, dict)}
     if command:
         for c in [cpu] if cpu else store:
-            commands[c] = command
-    cpus = {cpu: {model: {scale: {b: asdict(m) for b, m in sorted(bes.items())}
-                          for scale, bes in sorted(scales.items())}
-                  for model, scales in sorted(models.items())}
-            for cpu, models in sorted(store.items())}
-    path.write_text(json.dumps({"commands": {c: commands[c] for c in cpus if c in commands},
+            for model in models or store.get(c, {}):
+                commands.setdefault(c, {})[model] = command
+    cpus = {c: {model: {scale: {b: asdict(m) for b, m in sorted(bes.items())}
+                        for scale, bes in sorted(scales.items())}
+                for model, scales in sorted(held.items())}
+            for c, held in sorted(store.items())}
+    kept = {c: {m: cmd for m, cmd in commands.get(c, {}).items() if m in cpus[c]} for c in cpus}
+    path.write_text(json.dumps({"commands": {c: ms for c, ms in kept.items() if ms},
                                 "bound_db": ACCURACY_BOUND_DB, "cpus": cpus},
                                indent=1, sort_keys=True) + "\n")
     return path

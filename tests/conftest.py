@@ -28,6 +28,15 @@ def load_tool(name: str):
     return tool
 
 
+def registry_cases() -> list:
+    """One pytest param per registered model and scale it ships at (id ``name-xS``): the
+    tests that must hold for the whole registry run over these."""
+    from srlab.zoo.registry import MODELS
+
+    return [pytest.param(name, s, id=f"{name}-x{s}")
+            for name, spec in MODELS.items() for s in spec.scales]
+
+
 def needs_shared(sub: str = "datasets/benchmark/Set5"):
     return pytest.mark.skipif(not (SHARED / sub).is_dir(),
                               reason=f"{SHARED / sub} not found (set SRLAB_SHARED)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import registry_cases
 
 import srlab
 from srlab.api import Upscaler, load_model
@@ -30,8 +31,7 @@ from srlab.zoo.weights import (
     shipped_weights_path,
 )
 
-CASES = [pytest.param(name, s, id=f"{name}-x{s}")
-         for name, spec in MODELS.items() for s in spec.scales]
+CASES = registry_cases()
 TRAINABLE = [p for p in CASES if MODELS[p.values[0]].trainable]
 TILE = 8
 # networks that run many convolutions at HR: the tiling test uses a narrow image for them

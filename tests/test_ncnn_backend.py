@@ -8,10 +8,11 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import registry_cases
 
 from srlab.runtime import backends as be
 from srlab.runtime.upscaler import Upscaler
-from srlab.zoo.registry import MODELS, build_model
+from srlab.zoo.registry import build_model
 from srlab.zoo.span import FAST, QUALITY, SPAN
 
 pytest.importorskip("ncnn")
@@ -24,8 +25,7 @@ from srlab.runtime.ncnn import (  # noqa: E402 - after the skip: the module need
     ncnn_upscaler,
 )
 
-CASES = [pytest.param(name, s, id=f"{name}-x{s}")
-         for name, spec in MODELS.items() for s in spec.scales]
+CASES = registry_cases()
 # the registry's networks ncnn must run (every SPAN variant and ESPCN); the rest must refuse
 RUNS_ON_NCNN = {"span", "span-fast", "span-real", "span-real-gan", "espcn"}
 

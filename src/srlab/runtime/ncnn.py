@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srlab.runtime.onnx import PARITY_TOL, OnnxError
+from srlab.runtime.onnx import PARITY_TOL, OnnxError, OnnxUpscaler
 from srlab.runtime.torch_model import load_torch_model
 from srlab.runtime.upscaler import Upscaler
 from srlab.zoo.espcn import ESPCN
@@ -199,8 +199,10 @@ def _ncnn() -> Any:
     return ncnn
 
 
-class _NcnnNet:
-    """A loaded ncnn network behind the network contract (1xCxhxw float tensor in and out)."""
+class _NcnnSession:
+    """A loaded ncnn network behind the ``session.run(None, {"lr": x})`` call that
+    ``OnnxUpscaler``'s network wrapper makes (as OpenVINO's compiled model is), so every
+    session-backed backend shares one Upscaler."""
 
     def __init__(self, graph: NcnnGraph, threads: int | None) -> None:
         ncnn = _ncnn()
@@ -222,34 +224,22 @@ class _NcnnNet:
         self.net = net
         self._ncnn = ncnn
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def run(self, _outputs: object, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        x = feeds["lr"]
         if x.shape[0] != 1:
             raise ValueError(f"the ncnn backend runs one image at a time, not {x.shape[0]}")
-        arr = np.ascontiguousarray(x[0].detach().float().numpy())
         ex = self.net.create_extractor()
-        ex.input("in", self._ncnn.Mat(arr))
+        ex.input("in", self._ncnn.Mat(np.ascontiguousarray(x[0])))
         ret, out = ex.extract("out")
         if ret != 0:
             raise NcnnError(f"ncnn failed to run the network (code {ret})")
-        return torch.from_numpy(np.array(out)).unsqueeze(0)
+        return [np.array(out)[None]]
 
 
-class NcnnUpscaler(Upscaler):
+class NcnnUpscaler(OnnxUpscaler):
     """An ``Upscaler`` whose network runs in ncnn (tiling, colour and alpha inherited)."""
 
     backend = "ncnn"
-
-    def __init__(self, net: _NcnnNet, *, like: Upscaler) -> None:
-        super().__init__(net, name=like.name, scale=like.scale, meta=like.meta,
-                         params=like.params)
-        self.in_channels = like.in_channels
-        self.receptive_field = like.receptive_field
-        self.chroma = like.chroma
-        self._trained = like.trained
-
-    @property
-    def trained(self) -> bool:
-        return self._trained
 
 
 def ncnn_upscaler(up: Upscaler, *, threads: int | None = None) -> NcnnUpscaler:
@@ -257,15 +247,14 @@ def ncnn_upscaler(up: Upscaler, *, threads: int | None = None) -> NcnnUpscaler:
     against torch on a random 37x29 input (odd sizes: no shape is special-cased)."""
     if up.backend != "torch" or not isinstance(up.net, nn.Module):
         raise NcnnError(f"the ncnn graph is written from a model on torch, not {up.backend}")
-    net = _NcnnNet(graph_for(up.net), threads)
+    out = NcnnUpscaler(_NcnnSession(graph_for(up.net), threads), like=up)
     x = torch.rand(1, up.in_channels, 29, 37, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        want = up.net(x)
-    diff = float((net(x) - want).abs().max())
+        diff = float((out.net(x) - up.net(x)).abs().max())
     if not diff <= PARITY_TOL:
         raise NcnnError(f"ncnn graph of {up.name} differs from torch by {diff:.2e} "
                         f"(limit {PARITY_TOL:g})")
-    return NcnnUpscaler(net, like=up)
+    return out
 
 
 def load_ncnn_model(name: str, scale: int = 4, *, weights: str | Path | None = None,

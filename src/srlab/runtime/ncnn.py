@@ -3,9 +3,10 @@ by Tencent's ncnn on the CPU, in float32.
 
 Why beside ONNX Runtime and OpenVINO: ncnn runs stride-1 3x3 convolutions as Winograd
 transforms with packed AVX2/AVX512 kernels, where the other two run them directly, so SPAN, a
-stack of 3x3 convolutions, runs about 1.6x faster on it (docs/benchmarks.md has the same-run
-table ``srlab bench`` made). It is the runtime the Real-ESRGAN peers already run on, so it
-costs no new package: the ``peers`` extra installs it, and it is imported only here.
+stack of 3x3 convolutions, runs 1.4-1.6x faster on it on a CPU without native bf16
+(docs/benchmarks.md, the peers-speed table ``srlab bench`` made, and the measured store).
+It is the runtime the Real-ESRGAN peers already run on, so it costs no new package: the
+``peers`` extra installs it, and it is imported only here.
 
 The graph is written from the torch module, not converted from the ONNX export: SPAN and
 ESPCN need only a handful of ncnn layers (Convolution with its activation, Split, BinaryOp,

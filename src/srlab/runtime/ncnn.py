@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srlab.runtime.onnx import PARITY_TOL, OnnxError, OnnxUpscaler
+from srlab.runtime.onnx import PARITY_TOL, OnnxError, SessionNet
 from srlab.runtime.torch_model import load_torch_model
-from srlab.runtime.upscaler import Upscaler
+from srlab.runtime.upscaler import StandInUpscaler, Upscaler
 from srlab.zoo.espcn import ESPCN
 from srlab.zoo.span import SPAN
 
@@ -201,9 +201,9 @@ def _ncnn() -> Any:
 
 
 class _NcnnSession:
-    """A loaded ncnn network behind the ``session.run(None, {"lr": x})`` call that
-    ``OnnxUpscaler``'s network wrapper makes (as OpenVINO's compiled model is), so every
-    session-backed backend shares one Upscaler."""
+    """A loaded ncnn network behind the ``session.run(None, {"lr": x})`` call of
+    ``runtime.onnx.SessionNet`` (as OpenVINO's compiled model is): one tensor wrapper for
+    every runtime that takes arrays."""
 
     def __init__(self, graph: NcnnGraph, threads: int | None) -> None:
         ncnn = _ncnn()
@@ -237,10 +237,13 @@ class _NcnnSession:
         return [np.array(out)[None]]
 
 
-class NcnnUpscaler(OnnxUpscaler):
+class NcnnUpscaler(StandInUpscaler):
     """An ``Upscaler`` whose network runs in ncnn (tiling, colour and alpha inherited)."""
 
     backend = "ncnn"
+
+    def __init__(self, session: _NcnnSession, *, like: Upscaler) -> None:
+        super().__init__(SessionNet(session), like=like)
 
 
 def ncnn_upscaler(up: Upscaler, *, threads: int | None = None) -> NcnnUpscaler:

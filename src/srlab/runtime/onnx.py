@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from srlab.runtime.torch_model import load_torch_model
-from srlab.runtime.upscaler import Upscaler
+from srlab.runtime.upscaler import StandInUpscaler, Upscaler
 
 __all__ = [
     "ONNX_HINT",
@@ -226,24 +226,15 @@ class _SessionNet:
 SessionNet = _SessionNet  # public name: model files (runtime.foreign) wrap a session too
 
 
-class OnnxUpscaler(Upscaler):
+class OnnxUpscaler(StandInUpscaler):
     """An ``Upscaler`` whose network runs in ONNX Runtime (same ``upscale_array``, tiling,
     colour and alpha handling: those are inherited, not copied)."""
 
     backend = "onnx"
 
     def __init__(self, session: Any, *, like: Upscaler) -> None:
-        super().__init__(_SessionNet(session), name=like.name, scale=like.scale, meta=like.meta,
-                         params=like.params)
-        self.in_channels = like.in_channels
-        self.receptive_field = like.receptive_field
-        self.chroma = like.chroma
-        self._trained = like.trained
+        super().__init__(_SessionNet(session), like=like)
         self.session = session
-
-    @property
-    def trained(self) -> bool:
-        return self._trained
 
 
 def _weights_key(up: Upscaler, opset: int) -> str:

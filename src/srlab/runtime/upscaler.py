@@ -32,7 +32,8 @@ from srlab.zoo.weights import WeightsMeta, count_params
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["Upscaler", "TilePolicy", "TILE_POLICY", "ChromaPolicy", "GUIDED_CHROMA", "on_image"]
+__all__ = ["Upscaler", "StandInUpscaler", "TilePolicy", "TILE_POLICY", "ChromaPolicy",
+           "GUIDED_CHROMA", "on_image"]
 
 
 @dataclass(frozen=True)
@@ -224,3 +225,20 @@ class Upscaler:
         network's output resized by ``image.outsize``)."""
         return on_image(self.upscale_array, image, tile, overlap, size, self.scale)
 
+
+class StandInUpscaler(Upscaler):
+    """A torch model's network run by another runtime (an ONNX Runtime session, ncnn): the
+    same name, scale, weights, tensor contract and colour policy as ``like``, and trained as
+    it was (the runtime's callable has no parameters to ask)."""
+
+    def __init__(self, net: Callable[[torch.Tensor], torch.Tensor], *, like: Upscaler) -> None:
+        super().__init__(net, name=like.name, scale=like.scale, meta=like.meta,
+                         params=like.params)
+        self.in_channels = like.in_channels
+        self.receptive_field = like.receptive_field
+        self.chroma = like.chroma
+        self._trained = like.trained
+
+    @property
+    def trained(self) -> bool:
+        return self._trained

@@ -118,6 +118,11 @@ def page(browser):
     p = browser.new_page()
     p.set_viewport_size({"width": 1280, "height": 900})
     p.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []  # what the page's scripts threw or logged as errors
+    p.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    p.on("console", lambda msg: errors.append(f"console.{msg.type}: {msg.text}")
+         if msg.type in ("error", "warning") else None)
+    p.srlab_errors = errors
     yield p
     p.close()
 
@@ -186,11 +191,38 @@ def _upload(page, *paths: Path, expect: str = "press Upscale") -> None:
     assert expect in _status(page), _status(page)
 
 
+def _stacks() -> str:
+    """Every thread of this process (the server's too: it runs in-process) where it stands."""
+    import sys
+    import traceback
+
+    names = {t.ident: t.name for t in threading.enumerate()}
+    return "\n".join(f"--- {names.get(ident, ident)}\n" + "".join(traceback.format_stack(f))
+                     for ident, f in sys._current_frames().items())
+
+
+def _await_job(page, seen: str, states: list[str]) -> None:
+    """Wait for a job's answer; if it never comes, fail with what the page showed and where
+    every server thread stood, so a hang says where it hangs (the 12 Mpx test waited out
+    its 600 s twice in CI with nothing to read). Polled on a timer, not on animation
+    frames (Playwright's default), which a page under load may stop drawing."""
+    try:
+        page.wait_for_function(_ANSWER, arg=[seen, states], timeout=JOB_TIMEOUT_MS,
+                               polling=250)
+    except sync_api.TimeoutError:
+        shown = page.evaluate(f"[{_STATE}?.dataset.srlab, {_STATE}?.dataset.event,"
+                              " document.querySelector('#srlab-status')?.innerText,"
+                              " window.srlabProgress]")
+        errors = "\n".join(getattr(page, "srlab_errors", [])[-20:]) or "none"
+        pytest.fail(f"no {states} answer after {JOB_TIMEOUT_MS / 1000:.0f} s; the page "
+                    f"showed {shown} (event before the press: {seen!r}); its script errors: "
+                    f"{errors}\n{_stacks()}")
+
+
 def _run(page, expect: str = "→") -> str:
     seen = _event(page)
     page.click("#srlab-run")
-    page.wait_for_function(_ANSWER, arg=[seen, ["done", "error", "cancelled"]],
-                           timeout=JOB_TIMEOUT_MS)
+    _await_job(page, seen, ["done", "error", "cancelled"])
     status = _status(page)
     assert expect in status, status
     return status
@@ -598,7 +630,7 @@ def test_a_12_mpx_phone_photo_upscales_x2_with_progress(page, base, tmp_path):
     page.click("#srlab-run")
     # the answer first, then what the page showed on the way: a poll for the progress line
     # itself can miss it (the job may end between two polls) and then waits out the timeout
-    page.wait_for_function(_ANSWER, arg=[seen, ["done", "error"]], timeout=JOB_TIMEOUT_MS)
+    _await_job(page, seen, ["done", "error"])
     status = _status(page)
     assert "4000 × 3000 → 8000 × 6000" in status, status
     shown = page.evaluate("window.srlabProgress")  # tiles done of the total, as drawn

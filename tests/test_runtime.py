@@ -268,11 +268,32 @@ def test_auto_only_offers_installed_backends(monkeypatch):
     import srlab.runtime.onnx as onnx_mod
     import srlab.runtime.openvino as ov_mod
 
-    monkeypatch.setattr(onnx_mod, "onnx_available", lambda: False)
-    monkeypatch.setattr(ov_mod, "openvino_available", lambda: False)
+    monkeypatch.setattr(onnx_mod, "onnx_available", lambda **_: False)
+    monkeypatch.setattr(ov_mod, "openvino_available", lambda **_: False)
     monkeypatch.setattr(ncnn_mod, "ncnn_available", lambda: False)
     assert be.available_backends() == ["torch", "torch-bf16"]
+    assert be.available_backends(imports=False) == ["torch", "torch-bf16"]
     assert "openvino" in be.BACKENDS and "auto" in be.BACKENDS
+
+
+def test_the_web_card_finds_runtimes_without_importing_them(monkeypatch):
+    """One list of installed backends for auto and the card; the card's asks without imports
+    (OpenVINO takes seconds to import on page load), and a runtime not found is not
+    offered."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    probe = ("import sys; from srlab.runtime.measured import available_backends as a; "
+             "print(a(imports=False)); print(sorted(m for m in ('onnxruntime', 'openvino') "
+             "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out[0] == str(be.available_backends()) and out[1] == "[]", out
+    real_find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "openvino" else real_find(name, *a))
+    assert "openvino" not in be.available_backends(imports=False)
 
 
 def test_span_keeps_its_most_sensitive_convs_float_in_int8():

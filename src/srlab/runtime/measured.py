@@ -112,14 +112,16 @@ def choose(measured: Mapping[str, Measurement], *, allowed: Sequence[str],
     return max(ok)[1] if ok else "torch"
 
 
-def available_backends() -> list[str]:
-    """The backends that can run here (their runtimes installed), in ``BACKENDS`` order."""
+def available_backends(*, imports: bool = True) -> list[str]:
+    """The backends that can run here (their runtimes installed), in ``BACKENDS`` order.
+    ``imports=False`` finds the runtimes without importing them: the web card asks on page
+    load, and OpenVINO takes ~10 s to import."""
     from srlab.runtime.ncnn import ncnn_available
     from srlab.runtime.onnx import onnx_available
     from srlab.runtime.openvino import openvino_available
 
-    missing = set() if onnx_available() else {"onnx", "onnx-int8"}
-    if not openvino_available():
+    missing = set() if onnx_available(imports=imports) else {"onnx", "onnx-int8"}
+    if not openvino_available(imports=imports):
         missing.add("openvino")
     if not ncnn_available():
         missing.add("ncnn")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import os
 import re
 import tempfile
@@ -64,8 +65,11 @@ class OnnxError(RuntimeError):
     """ONNX export, parity or runtime failure (missing packages included)."""
 
 
-def onnx_available() -> bool:
-    """True when both onnx (export metadata) and onnxruntime (inference) import."""
+def onnx_available(*, imports: bool = True) -> bool:
+    """True when both onnx (export metadata) and onnxruntime (inference) import
+    (``imports=False``: are found, without the cost of importing them)."""
+    if not imports:
+        return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401

@@ -13,6 +13,7 @@ width; tiling, colour and alpha stay in ``Upscaler``. ``openvino`` is an optiona
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,13 @@ __all__ = ["OPENVINO_HINT", "OpenVinoUpscaler", "openvino_available", "load_open
 OPENVINO_HINT = "pip install 'srlab[openvino]'"
 
 
-def openvino_available() -> bool:
-    """OpenVINO and the ONNX export it compiles from (``srlab[onnx]``) are both installed."""
+def openvino_available(*, imports: bool = True) -> bool:
+    """OpenVINO and the ONNX export it compiles from (``srlab[onnx]``) are both installed
+    (``imports=False``: found, not imported; OpenVINO takes ~10 s to import)."""
     from srlab.runtime.onnx import onnx_available
 
+    if not imports:
+        return importlib.util.find_spec("openvino") is not None and onnx_available(imports=False)
     try:
         import openvino  # noqa: F401
     except ImportError:

@@ -13,7 +13,6 @@ the backend ``--backend auto`` runs here, and nothing where it has none.
 from __future__ import annotations
 
 import functools
-import importlib.util
 from typing import Any
 
 from srlab.zoo.catalog import model_card
@@ -25,35 +24,20 @@ _TIMINGS = ("mpx_per_s", "cpu_mpx_per_s", "seconds")
 _EXAMPLE = (2000, 1500)  # the input the speed sentence times: a 3 Mpx photo
 
 
-def _installed() -> list[str]:
-    """Backends whose runtimes are installed (found, not imported: OpenVINO takes ~10 s
-    to import, and the card is drawn on page load)."""
-    from srlab.runtime.measured import BACKENDS
-
-    have = {m: importlib.util.find_spec(m) is not None
-            for m in ("onnx", "onnxruntime", "openvino", "ncnn")}
-    missing = set() if have["onnx"] and have["onnxruntime"] else {"onnx", "onnx-int8",
-                                                                  "openvino"}
-    if not have["openvino"]:
-        missing.add("openvino")
-    if not have["ncnn"]:
-        missing.add("ncnn")
-    return [b for b in BACKENDS if b != "auto" and b not in missing]
-
-
 @functools.cache
 def stored_speed(name: str, scale: int) -> dict[str, Any] | None:
     """Output Mpx/s of ``name`` x``scale`` on the backend auto picks on this CPU model, as
     ``srlab bench --store`` measured it; None when that was not measured here."""
     from srlab.runtime.cpu import cpu_model
-    from srlab.runtime.measured import choose, load_store
+    from srlab.runtime.measured import available_backends, choose, load_store
 
     net = DENOISE_PAIR[0] if name == AUTO else name
     cpu = cpu_model()
     measured = load_store().get(cpu, {}).get(net, {}).get(str(scale))
     if not measured:
         return None
-    backend = choose(measured, allowed=_installed())
+    # found, not imported: the card is drawn on page load
+    backend = choose(measured, allowed=available_backends(imports=False))
     m = measured.get(backend) or measured.get("torch")
     if m is None:
         return None

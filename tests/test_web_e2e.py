@@ -210,9 +210,13 @@ def _await_job(page, seen: str, states: list[str]) -> None:
         page.wait_for_function(_ANSWER, arg=[seen, states], timeout=JOB_TIMEOUT_MS,
                                polling=250)
     except sync_api.TimeoutError:
-        shown = page.evaluate(f"[{_STATE}?.dataset.srlab, {_STATE}?.dataset.event,"
-                              " document.querySelector('#srlab-status')?.innerText,"
-                              " window.srlabProgress]")
+        try:  # bounded: a page that stopped answering must not turn a failure into a hang
+            shown = page.locator("#srlab-status").evaluate(
+                "(box) => { const s = box.querySelector('.srlab-state');"
+                " return [s?.dataset.srlab, s?.dataset.event, box.innerText,"
+                " window.srlabProgress]; }", timeout=10_000)
+        except sync_api.Error as exc:
+            shown = f"nothing: the page did not answer ({str(exc).splitlines()[0]})"
         errors = "\n".join(getattr(page, "srlab_errors", [])[-20:]) or "none"
         pytest.fail(f"no {states} answer after {JOB_TIMEOUT_MS / 1000:.0f} s; the page "
                     f"showed {shown} (event before the press: {seen!r}); its script errors: "
@@ -451,7 +455,7 @@ def test_progress_of_a_tiled_job_and_cancel(page, base, crops):
     assert page.locator("#srlab-status progress").count() == 1
     assert page.is_enabled("#srlab-cancel")  # live while the job runs
     page.click("#srlab-cancel")
-    page.wait_for_function(_ANSWER, arg=[seen, ["cancelled"]], timeout=JOB_TIMEOUT_MS)
+    _await_job(page, seen, ["cancelled"])
     assert "Cancelled after" in _status(page) and "of 49 tiles" in _status(page)
     page.wait_for_function("document.querySelector('#srlab-cancel').disabled")
     # the worker stopped at the next tile: the server has nothing pending
@@ -689,8 +693,7 @@ def test_a_browser_job_waits_in_line_behind_an_api_burst(browser, tmp_path):
                 assert _state(page) == "queued", queued  # not refused "busy": waiting
                 assert f"{capacity} jobs ahead of yours" in queued, queued
                 held.set()  # the long job ends: the line moves, in order
-                page.wait_for_function(_ANSWER, arg=[seen, ["done", "error"]],
-                                       timeout=JOB_TIMEOUT_MS)
+                _await_job(page, seen, ["done", "error"])
                 assert "96 × 96 → 192 × 192" in _status(page), _status(page)
                 for t in threads:
                     t.join()

@@ -4,6 +4,7 @@ CLI, the web request options, and ``srlab ship --as``."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import yaml
 from conftest import synthetic_image
 from PIL import Image
 
+import srlab
 from srlab import cli
 from srlab.api import load_model
 from srlab.image.degrade import jpeg
@@ -313,3 +315,51 @@ def test_http_api_takes_detail(shipped_trio):
                                ({"detail": 0.5, "scale": 2}, "cannot run at x2")):
             r = post(**params)
             assert r.status_code == 400 and needle in r.json()["error"], r.text
+
+
+# --- srlab blend: weights files of your own ----------------------------------------------------
+
+
+def test_blend_files_writes_the_lerp_with_both_records(shipped_trio, tmp_path, capsys):
+    a, b = shipped_trio / "span-real_x4.safetensors", shipped_trio / f"{GAN}_x4.safetensors"
+    out = tmp_path / "mix.safetensors"
+    assert cli.main(["blend", str(a), str(b), "--alpha", "0.7", "-o", str(out)]) == 0
+    assert "0.3 x span-real_x4.safetensors + 0.7 x" in capsys.readouterr().out
+    (ta, ma), (tb, mb) = read_weights(a), read_weights(b)
+    mixed, meta = read_weights(out)
+    for k in ta:
+        assert torch.allclose(mixed[k], 0.3 * ta[k] + 0.7 * tb[k], atol=1e-6), k
+    assert meta.arch == "span-real" and meta.scale == 4 and meta.metrics == {}
+    assert ma.recipe in meta.recipe and mb.recipe in meta.recipe
+    # the file is what --detail 0.7 builds from the shipped pair, and --weights takes it
+    img = photo()
+    want = load_model(scale=4, detail=0.7, fuse=False, backend="torch")(img)
+    got = load_model("span-real", 4, weights=out, fuse=False, backend="torch")(img)
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("second, argv, needle, code", [
+    ("span_x2.safetensors", [], "a blend mixes one scale", 1),
+    ("srcnn_x4.safetensors", [], "do not share one architecture", 1),
+    ("plain.pth", [], "carries no srlab record", 1),
+    ("missing.safetensors", [], "weights file not found", 1),
+    (f"{GAN}_x4.safetensors", ["--alpha", "1.5"], "--alpha must be a number from 0 to 1", 2),
+    (f"{GAN}_x4.safetensors", ["-o", "mix.pth"], "written as .safetensors, not mix.pth", 1),
+])
+def test_blend_refusals_are_one_line_and_write_nothing(shipped_trio, tmp_path, capsys, second,
+                                                        argv, needle, code):
+    real_dir = Path(srlab.__file__).parent / "weights"
+    for name in ("span_x2", "srcnn_x4"):
+        (shipped_trio / f"{name}.safetensors").write_bytes(
+            (real_dir / f"{name}.safetensors").read_bytes())
+    torch.save(read_weights(shipped_trio / "span-real_x4.safetensors")[0],
+               shipped_trio / "plain.pth")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / (argv[1] if argv[:1] == ["-o"] else "mix.safetensors")
+    extra = [] if argv[:1] == ["-o"] else argv
+    code_got = cli.main(["blend", str(shipped_trio / "span-real_x4.safetensors"),
+                         str(shipped_trio / second), "-o", str(out), *extra])
+    err = capsys.readouterr().err
+    assert code_got == code and len(err.strip().splitlines()) == 1 and needle in err, err
+    assert list(out_dir.iterdir()) == []

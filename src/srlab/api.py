@@ -20,11 +20,10 @@ import torch
 from srlab.image.outsize import OutputSize, plan_size
 from srlab.runtime.torch_model import chroma_for, load_torch_model
 from srlab.runtime.upscaler import TILE_POLICY, TilePolicy, Upscaler, on_image
-from srlab.zoo.blend import CHAIN, Blend
+from srlab.zoo.blend import CHAIN, Blend, mix
 from srlab.zoo.catalog import resolve
 from srlab.zoo.registry import AUTO, build_model
 from srlab.zoo.weights import (
-    WeightsError,
     WeightsMeta,
     apply_state_dict,
     count_params,
@@ -116,16 +115,9 @@ def _blended(scale: int, blend: Blend, fuse: bool, backend: str) -> Upscaler:
     blend.check(scale)  # BlendError (a ValueError): one sentence
     coef = blend.coefficients()
     read = {n: read_weights(shipped_weights_path(n, scale)) for n in coef}
-    first, (t0, m0) = next(iter(read.items()))
-    for n, (t, m) in read.items():
-        if m0 is None or m is None or m.kwargs != m0.kwargs or t.keys() != t0.keys():
-            raise WeightsError(f"{first} and {n} x{scale} do not share one architecture")
+    mixed = mix(read, coef)  # WeightsError unless one architecture
+    first, (_, m0) = next(iter(read.items()))
     assert m0 is not None
-    if len(coef) == 2:  # lerp: the very tensors (so cached exports) denoise always gave
-        (a, _), (b, cb) = coef.items()
-        mixed = {k: torch.lerp(read[a][0][k].float(), read[b][0][k].float(), cb) for k in t0}
-    else:
-        mixed = {k: sum(c * read[n][0][k].float() for n, c in coef.items()) for k in t0}
     net = build_model(first, scale, **m0.kwargs)
     apply_state_dict(net, mixed, f"{' / '.join(coef)} blend")
     params = count_params(net)

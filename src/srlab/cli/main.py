@@ -24,6 +24,7 @@ from srlab import __version__
 from srlab.cli import (
     bench,
     benchmark,
+    blend,
     compare,
     demo,
     export,
@@ -43,7 +44,7 @@ __all__ = ["main", "build_parser"]
 # the verbs, in the order ``srlab --help`` lists them
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     m.add_parser for m in (upscale, models, demo, benchmark, train, ship, compare, tune, serve,
-                           export, bench, inspect, strip)
+                           export, bench, inspect, strip, blend)
 ]
 
 

@@ -15,18 +15,33 @@ models); detail is always the user's choice.
 
 This module is the one place that turns the two controls into coefficients, checks they can
 run at a scale (through ``catalog.resolve``, the one name/scale check) and names the result;
-``api`` builds the network from the coefficients.
+``api`` builds the network from the coefficients. ``mix`` is the one weighted mean of weight
+sets: the shipped blends use it, and so does ``blend_files`` (``srlab blend``), which mixes
+weights files of your own (two runs of one architecture, say) into a file any ``--weights``
+takes, so a blend judged or benchmarked is one command to remake.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
 
 from srlab.zoo.catalog import resolve
-from srlab.zoo.registry import DENOISE_PAIR, DETAIL_PAIR, ChoiceError
-from srlab.zoo.weights import shipped_weights_path
+from srlab.zoo.registry import DENOISE_PAIR, DETAIL_PAIR, MODELS, ChoiceError
+from srlab.zoo.weights import (
+    WeightsError,
+    WeightsMeta,
+    atomic_replace,
+    read_weights,
+    shipped_weights_path,
+)
 
-__all__ = ["Blend", "DETAIL_PAIR", "CHAIN", "BlendError"]
+__all__ = ["Blend", "DETAIL_PAIR", "CHAIN", "BlendError", "mix", "blend_files"]
+
+Tensors = dict[str, torch.Tensor]
 
 # every network a blend is made of, faithful to crisp (a named one of them may take a blend)
 CHAIN = (*DENOISE_PAIR, DETAIL_PAIR[1])
@@ -36,7 +51,7 @@ class BlendError(ChoiceError):
     """A blend that cannot run: a strength outside 0..1, or a member missing at the scale."""
 
 
-def _strength(what: str, value: float | None) -> float | None:
+def strength(what: str, value: float | None) -> float | None:
     if value is None:
         return None
     value = float(value)
@@ -54,8 +69,8 @@ class Blend:
     detail: float | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "denoise", _strength("denoise", self.denoise))
-        object.__setattr__(self, "detail", _strength("detail", self.detail))
+        object.__setattr__(self, "denoise", strength("denoise", self.denoise))
+        object.__setattr__(self, "detail", strength("detail", self.detail))
 
     @property
     def given(self) -> bool:
@@ -130,3 +145,63 @@ class Blend:
             shipped = set(run_scales(name))
             common = shipped if common is None else common & shipped
         return sorted(common or ())
+
+
+def _architecture(meta: WeightsMeta) -> tuple[object, dict]:
+    """What makes two weight records one network: the registry's builder and every
+    constructor argument (span, span-real and span-real-gan are one architecture)."""
+    spec = MODELS.get(meta.arch)
+    if spec is None:
+        return meta.arch, meta.kwargs
+    return spec.builder, {**spec.kwargs, **meta.kwargs}
+
+
+def mix(sets: Mapping[str, tuple[Tensors, WeightsMeta | None]],
+        coef: Mapping[str, float]) -> Tensors:
+    """The weighted mean of weight sets (name -> (tensors, meta)) by ``coef`` (name ->
+    weight, summing to 1), after checking they are one architecture: same registry name,
+    constructor arguments and tensor names. Two sets mix as ``torch.lerp``, the very tensors
+    (and so the cached exports) the denoise blend has always given."""
+    first, (t0, m0) = next(iter(sets.items()))
+    for name, (t, m) in sets.items():
+        if m0 is None or m is None or _architecture(m) != _architecture(m0) \
+                or t.keys() != t0.keys():
+            raise WeightsError(f"{first} and {name} do not share one architecture")
+        bad = next((k for k in t0 if t[k].shape != t0[k].shape), None)
+        if bad is not None:
+            raise WeightsError(f"{first} and {name} differ in the shape of {bad}")
+    if len(coef) == 2:
+        (a, _), (b, cb) = coef.items()
+        return {k: torch.lerp(sets[a][0][k].float(), sets[b][0][k].float(), cb) for k in t0}
+    return {k: sum(c * sets[n][0][k].float() for n, c in coef.items()) for k in t0}
+
+
+def blend_files(a: str | Path, b: str | Path, alpha: float, out: str | Path) -> WeightsMeta:
+    """Write ``(1 - alpha) * a + alpha * b`` (two srlab weights files of one architecture and
+    scale) to ``out`` as a safetensors file with its own record: ESRGAN's network
+    interpolation for weights that are not shipped. Returns the record written."""
+    alpha = strength("alpha", alpha)
+    assert alpha is not None
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        raise WeightsError(f"the blend is written as .safetensors, not {out.name}")
+    sets = {str(a): read_weights(a), str(b): read_weights(b)}
+    for path, (_, meta) in sets.items():
+        if meta is None:
+            raise WeightsError(f"{Path(path).name} carries no srlab record (architecture, "
+                               "scale): blend mixes srlab weights files")
+    (_, ma), (_, mb) = sets.values()
+    assert ma is not None and mb is not None
+    if ma.scale != mb.scale:
+        raise WeightsError(f"{Path(a).name} is x{ma.scale} and {Path(b).name} x{mb.scale}: "
+                           "a blend mixes one scale")
+    mixed = mix(sets, {str(a): 1 - alpha, str(b): alpha})
+    meta = replace(ma, recipe=f"blend: {1 - alpha:g} x {Path(a).name} ({ma.recipe}) + "
+                              f"{alpha:g} x {Path(b).name} ({mb.recipe})",
+                   train_seconds=ma.total_seconds + mb.total_seconds, init_seconds=0.0,
+                   metrics={}, trained=ma.trained and mb.trained)
+    from safetensors.torch import save_file
+
+    state = {k: v.contiguous() for k, v in mixed.items()}
+    atomic_replace(out, lambda tmp: save_file(state, tmp, {"srlab": meta.to_json()}))
+    return meta

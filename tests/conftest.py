@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,10 @@ def load_tool(name: str):
     import importlib.util
 
     path = Path(__file__).resolve().parents[1] / "tools" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
+    spec = importlib.util.spec_from_file_location(f"srlab_tool_{name}", path)
     assert spec is not None and spec.loader is not None
     tool = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = tool  # dataclasses look their module up there
     spec.loader.exec_module(tool)
     return tool
 

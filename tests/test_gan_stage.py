@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from srlab.train.discriminators import UNetDiscriminator, build_discriminator
-from srlab.train.losses import RandomCNNLoss, build_loss, ldl_loss, usm_sharpen
+from srlab.train.losses import RandomCNNLoss, TextureLoss, build_loss, ldl_loss, usm_sharpen
 
 
 @pytest.mark.parametrize("size", [(32, 32), (40, 24)])
@@ -40,6 +40,26 @@ def test_random_cnn_loss_is_fixed_and_measures_structure():
     assert float(a(hr, hr)) == 0.0
     small, large = hr + 0.01 * torch.randn_like(hr), hr + 0.1 * torch.randn_like(hr)
     assert 0 < float(a(small, hr)) < float(a(large, hr))
+
+
+def test_texture_loss_matches_statistics_not_positions():
+    """Grain of the target's strength anywhere is close in Gram terms (a feature loss calls
+    it far: other positions); a flat patch, or grain three times too strong, is far."""
+    tex, feat = TextureLoss(1), RandomCNNLoss(1)
+    torch.manual_seed(0)
+    base = torch.full((2, 1, 64, 64), 0.5)
+    hr, other = base + 0.05 * torch.randn_like(base), base + 0.05 * torch.randn_like(base)
+    strong = base + 0.15 * torch.randn_like(base)
+    assert float(tex(hr, hr)) == 0.0
+    same_stats, flat, too_strong = float(tex(other, hr)), float(tex(base, hr)), \
+        float(tex(strong, hr))
+    assert same_stats * 3 < flat and same_stats * 3 < too_strong
+    # the feature loss ranks the other grain no closer than the flat patch
+    assert float(feat(other, hr)) >= float(feat(base, hr))
+    # and through the build_loss term, it gives the generator a gradient
+    x = base.clone().requires_grad_(True)
+    build_loss({"texture": 1.0}, in_channels=1)(x, hr).backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
 
 
 def test_ldl_penalises_only_where_the_ema_is_closer():

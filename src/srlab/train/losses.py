@@ -151,6 +151,50 @@ class RandomCNNLoss(nn.Module):
         return sum(F.l1_loss(a, b) for a, b in zip(self.features(sr), target, strict=True))
 
 
+class TextureLoss(nn.Module):
+    """L1 between local Gram matrices of a frozen random CNN's features: a texture loss.
+
+    EnhanceNet (Sajjadi et al., ICCV 2017) matched VGG Gram matrices on 16x16 windows so
+    that an SR network draws texture of the target's statistics rather than its own strokes;
+    Ustyuzhaninov et al. (ICLR 2017) showed random multi-scale filters already carry natural
+    texture statistics, so the frozen extractor of ``RandomCNNLoss`` (same seed) serves
+    offline. Where ``randcnn`` matches features where they are, this matches what they look
+    like together per window (fine grain for fine grain, flat for flat), which the blind
+    judges of issue 51 asked of our GAN stage's painted strokes. ``window`` is in pixels at
+    full resolution, halved with the extractor's second stage.
+    """
+
+    def __init__(self, in_channels: int = 1, window: int = 16) -> None:
+        super().__init__()
+        self.extractor = RandomCNNLoss(in_channels)
+        self.window = window
+
+    @staticmethod
+    def gram(f: torch.Tensor, w: int) -> torch.Tensor:
+        """(B * windows, C, C) Gram matrices of ``f``'s non-overlapping w x w windows."""
+        b, c, h, wd = f.shape
+        h, wd = h // w * w, wd // w * w
+        if h == 0 or wd == 0:  # smaller than a window: the whole map is the window
+            h, wd, w = f.shape[2], f.shape[3], None
+        if w is None:
+            x = f.reshape(b, c, -1)
+        else:
+            x = f[:, :, :h, :wd].reshape(b, c, h // w, w, wd // w, w)
+            x = x.permute(0, 2, 4, 1, 3, 5).reshape(-1, c, w * w)
+        return x @ x.transpose(1, 2) / x.shape[-1]
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        if sr.shape[1] != self.extractor.convs[0].in_channels:
+            sr, hr = sr.mean(1, keepdim=True), hr.mean(1, keepdim=True)
+        with torch.no_grad():
+            target = self.extractor.features(hr)
+        total = sr.new_zeros(())
+        for level, (a, b) in enumerate(zip(self.extractor.features(sr), target, strict=True)):
+            w = max(2, self.window >> level)
+            total = total + F.l1_loss(self.gram(a, w), self.gram(b, w))
+        return total
+
+
 def ldl_loss(sr: torch.Tensor, hr: torch.Tensor, sr_ema: torch.Tensor,
              ksize: int = 7) -> torch.Tensor:
     """Locally discriminative learning (Liang et al., "Details or Artifacts", CVPR 2022).
@@ -201,13 +245,14 @@ class CombinedLoss(nn.Module):
     """Weighted sum of named terms; ``parts`` keeps the last value of each for logging.
 
     ``ldl`` needs the EMA generator's output (``sr_ema``); ``needs_ema`` tells the loop to
-    compute it. ``randcnn`` is the random-feature perceptual loss on ``in_channels``.
+    compute it. ``randcnn`` is the random-feature perceptual loss on ``in_channels``,
+    ``texture`` the local-Gram texture loss on the same features.
     """
 
     def __init__(self, terms: dict[str, float], *, vgg_weights: str | None = None,
                  allow_random_vgg: bool = False, in_channels: int = 3) -> None:
         super().__init__()
-        special = {"vgg", "randcnn", "ldl"}
+        special = {"vgg", "randcnn", "texture", "ldl"}
         unknown = sorted(set(terms) - set(LOSSES) - special)
         if unknown or not terms:
             raise ValueError(f"unknown loss terms {unknown} "
@@ -215,6 +260,7 @@ class CombinedLoss(nn.Module):
         self.terms = dict(terms)
         self.needs_ema = "ldl" in terms
         self.randcnn = RandomCNNLoss(in_channels) if "randcnn" in terms else None
+        self.texture = TextureLoss(in_channels) if "texture" in terms else None
         self.vgg: VGGLoss | None = None
         if "vgg" in terms:
             if vgg_weights is None and not allow_random_vgg:
@@ -231,6 +277,8 @@ class CombinedLoss(nn.Module):
                 value = self.vgg(sr, hr)
             elif name == "randcnn":
                 value = self.randcnn(sr, hr)
+            elif name == "texture":
+                value = self.texture(sr, hr)
             elif name == "ldl":
                 if sr_ema is None:
                     raise ValueError("the ldl loss needs the EMA generator (set optim.ema)")

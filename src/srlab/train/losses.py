@@ -1,5 +1,5 @@
 """Training losses: pixel losses, the reports' PSNR/SSIM combinations, FFT, VGG perceptual,
-and the VGG-free perceptual terms of the GAN stage (``randcnn``, ``ldl``).
+and the VGG-free perceptual terms of the GAN stage (``randcnn``, ``texture``, ``ldl``).
 
 A loss is chosen in the config as weighted terms, e.g. ``{l1: 1.0, fft: 0.05}``. All terms
 take (sr, hr) float tensors in [0, 1] and return a scalar to minimise. The reports tried

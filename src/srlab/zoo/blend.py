@@ -34,8 +34,8 @@ from srlab.zoo.registry import DENOISE_PAIR, DETAIL_PAIR, MODELS, ChoiceError
 from srlab.zoo.weights import (
     WeightsError,
     WeightsMeta,
-    atomic_replace,
     read_weights,
+    save_tensors,
     shipped_weights_path,
 )
 
@@ -200,8 +200,5 @@ def blend_files(a: str | Path, b: str | Path, alpha: float, out: str | Path) -> 
                               f"{alpha:g} x {Path(b).name} ({mb.recipe})",
                    train_seconds=ma.total_seconds + mb.total_seconds, init_seconds=0.0,
                    metrics={}, trained=ma.trained and mb.trained)
-    from safetensors.torch import save_file
-
-    state = {k: v.contiguous() for k, v in mixed.items()}
-    atomic_replace(out, lambda tmp: save_file(state, tmp, {"srlab": meta.to_json()}))
+    save_tensors(mixed, meta, out)
     return meta

@@ -23,6 +23,7 @@ __all__ = [
     "atomic_replace",
     "WeightsError",
     "save_weights",
+    "save_tensors",
     "read_weights",
     "load_state_dict_file",
     "shipped_weights_path",
@@ -89,10 +90,16 @@ def atomic_replace(path: Path, write) -> None:
 
 def save_weights(model: nn.Module, meta: WeightsMeta, path: str | Path) -> None:
     """Write ``model``'s state dict and ``meta`` atomically (temp file + rename)."""
+    meta.params = count_params(model)
+    save_tensors(model.state_dict(), meta, path)
+
+
+def save_tensors(tensors: dict[str, torch.Tensor], meta: WeightsMeta, path: str | Path) -> None:
+    """Write tensors and their ``meta`` record as one safetensors file, atomically: the one
+    writer of srlab weights files (a trained network's, or a blend's)."""
     from safetensors.torch import save_file
 
-    meta.params = count_params(model)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     atomic_replace(Path(path), lambda tmp: save_file(state, tmp, {_META_KEY: meta.to_json()}))
 
 

@@ -143,12 +143,22 @@ class RandomCNNLoss(nn.Module):
                 out.append(x)
         return out
 
-    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    def pair(self, sr: torch.Tensor, hr: torch.Tensor
+             ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Features of SR (with gradient) and HR (without): what ``randcnn`` and ``texture``
+        compare, computed once when both terms are on."""
         if sr.shape[1] != self.convs[0].in_channels:  # RGB into a luma extractor: use Y-ish
             sr, hr = sr.mean(1, keepdim=True), hr.mean(1, keepdim=True)
         with torch.no_grad():
             target = self.features(hr)
-        return sum(F.l1_loss(a, b) for a, b in zip(self.features(sr), target, strict=True))
+        return self.features(sr), target
+
+    @staticmethod
+    def compare(fs: list[torch.Tensor], ft: list[torch.Tensor]) -> torch.Tensor:
+        return sum(F.l1_loss(a, b) for a, b in zip(fs, ft, strict=True))
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        return self.compare(*self.pair(sr, hr))
 
 
 class TextureLoss(nn.Module):
@@ -164,35 +174,33 @@ class TextureLoss(nn.Module):
     full resolution, halved with the extractor's second stage.
     """
 
-    def __init__(self, in_channels: int = 1, window: int = 16) -> None:
+    def __init__(self, in_channels: int = 1, window: int = 16,
+                 extractor: RandomCNNLoss | None = None) -> None:
         super().__init__()
-        self.extractor = RandomCNNLoss(in_channels)
+        self.extractor = extractor if extractor is not None else RandomCNNLoss(in_channels)
         self.window = window
 
     @staticmethod
     def gram(f: torch.Tensor, w: int) -> torch.Tensor:
-        """(B * windows, C, C) Gram matrices of ``f``'s non-overlapping w x w windows."""
+        """(B * windows, C, C) Gram matrices of ``f``'s non-overlapping w x w windows (one
+        window, the whole map, when the map is smaller than w)."""
         b, c, h, wd = f.shape
-        h, wd = h // w * w, wd // w * w
-        if h == 0 or wd == 0:  # smaller than a window: the whole map is the window
-            h, wd, w = f.shape[2], f.shape[3], None
-        if w is None:
+        if h < w or wd < w:
             x = f.reshape(b, c, -1)
         else:
-            x = f[:, :, :h, :wd].reshape(b, c, h // w, w, wd // w, w)
+            x = f[:, :, :h // w * w, :wd // w * w].reshape(b, c, h // w, w, wd // w, w)
             x = x.permute(0, 2, 4, 1, 3, 5).reshape(-1, c, w * w)
         return x @ x.transpose(1, 2) / x.shape[-1]
 
-    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-        if sr.shape[1] != self.extractor.convs[0].in_channels:
-            sr, hr = sr.mean(1, keepdim=True), hr.mean(1, keepdim=True)
-        with torch.no_grad():
-            target = self.extractor.features(hr)
-        total = sr.new_zeros(())
-        for level, (a, b) in enumerate(zip(self.extractor.features(sr), target, strict=True)):
+    def compare(self, fs: list[torch.Tensor], ft: list[torch.Tensor]) -> torch.Tensor:
+        total = fs[0].new_zeros(())
+        for level, (a, b) in enumerate(zip(fs, ft, strict=True)):
             w = max(2, self.window >> level)
             total = total + F.l1_loss(self.gram(a, w), self.gram(b, w))
         return total
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        return self.compare(*self.extractor.pair(sr, hr))
 
 
 def ldl_loss(sr: torch.Tensor, hr: torch.Tensor, sr_ema: torch.Tensor,
@@ -259,8 +267,11 @@ class CombinedLoss(nn.Module):
                              f"(known: {sorted(set(LOSSES) | special)})")
         self.terms = dict(terms)
         self.needs_ema = "ldl" in terms
-        self.randcnn = RandomCNNLoss(in_channels) if "randcnn" in terms else None
-        self.texture = TextureLoss(in_channels) if "texture" in terms else None
+        # one frozen extractor (and one pass of it per step) for randcnn and texture
+        self.randcnn = RandomCNNLoss(in_channels) if {"randcnn", "texture"} & set(terms) \
+            else None
+        self.texture = TextureLoss(in_channels, extractor=self.randcnn) \
+            if "texture" in terms else None
         self.vgg: VGGLoss | None = None
         if "vgg" in terms:
             if vgg_weights is None and not allow_random_vgg:
@@ -272,13 +283,14 @@ class CombinedLoss(nn.Module):
     def forward(self, sr: torch.Tensor, hr: torch.Tensor,
                 sr_ema: torch.Tensor | None = None) -> torch.Tensor:
         total = sr.new_zeros(())
+        feats = self.randcnn.pair(sr, hr) if self.randcnn is not None else None
         for name, weight in self.terms.items():
             if name == "vgg":
                 value = self.vgg(sr, hr)
             elif name == "randcnn":
-                value = self.randcnn(sr, hr)
+                value = self.randcnn.compare(*feats)
             elif name == "texture":
-                value = self.texture(sr, hr)
+                value = self.texture.compare(*feats)
             elif name == "ldl":
                 if sr_ema is None:
                     raise ValueError("the ldl loss needs the EMA generator (set optim.ema)")

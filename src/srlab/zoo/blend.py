@@ -159,9 +159,10 @@ def _architecture(meta: WeightsMeta) -> tuple[object, dict]:
 def mix(sets: Mapping[str, tuple[Tensors, WeightsMeta | None]],
         coef: Mapping[str, float]) -> Tensors:
     """The weighted mean of weight sets (name -> (tensors, meta)) by ``coef`` (name ->
-    weight, summing to 1), after checking they are one architecture: same registry name,
-    constructor arguments and tensor names. Two sets mix as ``torch.lerp``, the very tensors
-    (and so the cached exports) the denoise blend has always given."""
+    weight, summing to 1), after checking they are one architecture: same builder and
+    constructor arguments (``_architecture``), same tensor names and shapes. Two sets mix
+    as ``torch.lerp``, the very tensors (and so the cached exports) the denoise blend has
+    always given."""
     first, (t0, m0) = next(iter(sets.items()))
     for name, (t, m) in sets.items():
         if m0 is None or m is None or _architecture(m) != _architecture(m0) \

@@ -113,3 +113,22 @@ def test_config_degradation_args_reach_the_training_and_validation_sets(image_fo
         load_config(None, ["data.degradation=real", "data.degradation_args={nope: 1}"])
     with pytest.raises(ConfigError, match="unknown degradation"):
         load_config(None, ["data.degradation=reel"])
+
+
+def test_alias_and_sharpen_damage_is_off_in_the_shipped_level_and_draws_when_asked(hr):
+    """The shipped `real` level (and so the `real` track) draws the same LR as before the two
+    fields existed; asked for, each gives its damage: staircase edges, overshoot."""
+    assert LEVELS["real"].alias_prob == LEVELS["real"].sharpen_prob == 0.0
+    one_pass = dict(high_order_prob=0.0, simple_prob=1.0, simple_blur_prob=0.0,
+                    simple_noise_prob=0.0, simple_jpeg_prob=0.0)
+    plain = degrade(hr, 4, RealDegradation(**one_pass), np.random.default_rng(0))
+    assert np.array_equal(plain, imresize(hr, 1 / 4))
+    aliased = degrade(hr, 4, RealDegradation(**one_pass, alias_prob=1.0),
+                      np.random.default_rng(0))
+    assert aliased.shape == plain.shape and not np.array_equal(aliased, plain)
+    # point sampling keeps HR pixels: every LR value is one the HR holds at that channel
+    assert all(np.isin(aliased[..., c], hr[..., c]).all() for c in range(hr.shape[2]))
+    sharp = degrade(hr, 4, RealDegradation(**one_pass, sharpen_prob=1.0),
+                    np.random.default_rng(0))
+    lap = lambda a: np.abs(np.diff(a.astype(float), axis=1)).mean()  # noqa: E731
+    assert lap(sharp) > 1.1 * lap(plain)  # 1.15 on this image (clipping at 0 and 255)

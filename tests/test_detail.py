@@ -288,6 +288,51 @@ def test_ship_as_installs_under_the_name_with_noref_score(tmp_path, monkeypatch,
                  datasets=("Tiny",), dest=dest, which="last", log=lambda _: None)
 
 
+def test_ship_installs_a_blend_file_with_its_record_and_noref_score(tmp_path, monkeypatch,
+                                                                    hr_folder):
+    """A blend no single run made ships from its file: the card's recipe is the blend's record
+    (both halves), NIQE is measured since one half had an adversarial stage, and nothing of
+    the run shipped before under that name is left beside it."""
+    from srlab.ship import ship_run
+    from srlab.zoo.blend import blend_files
+
+    a, b = tmp_path / "faithful.safetensors", tmp_path / "crisp.safetensors"
+    save_weights(build_model("span-real", 4), WeightsMeta(
+        arch="span-real", scale=4, recipe="srlab train (run x): 1*l1", train_seconds=60.0), a)
+    save_weights(build_model("span-real", 4), WeightsMeta(
+        arch="span-real", scale=4, recipe="srlab train (run y): 1*l1 + 0.3*adversarial",
+        train_seconds=120.0), b)
+    blend = tmp_path / "mix.safetensors"
+    blend_files(a, b, 0.25, blend)
+    shared = tmp_path / "shared"
+    (shared / "datasets" / "benchmark").mkdir(parents=True)
+    (shared / "datasets" / "benchmark" / "Tiny").symlink_to(hr_folder)
+    real = shared / "datasets" / "real" / "RealSRSet"
+    real.mkdir(parents=True)
+    Image.fromarray(synthetic_image(10, 30, 28)).save(real / "0.png")
+    monkeypatch.setenv("SRLAB_SHARED", str(shared))
+    dest = tmp_path / "w"
+    (dest / f"{GAN}_x4").mkdir(parents=True)
+    (dest / f"{GAN}_x4" / "loss.png").write_bytes(b"the run shipped before")
+    out = ship_run(blend, datasets=("Tiny",), dest=dest, name=GAN, log=lambda _: None)
+    _, meta = read_weights(out)
+    assert meta.arch == GAN and meta.metrics["RealSRSet"]["niqe"] > 0
+    card = (dest / f"{GAN}_x4.md").read_text()
+    assert "- training: blend: 0.75 x faithful.safetensors" in card
+    assert "0.25 x crisp.safetensors" in card and f"srlab ship {blend} --as {GAN}`" in card
+    assert "3.0 min wall clock" in card and "of the 1 photos of RealSRSet" in card
+    assert not (dest / f"{GAN}_x4" / "loss.png").exists()
+
+
+@pytest.mark.parametrize("name", ["missing-run", "notes.txt"])
+def test_ship_refuses_what_is_neither_a_run_nor_a_weights_file(tmp_path, capsys, name):
+    (tmp_path / "notes.txt").write_text("not weights")
+    code = cli.main(["ship", str(tmp_path / name)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "not a run directory or a .safetensors file" in err
+
+
 def test_http_api_takes_detail(shipped_trio):
     pytest.importorskip("gradio")
     httpx = pytest.importorskip("httpx")

@@ -412,16 +412,20 @@ def ship_run(
     log=print,
 ) -> Path:
     """Benchmark ``run_dir/<which>.safetensors`` and install it as the shipped weights, under
-    the run's model name or ``name`` (``renamed``). An adversarial run's card adds NIQE on
-    real photos (``realsr_niqe``): PSNR alone rewards the blur a GAN stage removes."""
-    src = run_dir / f"{which}.safetensors"
+    the run's model name or ``name`` (``renamed``). ``run_dir`` may instead be a weights file
+    that no single run made (a blend from ``srlab blend``): its card then has only the file's
+    record to say how it was made. A card of weights with an adversarial stage in their
+    history adds NIQE on real photos (``realsr_niqe``): PSNR alone rewards the blur a GAN
+    stage removes."""
+    weights_file = run_dir.suffix == ".safetensors" and run_dir.is_file()
+    src = run_dir if weights_file else run_dir / f"{which}.safetensors"
     tensors, meta = read_weights(src)
     if meta is None:
         raise ValueError(f"{src} has no srlab metadata")
     trained_as = meta.arch
     if name is not None and name != meta.arch:
         meta = renamed(meta, name)  # before any measuring: a refusal costs nothing
-    config = _run_config(run_dir)
+    config = {} if weights_file else _run_config(run_dir)
     init = run_init(config)
     out = dest / f"{meta.arch}_x{meta.scale}.safetensors"
     init_replaced = init is not None and init.resolve() == out.resolve()
@@ -442,7 +446,7 @@ def ship_run(
                                 "gmsd": round(r.gmsd, 4), "mpx_per_s": round(r.mpx_per_s, 2)}
                     for r in rows}
     noref = None
-    if run_gan(config) is not None:
+    if run_gan(config) is not None or "adversarial" in meta.recipe:
         noref = realsr_niqe(trained_as, meta.scale, src, init, log=log)
         if noref is not None:
             meta.metrics[REAL_SET] = {"niqe": round(noref.niqe, 3)}
@@ -456,13 +460,17 @@ def ship_run(
     art = dest / f"{meta.arch}_x{meta.scale}"
     art.mkdir(parents=True, exist_ok=True)
     for artifact in ARTIFACTS:
-        if (run_dir / artifact).is_file():
+        if not weights_file and (run_dir / artifact).is_file():
             shutil.copy2(run_dir / artifact, art / artifact)
             if artifact.endswith((".png", ".gif")):  # a run from before artifacts.py: shrink
                 shrink_artifact(art / artifact, gif_frames=GIF_FRAMES)
-    command = (f"srlab ship {run_dir}" + (" --which last" if which == "last" else "")
+        else:  # none left from the weights shipped before under this name
+            (art / artifact).unlink(missing_ok=True)
+    command = (f"srlab ship {run_dir}" + (" --which last" if which == "last" and not weights_file
+                                          else "")
                + (f" --as {meta.arch}" if meta.arch != trained_as else ""))
-    card = model_card(meta, rows, command, run_progress(run_dir, which, config), config=config,
+    progress = None if weights_file else run_progress(run_dir, which, config)
+    card = model_card(meta, rows, command, progress, config=config,
                       init_replaced=init_replaced, noref=noref)
     card_path = dest / f"{meta.arch}_x{meta.scale}.md"
     atomic_replace(card_path, lambda tmp: Path(tmp).write_text(card))

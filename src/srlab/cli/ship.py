@@ -14,7 +14,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Benchmarks RUN/best.safetensors on Set5/Set14/BSD100/"
                                    "Urban100 and installs it with its measured metadata and "
                                    "a generated model card under src/srlab/weights/.")
-    p.add_argument("run", type=Path, nargs="?", help="run directory (runs/NAME)")
+    p.add_argument("run", type=Path, nargs="?",
+                   help="run directory (runs/NAME), or a weights file no run made whole "
+                        "(a blend written by srlab blend)")
     p.add_argument("--which", choices=("best", "last"), default="best")
     p.add_argument("--as", dest="name", default=None, metavar="NAME",
                    help="install under this registered model name instead of the run's "
@@ -47,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.run is None:
         raise UsageError("give a run directory (runs/NAME), or --cards")
-    if not args.run.is_dir():
-        raise UsageError(f"run directory not found: {args.run}")
+    if not (args.run.is_dir() or (args.run.is_file() and args.run.suffix == ".safetensors")):
+        raise UsageError(f"not a run directory or a .safetensors file: {args.run}")
     try:
         ship_run(args.run, datasets=tuple(args.datasets or DEFAULT_SETS), which=args.which,
                  cache=args.cache, refresh=args.refresh, name=args.name,

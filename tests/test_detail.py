@@ -320,7 +320,8 @@ def test_ship_installs_a_blend_file_with_its_record_and_noref_score(tmp_path, mo
     card = (dest / f"{GAN}_x4.md").read_text()
     assert "- training: blend: 0.75 x faithful.safetensors" in card
     assert "0.25 x crisp.safetensors" in card and f"srlab ship {blend} --as {GAN}`" in card
-    assert "3.0 min wall clock" in card and "of the 1 photos of RealSRSet" in card
+    assert "3.0 min on a 2-core CPU, the sum of the two blended" in card
+    assert "of the 1 photos of RealSRSet" in card
     assert not (dest / f"{GAN}_x4" / "loss.png").exists()
 
 

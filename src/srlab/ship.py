@@ -19,6 +19,7 @@ from srlab.eval.tables import markdown_table
 from srlab.image.datasets import shared_dir
 from srlab.train.config import expand_path
 from srlab.train.report import GIF_FRAMES, shrink_artifact
+from srlab.zoo import blend
 from srlab.zoo.weights import (
     SHIPPED_DIR,
     WeightsError,
@@ -253,6 +254,9 @@ def card_header(meta: WeightsMeta, *, status: list[str], config: dict,
           if meta.kwargs else []),
         f"- training: {meta.recipe}"
         + (f" {REPLACED}" if init_replaced else ""),
+        (f"- CPU training time: {_minutes(meta.total_seconds)} on a 2-core CPU, the sum of "
+         "the two blended files' records (history they share, such as a common parent, "
+         "counted in each)") if meta.recipe.startswith(blend.RECIPE) and meta.total_seconds else
         (f"- CPU training time: {meta.train_seconds / 60:.1f} min wall clock on a 2-core CPU"
          + (f" for this run, {_minutes(meta.total_seconds)} in all with "
             f"the {_minutes(meta.init_seconds)} of the weights it started from"

@@ -45,6 +45,7 @@ Tensors = dict[str, torch.Tensor]
 
 # every network a blend is made of, faithful to crisp (a named one of them may take a blend)
 CHAIN = (*DENOISE_PAIR, DETAIL_PAIR[1])
+RECIPE = "blend: "  # how the record of a file ``blend_files`` writes begins
 
 
 class BlendError(ChoiceError):
@@ -197,7 +198,7 @@ def blend_files(a: str | Path, b: str | Path, alpha: float, out: str | Path) -> 
         raise WeightsError(f"{Path(a).name} is x{ma.scale} and {Path(b).name} x{mb.scale}: "
                            "a blend mixes one scale")
     mixed = mix(sets, {str(a): 1 - alpha, str(b): alpha})
-    meta = replace(ma, recipe=f"blend: {1 - alpha:g} x {Path(a).name} ({ma.recipe}) + "
+    meta = replace(ma, recipe=f"{RECIPE}{1 - alpha:g} x {Path(a).name} ({ma.recipe}) + "
                               f"{alpha:g} x {Path(b).name} ({mb.recipe})",
                    train_seconds=ma.total_seconds + mb.total_seconds, init_seconds=0.0,
                    metrics={}, trained=ma.trained and mb.trained)

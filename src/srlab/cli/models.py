@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
             "each shipped weights file's metadata, measured by `srlab ship`; train min: CPU "
             "minutes of the run that made the file plus those recorded in the weights it "
             "started from (a fine-tune or a grown net counts its parents' minutes too, where "
-            "recorded).")
+            "recorded; weights blended by `srlab blend` the sum of both files' records, "
+            "history they share counted in each).")
         if args.readme:
             from srlab.eval.tables import update_readme
 

@@ -18,7 +18,7 @@ from srlab.eval.benchmark import BenchRow, run_benchmark
 from srlab.eval.tables import markdown_table
 from srlab.image.datasets import shared_dir
 from srlab.train.config import expand_path
-from srlab.train.report import GIF_FRAMES, shrink_artifact
+from srlab.train.report import ADVERSARIAL, GIF_FRAMES, shrink_artifact
 from srlab.zoo import blend
 from srlab.zoo.weights import (
     SHIPPED_DIR,
@@ -241,6 +241,21 @@ def _status(progress: tuple[int, int, int] | None) -> list[str]:
     return []
 
 
+def _cpu_time(meta: WeightsMeta) -> str:
+    """The card's CPU-time line: a run's own minutes and its parents', or a blend's sum."""
+    if not meta.total_seconds:
+        return ("- CPU training time: not recorded in the weights; the run's metrics.csv has it "
+                "(column `seconds`, cumulative, at each epoch's iteration)")
+    if meta.recipe.startswith(blend.RECIPE):
+        return (f"- CPU training time: {_minutes(meta.total_seconds)} on a 2-core CPU, the sum "
+                "of the two blended files' records (history they share, such as a common "
+                "parent, counted in each)")
+    return (f"- CPU training time: {meta.train_seconds / 60:.1f} min wall clock on a 2-core CPU"
+            + (f" for this run, {_minutes(meta.total_seconds)} in all with "
+               f"the {_minutes(meta.init_seconds)} of the weights it started from"
+               if meta.init_seconds else ""))
+
+
 def card_header(meta: WeightsMeta, *, status: list[str], config: dict,
                 init_replaced: bool = False) -> list[str]:
     """The card's description of the weights, everything above the measured section."""
@@ -254,15 +269,7 @@ def card_header(meta: WeightsMeta, *, status: list[str], config: dict,
           if meta.kwargs else []),
         f"- training: {meta.recipe}"
         + (f" {REPLACED}" if init_replaced else ""),
-        (f"- CPU training time: {_minutes(meta.total_seconds)} on a 2-core CPU, the sum of "
-         "the two blended files' records (history they share, such as a common parent, "
-         "counted in each)") if meta.recipe.startswith(blend.RECIPE) and meta.total_seconds else
-        (f"- CPU training time: {meta.train_seconds / 60:.1f} min wall clock on a 2-core CPU"
-         + (f" for this run, {_minutes(meta.total_seconds)} in all with "
-            f"the {_minutes(meta.init_seconds)} of the weights it started from"
-            if meta.init_seconds else "")) if meta.total_seconds else
-        "- CPU training time: not recorded in the weights; the run's metrics.csv has it "
-        "(column `seconds`, cumulative, at each epoch's iteration)",
+        _cpu_time(meta),
     ]
     return lines + run_config_lines(config) + status + [f"- licence: {meta.license}", ""]
 
@@ -404,6 +411,11 @@ def renamed(meta: WeightsMeta, name: str) -> WeightsMeta:
     return replace(meta, arch=name)
 
 
+def is_weights_file(path: Path) -> bool:
+    """What ships from a file instead of a run directory (a blend)."""
+    return path.suffix == ".safetensors" and path.is_file()
+
+
 def ship_run(
     run_dir: Path,
     *,
@@ -421,7 +433,7 @@ def ship_run(
     record to say how it was made. A card of weights with an adversarial stage in their
     history adds NIQE on real photos (``realsr_niqe``): PSNR alone rewards the blur a GAN
     stage removes."""
-    weights_file = run_dir.suffix == ".safetensors" and run_dir.is_file()
+    weights_file = is_weights_file(run_dir)
     src = run_dir if weights_file else run_dir / f"{which}.safetensors"
     tensors, meta = read_weights(src)
     if meta is None:
@@ -450,7 +462,7 @@ def ship_run(
                                 "gmsd": round(r.gmsd, 4), "mpx_per_s": round(r.mpx_per_s, 2)}
                     for r in rows}
     noref = None
-    if run_gan(config) is not None or "adversarial" in meta.recipe:
+    if run_gan(config) is not None or ADVERSARIAL in meta.recipe:
         noref = realsr_niqe(trained_as, meta.scale, src, init, log=log)
         if noref is not None:
             meta.metrics[REAL_SET] = {"niqe": round(noref.niqe, 3)}

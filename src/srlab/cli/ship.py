@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srlab.ship import DEFAULT_SETS, rerender_card, ship_run
+    from srlab.ship import DEFAULT_SETS, is_weights_file, rerender_card, ship_run
     from srlab.zoo.registry import ChoiceError
 
     if args.name is not None and args.cards:
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.run is None:
         raise UsageError("give a run directory (runs/NAME), or --cards")
-    if not (args.run.is_dir() or (args.run.is_file() and args.run.suffix == ".safetensors")):
+    if not (args.run.is_dir() or is_weights_file(args.run)):
         raise UsageError(f"not a run directory or a .safetensors file: {args.run}")
     try:
         ship_run(args.run, datasets=tuple(args.datasets or DEFAULT_SETS), which=args.which,

@@ -40,6 +40,7 @@ __all__ = ["GIF_COLORS", "PLOT_COLORS", "GIF_FRAMES", "evenly", "save_progress_g
 GIF_COLORS = 128
 PLOT_COLORS = 64
 GIF_FRAMES = 12  # at most, in a run's progress.gif
+ADVERSARIAL = "*adversarial"  # how a recipe names the GAN term (ship reads it back)
 
 
 def evenly(n: int, k: int) -> list[int]:
@@ -293,7 +294,7 @@ def recipe(cfg: Config, it: int, segments: list[dict[str, Any]]) -> str:
         g = cfg.gan
         guards = "".join([f", inputs shifted 0-{g.d_shift - 1} px" if g.d_shift > 1 else "",
                           f", R1 {g.r1:g}" if g.r1 > 0 else ""])
-        loss += (f" + {g.adv_weight:g}*adversarial ({g.discriminator} discriminator, "
+        loss += (f" + {g.adv_weight:g}{ADVERSARIAL} ({g.discriminator} discriminator, "
                  f"width {g.d_features}{guards})"
                  + (f" + {g.freq_weight:g}*Fourier-space adversarial" if g.freq_weight > 0
                     else "")

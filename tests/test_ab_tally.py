@@ -38,3 +38,13 @@ def test_the_sum_adds_every_judgement(tmp_path, capsys):
     assert lines[1].startswith("answers_two.txt: a-b 0-2")
     assert lines[2].startswith("sum of 2: a-b 1-3  photo 1-1  real 0-2  answered L 3 / R 1")
     assert tool.main([str(one[0])]) == 2  # a key without its answers
+
+
+def test_by_image_sums_each_input_over_judgements_worst_first(tmp_path, capsys):
+    tool = load_tool("ab_tally")
+    one = _judgement(tmp_path, "one", [("a", "photo_x"), ("a", "real_y")], ["L", "R"])
+    two = _judgement(tmp_path, "two", [("b", "photo_x"), ("b", "real_y")], ["R", "L"])
+    assert tool.main(["--by-image", *(str(p) for p in (*one, *two))]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # real_y: lost in both (R of one is b, L of two is b); photo_x: won in both
+    assert lines[-2:] == ["real_y 0-2", "photo_x 2-0"]

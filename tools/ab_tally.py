@@ -6,8 +6,10 @@ each degraded track, the prefix of the stem ``tools/ab_outputs.py`` wrote) need 
 and answers together. Sides are counted too: a judge answering one side far more often
 than the other is biased, whatever the shuffle.
 
-Usage: python tools/ab_tally.py KEY.json ANSWERS.txt [KEY2.json ANSWERS2.txt ...]
-Prints one line per judgement (A's wins - B's wins, per source, L/R answered) and the sum.
+Usage: python tools/ab_tally.py [--by-image] KEY.json ANSWERS.txt [KEY2.json ANSWERS2.txt ...]
+Prints one line per judgement (A's wins - B's wins, per source, L/R answered) and the sum;
+``--by-image`` adds, over all judgements given, A's wins - B's wins per input, A's worst first
+(the inputs a candidate loses every time).
 """
 
 from __future__ import annotations
@@ -26,11 +28,21 @@ class Tally:
     a: Counter = field(default_factory=Counter)
     b: Counter = field(default_factory=Counter)
     sides: Counter = field(default_factory=Counter)
+    a_image: Counter = field(default_factory=Counter)  # wins per input stem
+    b_image: Counter = field(default_factory=Counter)
 
     def add(self, other: Tally) -> None:
         self.a.update(other.a)
         self.b.update(other.b)
         self.sides.update(other.sides)
+        self.a_image.update(other.a_image)
+        self.b_image.update(other.b_image)
+
+    def by_image(self) -> list[str]:
+        stems = set(self.a_image) | set(self.b_image)
+        order = sorted(stems, key=lambda s: (self.a_image[s] / (self.a_image[s]
+                                                                + self.b_image[s]), s))
+        return [f"{s} {self.a_image[s]}-{self.b_image[s]}" for s in order]
 
     def line(self) -> str:
         sources = sorted(set(self.a) | set(self.b))
@@ -55,11 +67,14 @@ def tally(key_path: Path, answers_path: Path) -> Tally:
         source = pair["stem"].split("_")[0]
         winner = pair["left"] if side == "L" else pair["right"]
         (out.a if winner == "a" else out.b)[source] += 1
+        (out.a_image if winner == "a" else out.b_image)[pair["stem"]] += 1
         out.sides[side] += 1
     return out
 
 
 def main(argv: list[str]) -> int:
+    by_image = argv[:1] == ["--by-image"]
+    argv = argv[1:] if by_image else argv
     if not argv or len(argv) % 2:
         print(__doc__.strip().split("\n\n")[-2], file=sys.stderr)
         return 2
@@ -70,6 +85,8 @@ def main(argv: list[str]) -> int:
         total.add(one)
     if len(argv) > 2:
         print(f"sum of {len(argv) // 2}: {total.line()}")
+    if by_image:
+        print("\n".join(total.by_image()))
     return 0
 
 
